@@ -1,0 +1,132 @@
+"""The ``xbarlab`` command line. Each subcommand is a thin shell over a library call; errors the
+user can fix are printed as one line (``xbarlab: error: ...``) with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import xbarlab
+from xbarlab.errors import XbarlabError
+
+app = typer.Typer(
+    name="xbarlab",
+    help="Characterize analog in-memory-computing memory chips: measure, store, fit, simulate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"xbarlab {xbarlab.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Characterize analog in-memory-computing memory chips: measure, store, fit, simulate."""
+
+
+@app.command()
+def inspect(
+    file: Annotated[Path, typer.Argument(help="Campaign file (.h5).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Show a campaign file: identity, status, runs with their tables and row counts."""
+    from xbarlab.store.reader import read_info
+
+    info = read_info(file)
+    if as_json:
+        doc = {
+            "path": str(info.path),
+            "format_version": info.format_version,
+            "created": info.created,
+            "status": info.status,
+            "error": info.error,
+            "identity": info.identity.model_dump(),
+            "software": info.software,
+            "resumed": info.resumed,
+            "runs": [
+                {
+                    **{k: v for k, v in asdict(r).items() if k != "tables"},
+                    "tables": {
+                        t.name: {"rows": t.rows, "columns": list(t.columns), "units": t.units}
+                        for t in r.tables.values()
+                    },
+                }
+                for r in info.runs.values()
+            ],
+        }
+        print(json.dumps(doc, indent=2))
+        return
+    ident = info.identity
+    out.print(f"[bold]{info.path}[/]  (xbarlab campaign, format {info.format_version})")
+    status = {"completed": "green", "running": "cyan"}.get(info.status, "red")
+    line = f"status: [{status}]{info.status}[/]"
+    if info.error:
+        line += f"  error: {info.error}"
+    out.print(line)
+    out.print(
+        f"chip: lot={ident.lot or '-'} wafer={ident.wafer or '-'} "
+        f"die=({ident.die_x}, {ident.die_y}) array={ident.array or '-'}"
+    )
+    out.print(f"created: {info.created}  software: " + ", ".join(
+        f"{k} {v}" for k, v in info.software.items()))
+    if info.resumed:
+        out.print(f"resumed: {len(info.resumed)} time(s), last {info.resumed[-1]}")
+    table = Table(show_edge=False)
+    for col in ("run", "protocol", "status", "steps", "tables (committed rows)"):
+        table.add_column(col)
+    for r in info.runs.values():
+        tables = ", ".join(f"{t.name}: {t.rows:,}" for t in r.tables.values()) or "-"
+        table.add_row(r.name, r.protocol, r.status, str(r.steps), tables)
+    if info.runs:
+        out.print(table)
+    else:
+        out.print("no runs")
+
+
+@app.command()
+def export(
+    file: Annotated[Path, typer.Argument(help="Campaign file (.h5).")],
+    run: Annotated[str, typer.Option(help="Run name (001_drift) or its protocol.")],
+    table: Annotated[str, typer.Option(help="Table of the run.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="netCDF file to write.")],
+) -> None:
+    """Export one table of a campaign (committed records, units, identity) to netCDF."""
+    from xbarlab.store.reader import export_netcdf
+
+    if output.exists():
+        raise XbarlabError(f"{output}: exists; choose another output file")
+    path = export_netcdf(file, run, table, output)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    try:
+        app()
+    except XbarlabError as exc:
+        print(f"xbarlab: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("xbarlab: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

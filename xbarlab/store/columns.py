@@ -1,0 +1,143 @@
+"""How table columns are stored in HDF5 and turned back into numpy.
+
+Records reach the store as a numpy structured array or a mapping of column name to array (or
+scalar, broadcast). Each table has one storage dtype, fixed by its first append: numbers and
+booleans are stored as they are, little-endian; ``str`` columns as variable-length UTF-8 (no
+width to outgrow between appends); ``datetime64``/``timedelta64`` as int64 ticks. The ``kinds``
+attribute of the dataset records what to turn the stored values back into. Every table also
+carries the ``step`` column the store fills in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+STEP_COLUMN = "step"
+
+
+class ColumnError(ValueError):
+    """Records do not fit the table they are appended to."""
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """Storage dtype of a table plus what to turn special columns back into."""
+
+    dtype: np.dtype  # storage dtype, `step` first
+    kinds: dict[str, str]  # column -> numpy dtype string for str/datetime/timedelta columns
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.dtype.names or ()
+
+
+def _storage_field(name: str, dt: np.dtype) -> tuple[np.dtype, str | None]:
+    """Storage dtype for one column and the kind to record (None for plain numbers)."""
+    if dt.kind in "biuf c".replace(" ", ""):
+        return dt.newbyteorder("<") if dt.itemsize > 1 else dt, None
+    if dt.kind == "U":
+        return h5py.string_dtype("utf-8"), "str"
+    if dt.kind == "S":
+        return dt, None
+    if dt.kind in "Mm":
+        return np.dtype("<i8"), dt.str.lstrip("<>=")
+    raise ColumnError(
+        f"column {name!r}: dtype {dt} cannot be stored (use numbers, bool, str, bytes or "
+        "datetime64)"
+    )
+
+
+def as_columns(data: np.ndarray | Mapping[str, object], where: str) -> dict[str, np.ndarray]:
+    """Normalize appended records to equal-length 1-D column arrays."""
+    if isinstance(data, np.ndarray):
+        if data.dtype.names is None:
+            raise ColumnError(f"{where}: a plain array has no column names; pass a structured "
+                              "array or a mapping of column name to values")
+        cols = {name: np.asarray(data[name]).reshape(-1) for name in data.dtype.names}
+    elif isinstance(data, Mapping):
+        arrays = {str(k): np.asarray(v) for k, v in data.items()}
+        lengths = {k: a.shape[0] for k, a in arrays.items() if a.ndim > 0}
+        if not lengths:
+            n = 1
+        else:
+            n = max(lengths.values())
+            bad = [k for k, m in lengths.items() if m != n]
+            if bad:
+                raise ColumnError(
+                    f"{where}: column {bad[0]!r} has {lengths[bad[0]]} values, others have {n}"
+                )
+        cols = {}
+        for k, a in arrays.items():
+            if a.ndim > 1:
+                raise ColumnError(f"{where}: column {k!r} must be 1-D, got shape {a.shape}")
+            cols[k] = np.broadcast_to(a, (n,)) if a.ndim == 0 else a
+    else:
+        raise ColumnError(f"{where}: records must be a structured array or a mapping, "
+                          f"got {type(data).__name__}")
+    if STEP_COLUMN in cols:
+        raise ColumnError(f"{where}: column {STEP_COLUMN!r} is reserved; the store fills it in")
+    if not cols:
+        raise ColumnError(f"{where}: no columns")
+    return cols
+
+
+def schema_for(cols: Mapping[str, np.ndarray]) -> TableSchema:
+    fields: list[tuple[str, np.dtype]] = [(STEP_COLUMN, np.dtype("<i8"))]
+    kinds: dict[str, str] = {}
+    for name, arr in cols.items():
+        dt, kind = _storage_field(name, arr.dtype)
+        fields.append((name, dt))
+        if kind is not None:
+            kinds[name] = kind
+    return TableSchema(np.dtype(fields), kinds)
+
+
+def to_storage(
+    cols: Mapping[str, np.ndarray], schema: TableSchema, step: int, where: str
+) -> np.ndarray:
+    """Pack columns into a new structured array of the table's storage dtype."""
+    expected = set(schema.columns[1:])
+    got = set(cols)
+    if got != expected:
+        missing, extra = sorted(expected - got), sorted(got - expected)
+        what = f"missing {missing}" if missing else f"unexpected {extra}"
+        raise ColumnError(f"{where}: columns do not match the table ({what})")
+    n = len(next(iter(cols.values())))
+    out = np.empty(n, dtype=schema.dtype)
+    out[STEP_COLUMN] = step
+    for name, arr in cols.items():
+        kind = schema.kinds.get(name)
+        target = schema.dtype.fields[name][0]
+        if kind is None:
+            if arr.dtype.kind in "SU" and target.kind not in "SU":
+                raise ColumnError(f"{where}: column {name!r} holds text, the table holds "
+                                  f"{target}")
+            if not np.can_cast(arr.dtype, target, casting="same_kind"):
+                raise ColumnError(
+                    f"{where}: column {name!r} has dtype {arr.dtype}, the table holds {target}"
+                )
+            out[name] = arr
+        elif kind == "str":
+            if arr.dtype.kind != "U":
+                raise ColumnError(f"{where}: column {name!r} must be str, got {arr.dtype}")
+            out[name] = arr
+        else:
+            if arr.dtype.kind not in "Mm":
+                raise ColumnError(f"{where}: column {name!r} must be {kind}, got {arr.dtype}")
+            out[name] = arr.astype(kind).view("<i8")
+    return out
+
+
+def from_storage(values: np.ndarray, kind: str | None) -> np.ndarray:
+    """Turn one stored column back into what was appended."""
+    if kind is None:
+        return values
+    if kind == "str":
+        return np.array(
+            [v.decode("utf-8") if isinstance(v, bytes) else v for v in values], dtype=str
+        )
+    return values.view(kind)

@@ -1,0 +1,41 @@
+"""Names and constants of the campaign file layout (docs/hdf5_layout.md is the prose version)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+FORMAT_NAME = "xbarlab-campaign"
+FORMAT_VERSION = 1
+
+# v110 is the oldest format with SWMR, and files in it open with any HDF5 >= 1.10 (HDFView
+# 3.x included); "latest" under HDF5 2.x would lock out 1.x readers.
+LIBVER = ("v110", "v110")
+
+RUNS_GROUP = "runs"
+STEPS_TABLE = "_steps"
+MAX_TABLES = 32  # tables per run: slots in the commit record
+
+STEPS_DTYPE = np.dtype(
+    [("step", "<i8"), ("committed", "<f8"), ("rows_end", "<i8", (MAX_TABLES,))]
+)
+
+IDENTITY_FIELDS = ("lot", "wafer", "die_x", "die_y", "array")
+
+CAMPAIGN_STATUSES = ("running", "completed", "interrupted", "failed")
+
+_PROTOCOL_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def valid_protocol_name(name: str) -> bool:
+    return bool(_PROTOCOL_RE.match(name))
+
+
+def valid_table_name(name: str) -> bool:
+    return bool(_TABLE_RE.match(name))
+
+
+def run_name(index: int, protocol: str) -> str:
+    return f"{index:03d}_{protocol}"

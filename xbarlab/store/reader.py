@@ -1,0 +1,339 @@
+"""Read campaign files: what is in them, and any table as an ``xarray.Dataset``.
+
+Reading never blocks or disturbs a writer: files are opened read-only (in SWMR-read mode when a
+writer has them open, or had them open when it died), only the rows of committed steps are shown,
+and no handle is kept open between calls, so a live campaign can be polled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import h5py
+import numpy as np
+import xarray as xr
+
+from chip_drivers.identity import ChipIdentity
+from xbarlab.store.columns import STEP_COLUMN, from_storage
+from xbarlab.store.errors import (
+    CampaignFileError,
+    CorruptCampaignError,
+    MissingTableError,
+    NotACampaignError,
+)
+from xbarlab.store.layout import IDENTITY_FIELDS, MAX_TABLES, RUNS_GROUP, STEPS_TABLE
+from xbarlab.store.lock import writer_alive
+from xbarlab.store.validate import check_campaign, committed_steps
+
+# Tables above this many bytes are read lazily (dask) unless the caller says otherwise.
+LAZY_THRESHOLD_BYTES = 256 << 20
+LAZY_CHUNK_ROWS = 1 << 20
+
+COORD_COLUMNS = ("step", "row", "col")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@contextmanager
+def open_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Open a campaign file read-only, whatever state its writer is (or was) in, turning
+    library errors into one clear error naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise CampaignFileError(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        raise NotACampaignError(f"{path}: not an HDF5 file")
+    try:
+        try:
+            f = h5py.File(path, "r")
+        except OSError as exc:
+            if "already open for write" not in str(exc):
+                raise
+            # A SWMR writer has it open, or died with it open: SWMR-read is the safe way in.
+            f = h5py.File(path, "r", swmr=True)
+    except OSError as exc:
+        msg = str(exc)
+        if "truncated" in msg or "eof" in msg.lower():
+            raise CorruptCampaignError(f"{path}: file is truncated ({msg})") from None
+        if "not already open for SWMR" in msg:
+            raise CorruptCampaignError(
+                f"{path}: left open for writing by a process outside SWMR mode; "
+                "resume it with xbarlab to repair"
+            ) from None
+        raise CorruptCampaignError(f"{path}: cannot be read as HDF5 ({msg})") from None
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    rows: int  # committed rows
+    columns: tuple[str, ...]
+    units: dict[str, str]
+    kinds: dict[str, str]
+    dataset: str  # HDF5 path
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    name: str
+    protocol: str
+    config: dict[str, Any]
+    status: str
+    started: str
+    finished: str
+    steps: int  # committed steps
+    last_step: int | None
+    tables: dict[str, TableInfo] = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    """Everything about a campaign file but its records."""
+
+    path: Path
+    format_version: int
+    created: str
+    software: dict[str, str]
+    config_text: str
+    identity: ChipIdentity
+    status: str  # running | completed | interrupted | failed, with a dead writer's "running"
+    # already turned into "interrupted"
+    error: str
+    resumed: list[str]
+    runs: dict[str, RunInfo]
+
+    def run(self, name: str) -> RunInfo:
+        """A run by its full name (``001_drift``) or, if only one run has it, its protocol."""
+        if name in self.runs:
+            return self.runs[name]
+        matches = [r for r in self.runs.values() if r.protocol == name]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise MissingTableError(
+                f"{self.path}: several runs of protocol {name!r} "
+                f"({', '.join(r.name for r in matches)}); name one"
+            )
+        raise MissingTableError(
+            f"{self.path}: no run {name!r} (runs: {', '.join(self.runs) or 'none'})"
+        )
+
+    def table(self, run: str, table: str) -> TableInfo:
+        r = self.run(run)
+        if table not in r.tables:
+            raise MissingTableError(
+                f"{self.path}: run {r.name} has no table {table!r} "
+                f"(tables: {', '.join(r.tables) or 'none'})"
+            )
+        return r.tables[table]
+
+
+def _run_info(grp: h5py.Group, name: str, alive: bool) -> RunInfo:
+    steps = committed_steps(grp[STEPS_TABLE])
+    ends = steps[-1]["rows_end"] if len(steps) else np.zeros(MAX_TABLES, np.int64)
+    last = int(steps[-1]["step"]) if len(steps) else None
+    tables: dict[str, TableInfo] = {}
+    for tname, ds in grp.items():
+        if tname == STEPS_TABLE:
+            continue
+        if last is None or int(ds.attrs.get("first_step", 0)) > last:
+            continue  # created by a step that has not committed
+        tables[tname] = TableInfo(
+            name=tname,
+            rows=int(min(ends[int(ds.attrs["slot"])], ds.shape[0])),
+            columns=tuple(ds.dtype.names),
+            units=json.loads(_text(ds.attrs.get("units", "{}"))),
+            kinds=json.loads(_text(ds.attrs.get("kinds", "{}"))),
+            dataset=ds.name,
+        )
+    status = _text(grp.attrs.get("status", "running"))
+    if status == "running" and not alive:
+        status = "interrupted"
+    try:
+        config = json.loads(_text(grp.attrs.get("config", "{}")))
+    except ValueError:
+        config = {"_raw": _text(grp.attrs.get("config", ""))}
+    return RunInfo(
+        name=name,
+        protocol=_text(grp.attrs.get("protocol", "")),
+        config=config,
+        status=status,
+        started=_text(grp.attrs.get("started", "")),
+        finished=_text(grp.attrs.get("finished", "")),
+        steps=len(steps),
+        last_step=last,
+        tables=tables,
+        error=_text(grp.attrs.get("error", "")),
+    )
+
+
+def read_info(path: str | os.PathLike) -> CampaignInfo:
+    """Identity, status, runs, their committed steps and tables of one campaign file."""
+    path = Path(path)
+    with open_h5(path) as f:
+        try:
+            version = check_campaign(f, path)
+            a = f.attrs
+            alive = writer_alive(path)
+            status = _text(a.get("status", "running"))
+            if status == "running" and not alive:
+                status = "interrupted"
+            ident = ChipIdentity(
+                **{k: (_text(a[k]) if isinstance(a[k], (str, bytes)) else int(a[k]))
+                   for k in IDENTITY_FIELDS if k in a}
+            )
+            runs = {
+                name: _run_info(grp, name, alive) for name, grp in f[RUNS_GROUP].items()
+            }
+            return CampaignInfo(
+                path=path,
+                format_version=version,
+                created=_text(a.get("created", "")),
+                software=json.loads(_text(a.get("software", "{}"))),
+                config_text=_text(a.get("config", "")),
+                identity=ident,
+                status=status,
+                error=_text(a.get("error", "")),
+                resumed=json.loads(_text(a.get("resumed", "[]"))),
+                runs=runs,
+            )
+        except (KeyError, OSError, RuntimeError) as exc:
+            raise CorruptCampaignError(f"{path}: damaged campaign structure ({exc})") from None
+
+
+class _LazyColumn:
+    """Array-like over one column of a table, opening the file per read, for dask."""
+
+    def __init__(self, path: Path, dataset: str, column: str, rows: int, dtype: np.dtype):
+        self.path, self.dataset, self.column = path, dataset, column
+        self.shape = (rows,)
+        self.dtype = dtype
+        self.ndim = 1
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        with open_h5(self.path) as f:
+            return f[self.dataset].fields(self.column)[key]
+
+
+def _column_vars(
+    path: Path, info: TableInfo, lazy: bool
+) -> dict[str, np.ndarray | da.Array]:
+    out: dict[str, np.ndarray | da.Array] = {}
+    if lazy:
+        with open_h5(path) as f:
+            dtype = f[info.dataset].dtype
+        for col in info.columns:
+            base = _LazyColumn(path, info.dataset, col, info.rows, dtype.fields[col][0])
+            arr = da.from_array(base, chunks=(LAZY_CHUNK_ROWS,), lock=True, asarray=True)
+            kind = info.kinds.get(col)
+            if kind is not None:
+                out_dtype = np.dtype(kind) if kind != "str" else np.dtype("U")
+                arr = arr.map_blocks(from_storage, kind, dtype=out_dtype)
+            out[col] = arr
+    else:
+        with open_h5(path) as f:
+            rows = f[info.dataset][: info.rows]
+        for col in info.columns:
+            out[col] = from_storage(rows[col], info.kinds.get(col))
+    return out
+
+
+def read_table(
+    path: str | os.PathLike,
+    run: str,
+    table: str,
+    *,
+    lazy: bool | None = None,
+) -> xr.Dataset:
+    """One table of one campaign as a Dataset with dimension ``record``.
+
+    Columns become variables with their unit in ``attrs["units"]``; ``step``, ``row`` and
+    ``col`` become coordinates, and the chip identity (lot, wafer, die_x, die_y, array) scalar
+    coordinates. ``lazy=None`` reads tables above 256 MiB lazily with dask."""
+    path = Path(path)
+    info = read_info(path)
+    tinfo = info.table(run, table)
+    rinfo = info.run(run)
+    if lazy is None:
+        with open_h5(path) as f:
+            lazy = tinfo.rows * f[tinfo.dataset].dtype.itemsize > LAZY_THRESHOLD_BYTES
+    cols = _column_vars(path, tinfo, lazy)
+    data_vars = {}
+    coords: dict[str, Any] = {}
+    for col, values in cols.items():
+        attrs = {"units": tinfo.units.get(col, "")} if col != STEP_COLUMN else {}
+        target = coords if col in COORD_COLUMNS else data_vars
+        target[col] = xr.Variable(("record",), values, attrs)
+    for k in IDENTITY_FIELDS:
+        coords[k] = getattr(info.identity, k)
+    return xr.Dataset(
+        data_vars,
+        coords=coords,
+        attrs={
+            "campaign": str(path),
+            "run": rinfo.name,
+            "protocol": rinfo.protocol,
+            "table": table,
+            "status": info.status,
+        },
+    )
+
+
+def read_tables(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    run: str,
+    table: str,
+    *,
+    lazy: bool | None = None,
+) -> xr.Dataset:
+    """The same table from one or many campaign files. Many files are concatenated along a new
+    ``campaign`` dimension (records padded with NaN to the longest), with the identity of each
+    file as coordinates along it, so data can be grouped by die_x/die_y."""
+    if isinstance(paths, (str, os.PathLike)):
+        return read_table(paths, run, table, lazy=lazy)
+    paths = list(paths)
+    if not paths:
+        raise CampaignFileError("no campaign files given")
+    parts = [read_table(p, run, table, lazy=lazy) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    longest = max(p.sizes["record"] for p in parts)
+    # pad (lazily for dask) rather than build an index over every record
+    parts = [
+        p.pad(record=(0, longest - p.sizes["record"])) if p.sizes["record"] < longest else p
+        for p in parts
+    ]
+    combined = xr.concat(
+        parts, dim="campaign", coords="all", compat="equals",
+        combine_attrs="drop_conflicts",
+    )
+    return combined.assign_coords(campaign=[str(p) for p in paths])
+
+
+def export_netcdf(
+    path: str | os.PathLike, run: str, table: str, out: str | os.PathLike
+) -> Path:
+    """Write one table (committed rows, with units and identity) to a netCDF4 file."""
+    ds = read_table(path, run, table, lazy=True)
+    out = Path(out)
+    ds.to_netcdf(out, engine="h5netcdf")
+    return out
+
+
+def list_tables(info: CampaignInfo) -> Sequence[tuple[str, str]]:
+    """(run, table) pairs of a campaign, in file order."""
+    return [(r.name, t) for r in info.runs.values() for t in r.tables]

@@ -1,0 +1,52 @@
+"""Checks shared by the reader and the writer: is this an xbarlab campaign file we can read, and
+which of a run's steps are committed."""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+
+from xbarlab.store.errors import NotACampaignError, UnsupportedFormatError
+from xbarlab.store.layout import FORMAT_NAME, FORMAT_VERSION, RUNS_GROUP
+
+
+def check_campaign(f: h5py.File, path: str | os.PathLike) -> int:
+    """Raise a clear error unless ``f`` is a campaign file of a version we read; return the
+    format version."""
+    fmt = f.attrs.get("format")
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode()
+    if fmt != FORMAT_NAME:
+        raise NotACampaignError(
+            f"{path}: HDF5 file is not an xbarlab campaign (no format={FORMAT_NAME!r} attribute)"
+        )
+    try:
+        version = int(f.attrs["format_version"])
+    except (KeyError, TypeError, ValueError):
+        raise NotACampaignError(f"{path}: campaign file has no valid format_version") from None
+    if version > FORMAT_VERSION:
+        raise UnsupportedFormatError(
+            f"{path}: format_version {version} is newer than this xbarlab reads "
+            f"({FORMAT_VERSION}); upgrade xbarlab"
+        )
+    if RUNS_GROUP not in f:
+        raise NotACampaignError(f"{path}: campaign file has no /{RUNS_GROUP} group")
+    return version
+
+
+def committed_steps(steps_ds: h5py.Dataset) -> np.ndarray:
+    """Rows of a ``_steps`` table that are real commits.
+
+    A commit row is written after the step's records, and its ``committed`` time is never 0; a
+    crash in the middle of writing the row can leave the table one row longer with the fill
+    value (all zeros). Only the prefix of rows with a time and increasing step ids counts."""
+    rows = steps_ds[()]
+    if rows.shape[0] == 0:
+        return rows
+    ok = rows["committed"] > 0
+    if rows.shape[0] > 1:
+        ok[1:] &= np.diff(rows["step"]) > 0
+    bad = np.flatnonzero(~ok)
+    return rows[: bad[0]] if bad.size else rows
