@@ -2,8 +2,11 @@
 
 Records reach the store as a numpy structured array or a mapping of column name to array (or
 scalar, broadcast). Each table has one storage dtype, fixed by its first append: numbers and
-booleans are stored as they are, little-endian; ``str`` columns as variable-length UTF-8 (no
-width to outgrow between appends); ``datetime64``/``timedelta64`` as int64 ticks. The ``kinds``
+booleans are stored as they are, little-endian; ``str`` columns as fixed-width UTF-8 of
+``max(4 × the numpy U width, 64)`` bytes, so the width comes from the dtype, not from the data
+of the first append (variable-length strings live in HDF5's global heap, which a writer killed
+mid-commit can leave inconsistent; fixed width keeps every record in the SWMR-protected chunks);
+``datetime64``/``timedelta64`` as int64 ticks. The ``kinds``
 attribute of the dataset records what to turn the stored values back into. Every table also
 carries the ``step`` column the store fills in.
 """
@@ -17,6 +20,7 @@ import h5py
 import numpy as np
 
 STEP_COLUMN = "step"
+MIN_TEXT_BYTES = 64
 
 
 class ColumnError(ValueError):
@@ -40,7 +44,8 @@ def _storage_field(name: str, dt: np.dtype) -> tuple[np.dtype, str | None]:
     if dt.kind in "biuf c".replace(" ", ""):
         return dt.newbyteorder("<") if dt.itemsize > 1 else dt, None
     if dt.kind == "U":
-        return h5py.string_dtype("utf-8"), "str"
+        width = max(dt.itemsize, MIN_TEXT_BYTES)  # numpy U is 4 bytes per character
+        return h5py.string_dtype("utf-8", width), "str"
     if dt.kind == "S":
         return dt, None
     if dt.kind in "Mm":
@@ -124,7 +129,14 @@ def to_storage(
         elif kind == "str":
             if arr.dtype.kind != "U":
                 raise ColumnError(f"{where}: column {name!r} must be str, got {arr.dtype}")
-            out[name] = arr
+            encoded = np.char.encode(arr, "utf-8")
+            if encoded.dtype.itemsize > target.itemsize:
+                raise ColumnError(
+                    f"{where}: column {name!r} holds text of {encoded.dtype.itemsize} UTF-8 "
+                    f"bytes, the table holds {target.itemsize}; give the first append a wider "
+                    "numpy U dtype"
+                )
+            out[name] = encoded
         else:
             if arr.dtype.kind not in "Mm":
                 raise ColumnError(f"{where}: column {name!r} must be {kind}, got {arr.dtype}")
@@ -137,7 +149,5 @@ def from_storage(values: np.ndarray, kind: str | None) -> np.ndarray:
     if kind is None:
         return values
     if kind == "str":
-        return np.array(
-            [v.decode("utf-8") if isinstance(v, bytes) else v for v in values], dtype=str
-        )
+        return np.char.decode(values.astype(f"S{values.dtype.itemsize}"), "utf-8")
     return values.view(kind)

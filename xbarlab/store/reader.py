@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,10 @@ import xarray as xr
 
 from chip_drivers.identity import ChipIdentity
 from xbarlab.store.columns import STEP_COLUMN, from_storage
-from xbarlab.store.errors import (
-    CampaignFileError,
-    CorruptCampaignError,
-    MissingTableError,
-    NotACampaignError,
-)
+from xbarlab.store.errors import CampaignFileError, CorruptCampaignError, MissingTableError
 from xbarlab.store.layout import IDENTITY_FIELDS, MAX_TABLES, RUNS_GROUP, STEPS_TABLE
 from xbarlab.store.lock import writer_alive
-from xbarlab.store.validate import check_campaign, committed_steps
+from xbarlab.store.validate import check_campaign, committed_steps, open_h5
 
 # Tables above this many bytes are read lazily (dask) unless the caller says otherwise.
 LAZY_THRESHOLD_BYTES = 256 << 20
@@ -41,39 +35,6 @@ COORD_COLUMNS = ("step", "row", "col")
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-@contextmanager
-def open_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
-    """Open a campaign file read-only, whatever state its writer is (or was) in, turning
-    library errors into one clear error naming the file."""
-    path = Path(path)
-    if not path.exists():
-        raise CampaignFileError(f"{path}: no such file")
-    if not h5py.is_hdf5(path):
-        raise NotACampaignError(f"{path}: not an HDF5 file")
-    try:
-        try:
-            f = h5py.File(path, "r")
-        except OSError as exc:
-            if "already open for write" not in str(exc):
-                raise
-            # A SWMR writer has it open, or died with it open: SWMR-read is the safe way in.
-            f = h5py.File(path, "r", swmr=True)
-    except OSError as exc:
-        msg = str(exc)
-        if "truncated" in msg or "eof" in msg.lower():
-            raise CorruptCampaignError(f"{path}: file is truncated ({msg})") from None
-        if "not already open for SWMR" in msg:
-            raise CorruptCampaignError(
-                f"{path}: left open for writing by a process outside SWMR mode; "
-                "resume it with xbarlab to repair"
-            ) from None
-        raise CorruptCampaignError(f"{path}: cannot be read as HDF5 ({msg})") from None
-    try:
-        yield f
-    finally:
-        f.close()
 
 
 @dataclass(frozen=True)

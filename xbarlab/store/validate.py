@@ -4,11 +4,19 @@ which of a run's steps are committed."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import h5py
 import numpy as np
 
-from xbarlab.store.errors import NotACampaignError, UnsupportedFormatError
+from xbarlab.store.errors import (
+    CampaignFileError,
+    CorruptCampaignError,
+    NotACampaignError,
+    UnsupportedFormatError,
+)
 from xbarlab.store.layout import FORMAT_NAME, FORMAT_VERSION, RUNS_GROUP
 
 
@@ -50,3 +58,36 @@ def committed_steps(steps_ds: h5py.Dataset) -> np.ndarray:
         ok[1:] &= np.diff(rows["step"]) > 0
     bad = np.flatnonzero(~ok)
     return rows[: bad[0]] if bad.size else rows
+
+
+@contextmanager
+def open_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Open a campaign file read-only, whatever state its writer is (or was) in, turning
+    library errors into one clear error naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise CampaignFileError(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        raise NotACampaignError(f"{path}: not an HDF5 file")
+    try:
+        try:
+            f = h5py.File(path, "r")
+        except OSError as exc:
+            if "already open for write" not in str(exc):
+                raise
+            # A SWMR writer has it open, or died with it open: SWMR-read is the safe way in.
+            f = h5py.File(path, "r", swmr=True)
+    except OSError as exc:
+        msg = str(exc)
+        if "truncated" in msg or "eof" in msg.lower():
+            raise CorruptCampaignError(f"{path}: file is truncated ({msg})") from None
+        if "not already open for SWMR" in msg:
+            raise CorruptCampaignError(
+                f"{path}: left open for writing by a process outside SWMR mode; "
+                "resume it with xbarlab to repair"
+            ) from None
+        raise CorruptCampaignError(f"{path}: cannot be read as HDF5 ({msg})") from None
+    try:
+        yield f
+    finally:
+        f.close()

@@ -48,7 +48,7 @@ from xbarlab.store.layout import (
 )
 from xbarlab.store.lock import WriterLock
 from xbarlab.store.superblock import clear_write_marks, status_flags
-from xbarlab.store.validate import check_campaign, committed_steps
+from xbarlab.store.validate import check_campaign, committed_steps, open_h5
 
 Durability = Literal["process", "power"]
 
@@ -94,7 +94,12 @@ def _open_swmr_write(path: Path) -> h5py.File:
 
 
 class _Table:
-    """One growable table of a run: a write buffer in front of a chunked dataset."""
+    """One growable table of a run: pending rows in front of a chunked dataset.
+
+    Appended blocks are our own arrays (``to_storage`` always builds a new one), so they are
+    held by reference until about a chunk's worth is pending and then written in one call:
+    no copy for the common case of one large append per step, few HDF5 calls for many small
+    ones. Memory held is at most about one chunk plus the last append."""
 
     def __init__(self, ds: h5py.Dataset, schema: colmod.TableSchema, slot: int, committed: int):
         self.ds = ds
@@ -103,44 +108,32 @@ class _Table:
         self.committed = committed  # rows belonging to committed steps
         self.cursor = committed  # rows written to the dataset, committed or not
         self.units: dict[str, str] = json.loads(ds.attrs.get("units", "{}"))
-        chunk = ds.chunks[0] if ds.chunks else 4096
-        self._buf = np.empty(chunk, dtype=schema.dtype)
-        self._fill = 0
+        self._spill_rows = ds.chunks[0] if ds.chunks else 4096
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
 
     def append(self, rows: np.ndarray) -> None:
-        n = len(rows)
-        cap = len(self._buf)
-        if self._fill + n <= cap:
-            self._buf[self._fill : self._fill + n] = rows
-            self._fill += n
-            if self._fill == cap:
-                self.spill()
-            return
-        self.spill()
-        if n >= cap:
-            self._write(rows)
-        else:
-            self._buf[:n] = rows
-            self._fill = n
+        self._pending.append(rows)
+        self._pending_rows += len(rows)
+        if self._pending_rows >= self._spill_rows:
+            self.spill()
 
     def spill(self) -> None:
-        if self._fill:
-            self._write(self._buf[: self._fill])
-            self._fill = 0
-
-    def _write(self, rows: np.ndarray) -> None:
-        end = self.cursor + len(rows)
+        if not self._pending:
+            return
+        block = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+        self._pending.clear()
+        self._pending_rows = 0
+        end = self.cursor + len(block)
         if self.ds.shape[0] < end:
             self.ds.resize((end,))
-        self.ds[self.cursor : end] = rows
+        self.ds[self.cursor : end] = block
         self.cursor = end
 
     def rollback(self) -> None:
-        self._fill = 0
+        self._pending.clear()
+        self._pending_rows = 0
         self.cursor = self.committed
-
-    def pending(self) -> bool:
-        return self._fill > 0 or self.cursor != self.committed
 
 
 class Step:
@@ -423,13 +416,17 @@ class CampaignWriter:
                 raise CampaignFileError(f"{path}: no such campaign file to resume")
             if status_flags(path):
                 clear_write_marks(path)  # the writer that set them is dead: we hold its lock
-            with h5py.File(path, "r") as f:
+            with open_h5(path) as f:
                 check_campaign(f, path)
             h5 = _open_swmr_write(path)
             h5.attrs["status"] = "running"
             h5.attrs["error"] = ""
             resumed = json.loads(h5.attrs.get("resumed", "[]"))
             h5.attrs["resumed"] = json.dumps([*resumed, _now_iso()])
+            for grp in h5[RUNS_GROUP].values():  # unfinished work is open again
+                if grp.attrs["status"] != "completed":
+                    grp.attrs["status"] = "running"
+                    grp.attrs["error"] = ""
             h5.flush()
         except OSError as exc:
             lock.release()
@@ -444,6 +441,12 @@ class CampaignWriter:
     @property
     def runs(self) -> dict[str, RunWriter]:
         return dict(self._runs)
+
+    @property
+    def last_steps(self) -> dict[str, int | None]:
+        """Last committed step of every run (None for a run with no committed step): where a
+        resumed campaign continues."""
+        return {name: run.last_step for name, run in self._runs.items()}
 
     @property
     def status(self) -> str:

@@ -1,0 +1,202 @@
+"""Whole-file behaviour: one writer at a time, dead writers, never overwriting, bad files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from xbarlab.store import (
+    CampaignExistsError,
+    CampaignLockedError,
+    CampaignWriter,
+    CorruptCampaignError,
+    MissingTableError,
+    NotACampaignError,
+    UnsupportedFormatError,
+)
+from xbarlab.store.reader import read_info, read_table
+from xbarlab.store.superblock import clear_write_marks, lookup3, status_flags
+
+HOLDER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from xbarlab.store import CampaignWriter
+    w = CampaignWriter.create(sys.argv[1])
+    run = w.open_run("p")
+    with run.step() as s:
+        s.append("t", {"x": np.arange(10.0)})
+    print("holding", flush=True)
+    sys.stdin.readline()
+    w.close()
+    """
+)
+
+
+@pytest.fixture
+def held_campaign(tmp_path):
+    """A campaign file held open for writing by another process."""
+    path = tmp_path / "held.h5"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    assert proc.stdout.readline().strip() == "holding"
+    yield path, proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_second_writer_is_refused_with_the_holders_pid(held_campaign):
+    path, proc = held_campaign
+    with pytest.raises(CampaignLockedError) as err:
+        CampaignWriter.resume(path)
+    assert str(path) in str(err.value) and f"pid {proc.pid}" in str(err.value)
+    with pytest.raises(CampaignLockedError, match=f"pid {proc.pid}"):
+        CampaignWriter.create(path, overwrite=True)
+    # readers are not blocked: the live campaign reads, as running, with its committed step
+    info = read_info(path)
+    assert info.status == "running" and info.runs["001_p"].steps == 1
+    np.testing.assert_array_equal(read_table(path, "p", "t")["x"].values, np.arange(10.0))
+    proc.communicate("\n", timeout=30)
+    assert read_info(path).status == "completed"
+
+
+def test_same_process_cannot_open_two_writers(tmp_path):
+    path = tmp_path / "twice.h5"
+    with (
+        CampaignWriter.create(path),
+        pytest.raises(CampaignLockedError, match=f"pid {os.getpid()}"),
+    ):
+        CampaignWriter.resume(path)
+
+
+def test_dead_writer_reads_as_interrupted_and_can_be_resumed(held_campaign):
+    path, proc = held_campaign
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert status_flags(path) != 0  # HDF5's "open for write" marks are left behind
+    with pytest.raises(OSError, match="already open for write"):
+        h5py.File(path, "r")  # which is why xbarlab reads in SWMR mode
+    assert read_info(path).status == "interrupted"
+    with CampaignWriter.resume(path) as w:
+        run = w.runs["001_p"]
+        assert run.last_step == 0
+        with run.step() as s:
+            s.append("t", {"x": [10.0]})
+    with h5py.File(path, "r") as f:  # closed cleanly: any HDF5 tool opens it again
+        assert f.attrs["status"] == "completed"
+        assert f["runs/001_p/t"]["x"][-1] == 10.0
+    info = read_info(path)
+    assert info.status == "completed" and len(info.resumed) == 1
+
+
+def test_existing_file_is_never_overwritten(small_campaign):
+    before = small_campaign.read_bytes()
+    with pytest.raises(CampaignExistsError, match="file exists"):
+        CampaignWriter.create(small_campaign)
+    assert small_campaign.read_bytes() == before
+    assert not list(small_campaign.parent.glob("*.partial"))
+
+
+def test_overwrite_when_asked(small_campaign):
+    with CampaignWriter.create(small_campaign, overwrite=True) as w:
+        w.open_run("fresh")
+    assert list(read_info(small_campaign).runs) == ["001_fresh"]
+
+
+def _bad_files(tmp_path: Path, small_campaign: Path) -> dict[str, Path]:
+    text = tmp_path / "notes.h5"
+    text.write_text("not hdf5 at all\n")
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.arange(3)
+    truncated = tmp_path / "truncated.h5"
+    data = small_campaign.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    newer = tmp_path / "newer.h5"
+    newer.write_bytes(data)
+    with h5py.File(newer, "r+") as f:
+        f.attrs["format_version"] = 99
+    return {"text": text, "foreign": foreign, "truncated": truncated, "newer": newer}
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "message"),
+    [
+        ("text", NotACampaignError, "not an HDF5 file"),
+        ("foreign", NotACampaignError, "not an xbarlab campaign"),
+        ("truncated", CorruptCampaignError, "truncated"),
+        ("newer", UnsupportedFormatError, "format_version 99 is newer"),
+    ],
+)
+def test_bad_files_give_one_clear_error(tmp_path, small_campaign, case, error, message):
+    path = _bad_files(tmp_path, small_campaign)[case]
+    with pytest.raises(error, match=message) as err:
+        read_info(path)
+    assert str(path) in str(err.value)
+    with pytest.raises(error):
+        CampaignWriter.resume(path)
+
+
+def test_missing_run_or_table_names_what_exists(small_campaign):
+    with pytest.raises(MissingTableError, match=r"no run 'drift' \(runs: 001_read_noise\)"):
+        read_table(small_campaign, "drift", "reads")
+    with pytest.raises(MissingTableError, match=r"has no table 'trace' \(tables: reads\)"):
+        read_table(small_campaign, "read_noise", "trace")
+
+
+def test_lookup3_matches_published_vectors_and_hdf5():
+    # vectors from the self-test in Bob Jenkins' lookup3.c
+    assert lookup3(b"") == 0xDEADBEEF
+    assert lookup3(b"Four score and seven years ago") == 0x17770551
+    assert lookup3(b"Four score and seven years ago", 1) == 0xCD628161
+
+
+def test_clear_write_marks_is_a_no_op_on_a_clean_file(small_campaign):
+    before = small_campaign.read_bytes()
+    assert status_flags(small_campaign) == 0
+    assert clear_write_marks(small_campaign) is False
+    assert small_campaign.read_bytes() == before
+
+
+def test_resume_reports_last_committed_steps(tmp_path):
+    path = tmp_path / "r.h5"
+    w = CampaignWriter.create(path)
+    a, b = w.open_run("a"), w.open_run("b")
+    for k in range(3):
+        with a.step() as s:
+            s.append("t", {"x": [float(k)]})
+    w.close("interrupted")
+    assert read_info(path).runs["001_a"].status == "interrupted"
+    with CampaignWriter.resume(path) as w:
+        assert w.last_steps == {"001_a": 2, "002_b": None}
+        assert b.name in w.runs
+        assert all(run.status == "running" for run in w.runs.values())
+        with w.runs["001_a"].step() as s:
+            assert s.step == 3
+            s.append("t", {"x": [3.0]})
+    np.testing.assert_array_equal(read_table(path, "a", "t")["x"].values, [0, 1, 2, 3])
+    assert read_info(path).runs["001_a"].status == "completed"
+
+
+def test_power_durability_syncs_every_commit(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    with CampaignWriter.create(tmp_path / "p.h5", durability="power") as w:
+        run = w.open_run("p")
+        for k in range(3):
+            with run.step() as s:
+                s.append("t", {"x": [float(k)]})
+        assert len(synced) == 3

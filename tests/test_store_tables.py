@@ -1,0 +1,249 @@
+"""Writing and reading tables: column types, buffering across chunks, steps, units, identity."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import xarray as xr
+
+from xbarlab.store import CampaignWriter, StepOrderError
+from xbarlab.store.columns import ColumnError
+from xbarlab.store.reader import export_netcdf, read_info, read_table, read_tables
+
+ALL_TYPES = {
+    "b": np.array([True, False, True]),
+    "i1": np.array([-128, 0, 127], np.int8),
+    "i2": np.array([-32768, 1, 32767], np.int16),
+    "i4": np.array([-(2**31), 2, 2**31 - 1], np.int32),
+    "i8": np.array([-(2**63), 3, 2**63 - 1], np.int64),
+    "u1": np.array([0, 1, 255], np.uint8),
+    "u2": np.array([0, 1, 65535], np.uint16),
+    "u4": np.array([0, 1, 2**32 - 1], np.uint32),
+    "u8": np.array([0, 1, 2**64 - 1], np.uint64),
+    "f2": np.array([0.5, -1.25, 65504], np.float16),
+    "f4": np.array([1.5e-38, -0.0, 3.4e38], np.float32),
+    "f8": np.array([2.5e-5, np.nan, np.inf]),
+    "c16": np.array([1 + 2j, -3j, 0]),
+    "raw": np.array([b"\x00\x01", b"ab", b""], "S2"),
+    "text": np.array(["", "stuck-SET", "µS ±2%"]),
+    "when": np.array(["2026-11-23T10:00:00.123456789", "1970-01-01", "2100-01-01"], "M8[ns]"),
+    "when_s": np.array(["2026-11-23T10:00:00", "1999-12-31T23:59:59", "2000-01-01"], "M8[s]"),
+    "dt": np.array([1, -2, 3_000_000], "m8[us]"),
+}
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_every_column_type_round_trips(tmp_path, lazy):
+    path = tmp_path / "types.h5"
+    with CampaignWriter.create(path) as w:
+        run = w.open_run("types")
+        with run.step() as s:
+            s.append("t", ALL_TYPES)
+    ds = read_table(path, "types", "t", lazy=lazy)
+    for name, expected in ALL_TYPES.items():
+        got = ds[name].values
+        assert got.dtype.kind == expected.dtype.kind, name
+        if expected.dtype.kind not in "U":
+            assert got.dtype == expected.dtype, name
+        np.testing.assert_array_equal(got, expected, err_msg=name)
+
+
+def test_structured_array_input_and_scalar_broadcast(tmp_path):
+    path = tmp_path / "s.h5"
+    rec = np.zeros(4, dtype=[("row", "i4"), ("g", "f8")])
+    rec["row"] = [3, 1, 4, 1]
+    rec["g"] = [1e-6, 2e-6, 3e-6, 4e-6]
+    with CampaignWriter.create(path) as w:
+        run = w.open_run("p")
+        with run.step() as s:
+            s.append("a", rec, units={"g": "S"})
+            s.append("b", {"row": rec["row"], "v_read": 0.2}, units={"v_read": "V"})
+    a = read_table(path, "p", "a")
+    b = read_table(path, "p", "b")
+    np.testing.assert_array_equal(a["row"].values, [3, 1, 4, 1])
+    np.testing.assert_array_equal(b["v_read"].values, [0.2] * 4)
+    assert a["g"].attrs["units"] == "S" and b["v_read"].attrs["units"] == "V"
+    with h5py.File(path, "r") as f:  # units readable without xbarlab
+        assert json.loads(f["runs/001_p/a"].attrs["units"]) == {"row": "", "g": "S"}
+
+
+def test_appends_across_buffer_and_chunk_boundaries(tmp_path):
+    path = tmp_path / "chunks.h5"
+    rng = np.random.default_rng(7)
+    expected = []
+    with CampaignWriter.create(path) as w:
+        run = w.open_run("p")
+        with run.step() as s:
+            s.append("t", {"x": np.zeros(1)})
+            expected.append(np.zeros(1))
+        with h5py.File(path, "r", swmr=True) as f:
+            chunk = f["runs/001_p/t"].chunks[0]
+        sizes = [1, chunk - 2, 1, 1, 3, chunk, 2 * chunk + 5, chunk - 1, 17, 3 * chunk]
+        for _k in range(4):
+            with run.step() as s:
+                for n in rng.permutation(sizes):
+                    x = rng.random(int(n))
+                    s.append("t", {"x": x})
+                    expected.append(x)
+    got = read_table(path, "p", "t")
+    np.testing.assert_array_equal(got["x"].values, np.concatenate(expected))
+    steps = got["step"].values
+    assert steps[0] == 0 and np.all(np.diff(steps) >= 0) and steps[-1] == 4
+    with h5py.File(path, "r") as f:  # plain h5py sees exactly the committed rows
+        assert f["runs/001_p/t"].shape[0] == len(got["x"])
+
+
+def test_step_aborted_by_exception_is_invisible_and_can_be_redone(tmp_path):
+    path = tmp_path / "abort.h5"
+    with CampaignWriter.create(path) as w:
+        run = w.open_run("p")
+        with run.step() as s:
+            s.append("t", {"x": np.arange(3.0)})
+        with pytest.raises(RuntimeError), run.step() as s:
+            s.append("t", {"x": np.full(100_000, -1.0)})  # spills past the buffer
+            raise RuntimeError("instrument fell over")
+        assert run.last_step == 0
+        with run.step() as s:
+            s.append("t", {"x": np.array([7.0])})
+    got = read_table(path, "p", "t")
+    np.testing.assert_array_equal(got["x"].values, [0, 1, 2, 7])
+    np.testing.assert_array_equal(got["step"].values, [0, 0, 0, 1])
+
+
+def test_step_order_is_enforced(tmp_path):
+    with CampaignWriter.create(tmp_path / "o.h5") as w:
+        run = w.open_run("p")
+        with run.step(5) as s:
+            s.append("t", {"x": [1.0]})
+        for bad in (5, 3):
+            with pytest.raises(StepOrderError, match=f"step {bad} is already committed"):
+                run.step(bad)
+        open_step = run.step(6)
+        with pytest.raises(StepOrderError, match="step 6 is still open"):
+            run.step(7)
+        open_step.abort()
+        assert run.step().step == 6
+
+
+@pytest.mark.parametrize(
+    ("records", "message"),
+    [
+        ({"x": [1.0], "y": [1.0]}, r"unexpected \['y'\]"),
+        ({"z": [1.0]}, r"missing \['x'\]"),
+        ({"x": ["a"]}, "column 'x' holds text"),
+        ({"x": [1 + 1j]}, "column 'x' has dtype complex128"),
+        ({"x": np.ones((2, 2))}, "column 'x' must be 1-D"),
+        ({"x": [1.0], "step": [1]}, "'step' is reserved"),
+        ({"x": [1.0, 2.0], "w": [1.0]}, "column 'w' has 1 values, others have 2"),
+        (np.arange(3.0), "a plain array has no column names"),
+    ],
+)
+def test_bad_records_name_the_table_and_column(tmp_path, records, message):
+    with CampaignWriter.create(tmp_path / "bad.h5") as w:
+        run = w.open_run("p")
+        with run.step() as s:
+            s.append("t", {"x": [0.5]})
+        with pytest.raises(ColumnError, match=message) as err, run.step() as s:
+            s.append("t", records)
+        assert "table 't'" in str(err.value)
+    np.testing.assert_array_equal(read_table(tmp_path / "bad.h5", "p", "t")["x"].values, [0.5])
+
+
+def test_units_cannot_change_and_text_cannot_outgrow_its_column(tmp_path):
+    with CampaignWriter.create(tmp_path / "u.h5") as w:
+        run = w.open_run("p")
+        with run.step() as s:
+            s.append("t", {"g": [1e-6], "why": ["ok"]}, units={"g": "S"})
+            with pytest.raises(ColumnError, match="column 'g' is in 'S', not 'uS'"):
+                s.append("t", {"g": [1.0], "why": ["ok"]}, units={"g": "uS"})
+            with pytest.raises(ColumnError, match="column 'why' holds text of 80 UTF-8 bytes"):
+                s.append("t", {"g": [1e-6], "why": ["x" * 80]})
+
+
+def test_identity_status_and_run_attrs(small_campaign):
+    info = read_info(small_campaign)
+    assert info.status == "completed" and info.error == ""
+    assert info.identity.model_dump() == {
+        "lot": "L1", "wafer": "W2", "die_x": 4, "die_y": 5, "array": "A"
+    }
+    run = info.run("read_noise")
+    assert (run.name, run.status, run.steps, run.last_step) == ("001_read_noise", "completed", 3, 2)
+    assert run.config == {"repeats": 3}
+    assert run.tables["reads"].rows == 300
+    ds = read_table(small_campaign, "001_read_noise", "reads")
+    assert ds.coords["die_x"].item() == 4 and ds.coords["lot"].item() == "L1"
+    assert set(ds.coords) >= {"step", "row", "col"}
+    assert ds["conductance"].attrs["units"] == "S"
+    with h5py.File(small_campaign, "r") as f:
+        assert f.attrs["format"] == "xbarlab-campaign" and f.attrs["format_version"] == 1
+        for key in ("xbarlab", "h5py", "hdf5", "numpy", "python"):
+            assert key in json.loads(f.attrs["software"])
+        assert f["runs/001_read_noise"].attrs["status"] == "completed"
+
+
+def test_failed_and_interrupted_status(tmp_path):
+    with pytest.raises(ValueError), CampaignWriter.create(tmp_path / "f.h5") as w:
+        run = w.open_run("p")
+        with run.step() as s:
+            s.append("t", {"x": [1.0]})
+        raise ValueError("SMU compliance tripped")
+    info = read_info(tmp_path / "f.h5")
+    assert info.status == "failed"
+    assert info.error == "ValueError: SMU compliance tripped"
+    assert info.runs["001_p"].status == "failed" and info.runs["001_p"].steps == 1
+    with pytest.raises(KeyboardInterrupt), CampaignWriter.create(tmp_path / "i.h5") as w:
+        w.open_run("p")
+        raise KeyboardInterrupt
+    assert read_info(tmp_path / "i.h5").status == "interrupted"
+
+
+def test_reader_sees_committed_steps_of_a_live_campaign(tmp_path):
+    path = tmp_path / "live.h5"
+    w = CampaignWriter.create(path)
+    run = w.open_run("p")
+    with run.step() as s:
+        s.append("t", {"x": np.arange(5.0)})
+    s = run.step()
+    s.append("t", {"x": np.arange(200_000.0)})  # spilled to the file, not committed
+    info = read_info(path)
+    assert info.status == "running" and info.runs["001_p"].steps == 1
+    assert len(read_table(path, "p", "t")["x"]) == 5
+    s.commit()
+    assert len(read_table(path, "p", "t")["x"]) == 200_005
+    w.close()
+
+
+def test_lazy_read_is_dask_backed_and_equal(small_campaign):
+    eager = read_table(small_campaign, "read_noise", "reads", lazy=False)
+    lazy = read_table(small_campaign, "read_noise", "reads", lazy=True)
+    assert lazy["conductance"].chunks is not None and eager["conductance"].chunks is None
+    xr.testing.assert_identical(lazy.compute(), eager)
+
+
+def test_many_files_concatenate_along_campaign(tmp_path):
+    paths = []
+    for die_x, n in ((0, 5), (1, 8)):
+        path = tmp_path / f"die{die_x}.h5"
+        with CampaignWriter.create(path, identity={"lot": "L", "die_x": die_x, "die_y": 0}) as w:
+            run = w.open_run("drift")
+            with run.step() as s:
+                s.append("reads", {"g": np.full(n, float(die_x + 1))})
+        paths.append(path)
+    ds = read_tables(paths, "drift", "reads")
+    assert ds.sizes == {"campaign": 2, "record": 8}
+    np.testing.assert_array_equal(ds["die_x"].values, [0, 1])
+    assert np.isnan(ds["g"].values[0, 5:]).all()
+    np.testing.assert_array_equal(ds["g"].sel(campaign=str(paths[1])).values, [2.0] * 8)
+    assert ds["g"].groupby("die_x").mean(...).sel(die_x=0).item() == 1.0
+
+
+def test_netcdf_export_round_trip(small_campaign, tmp_path):
+    out = export_netcdf(small_campaign, "read_noise", "reads", tmp_path / "reads.nc")
+    with xr.open_dataset(out, engine="h5netcdf") as nc:
+        ref = read_table(small_campaign, "read_noise", "reads")
+        np.testing.assert_array_equal(nc["conductance"].values, ref["conductance"].values)
+        assert nc["conductance"].attrs["units"] == "S"
+        assert nc.coords["die_y"].item() == 5
