@@ -22,7 +22,7 @@ def test_python_example_runs(tmp_path, monkeypatch):
 
 
 def test_ci_runs_the_readme_test_command():
-    commands = re.findall(r"^(python3 .*?)\s+#", README, re.M)
+    commands = re.findall(r"^(python3 -m venv .*?)\s+#", README, re.M)
     assert len(commands) == 2
     ci = (ROOT / ".ci" / "run").read_text()
     assert commands[1] in ci
