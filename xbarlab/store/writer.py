@@ -295,8 +295,6 @@ class RunWriter:
                                      f"{sorted(unknown)}")
         schema = colmod.schema_for(cols)
         chunk_rows = 1 << max(10, min(20, int(math.log2(_CHUNK_BYTES / schema.dtype.itemsize))))
-        if table in self.group:  # left by a step that never committed: start it afresh
-            del self.group[table]
         ds = self.group.create_dataset(
             table, shape=(0,), maxshape=(None,), chunks=(chunk_rows,), dtype=schema.dtype
         )
