@@ -1,0 +1,238 @@
+"""A simulated crossbar array: per-device state as numpy arrays, vectorized read, pulse, MVM
+and endurance cycling over any selection of cells, on a simulated clock.
+
+Cells are selected by ``None`` (the whole array), a boolean mask of shape (rows, cols), a pair
+of index arrays ``(rows, cols)``, or flat indices ``row*cols + col``. Per-cell values
+(amplitudes, widths) are a scalar, one value per selected cell in selection order, or a full
+(rows, cols) array. Rows are word lines (inputs), columns bit lines (outputs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim_backend.clock import SimClock
+from sim_backend.devices import DeviceState, F, physics_for, take
+from sim_backend.models import ArrayConfig, ChipModel
+
+Cells = np.ndarray | tuple[np.ndarray, np.ndarray] | None
+
+_IR_CHUNK_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class MVMResult:
+    currents: np.ndarray  # (batch, cols), A
+    energy: float  # J spent driving the array: Σ V·I·t
+
+
+def quantize(x: np.ndarray, bits: int, full_scale: float) -> np.ndarray:
+    """Round to 2**bits equally spaced levels spanning [−full_scale, +full_scale], clipping."""
+    levels = (1 << bits) - 1
+    step = 2 * full_scale / levels
+    k = np.clip(np.rint((x + full_scale) / step), 0, levels)
+    return k * step - full_scale
+
+
+class SimulatedArray:
+    """A crossbar of simulated PCM or RRAM devices."""
+
+    def __init__(
+        self,
+        model: ChipModel | None = None,
+        *,
+        seed: int | None = 0,
+        rng: np.random.Generator | None = None,
+        clock: SimClock | None = None,
+    ):
+        self.model = model or ChipModel()
+        self.config: ArrayConfig = self.model.array
+        self.rows, self.cols = self.config.rows, self.config.cols
+        self.rng = rng if rng is not None else np.random.default_rng(seed)
+        self.clock = clock or SimClock()
+        self.physics = physics_for(self.model.device)
+        self.state: DeviceState = self.physics.fabricate(self.rows * self.cols, self.rng)
+
+    # -- clock -----------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def wait(self, seconds: float) -> None:
+        self.clock.wait(seconds)
+
+    # -- selections ------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self.rows * self.cols
+
+    def select(self, cells: Cells) -> np.ndarray | None:
+        """Flat indices of a selection (None for the whole array)."""
+        if cells is None or (isinstance(cells, str) and cells == "all"):
+            return None
+        if isinstance(cells, tuple):
+            if len(cells) != 2:
+                raise ValueError("cells: a tuple selection is (row indices, col indices)")
+            r, c = (np.atleast_1d(np.asarray(a)) for a in cells)
+            r, c = np.broadcast_arrays(r, c)
+            if r.dtype.kind not in "iu" or c.dtype.kind not in "iu":
+                raise ValueError("cells: row and col indices must be integers")
+            if r.size and (r.min() < 0 or r.max() >= self.rows or c.min() < 0
+                           or c.max() >= self.cols):
+                raise ValueError(f"cells: index outside the {self.rows}x{self.cols} array")
+            return (r.astype(np.intp) * self.cols + c).ravel()
+        arr = np.asarray(cells)
+        if arr.dtype == bool:
+            if arr.shape != (self.rows, self.cols):
+                raise ValueError(f"cells: mask shape {arr.shape} is not the array's "
+                                 f"{(self.rows, self.cols)}")
+            return None if arr.all() else np.flatnonzero(arr)
+        if arr.dtype.kind in "iu":
+            flat = arr.astype(np.intp).ravel()
+            if flat.size and (flat.min() < 0 or flat.max() >= self.size):
+                raise ValueError(f"cells: flat index outside 0..{self.size - 1}")
+            return flat
+        raise ValueError("cells: use None, a boolean mask, (rows, cols) indices or flat indices")
+
+    def _per_cell(self, values, sel: np.ndarray | None, name: str) -> np.ndarray:
+        n = self.size if sel is None else sel.size
+        v = np.asarray(values, dtype=F)
+        if v.ndim == 0:
+            return np.full(n, v, F)
+        if v.shape == (self.rows, self.cols):
+            return take(v.ravel(), sel)
+        if v.shape == (n,):
+            return v
+        raise ValueError(f"{name}: give a scalar, one value per selected cell ({n}) or a "
+                         f"{self.rows}x{self.cols} array, not shape {v.shape}")
+
+    def _full(self, sel: np.ndarray | None, values: np.ndarray) -> np.ndarray:
+        if sel is None:
+            return values.astype(np.float64).reshape(self.rows, self.cols)
+        out = np.full(self.size, np.nan)
+        out[sel] = values
+        return out.reshape(self.rows, self.cols)
+
+    # -- operations ------------------------------------------------------------------------
+
+    def read(self, cells: Cells = None, v_read: float | None = None) -> np.ndarray:
+        """Measured conductances (S), shape (rows, cols), NaN where not selected."""
+        v = self._v_read(v_read)
+        del v  # linear devices: the read voltage sets energy, not the conductance read
+        sel = self.select(cells)
+        g = self.physics.read(self.state, sel, self.now(), self.rng)
+        self.clock.advance(self.config.read_time_s)
+        return self._full(sel, g)
+
+    def conductance(self, cells: Cells = None) -> np.ndarray:
+        """True (noise-free) conductances now, for checks and twins; (rows, cols), NaN where
+        not selected."""
+        sel = self.select(cells)
+        return self._full(sel, self.physics.conductance(self.state, sel, self.now()))
+
+    def pulse(self, cells: Cells, amplitude, width) -> None:
+        """One pulse per selected cell; positive amplitude SETs, negative RESETs."""
+        sel = self.select(cells)
+        amp = self._per_cell(amplitude, sel, "amplitude")
+        w = self._per_cell(width, sel, "width")
+        if not np.all(np.isfinite(amp)) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+            raise ValueError("pulse: amplitudes must be finite and widths finite and > 0")
+        self.physics.pulse(self.state, sel, amp, w, self.now(), self.rng)
+        self.clock.advance(float(w.max(initial=0)) + self.config.pulse_overhead_s)
+
+    def cycle(
+        self,
+        cells: Cells,
+        n: int,
+        set_amplitude: float,
+        set_width: float,
+        reset_amplitude: float,
+        reset_width: float,
+    ) -> None:
+        """Run ``n`` SET/RESET cycles on the selected cells (endurance stress)."""
+        if n < 0:
+            raise ValueError(f"cycle: n must be >= 0, got {n}")
+        sel = self.select(cells)
+        self.physics.cycle(self.state, sel, int(n), set_amplitude, set_width,
+                           reset_amplitude, reset_width, self.now(), self.rng)
+        per_cycle = set_width + reset_width + 2 * self.config.pulse_overhead_s
+        self.clock.advance(n * per_cycle)
+
+    def mvm(self, inputs: np.ndarray, v_read: float | None = None) -> MVMResult:
+        """Column currents for a batch of signed input vectors in [−1, 1] applied to the rows as
+        voltages ``inputs·v_read``. Ohm and Kirchhoff on the devices' conductances now, with
+        one read-noise draw per device per call (the batch is applied within microseconds, far
+        inside the 1/f noise's correlation time), optional IR drop, DAC and ADC."""
+        cfg = self.config
+        v = self._v_read(v_read)
+        x = np.asarray(inputs, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.rows:
+            raise ValueError(f"mvm: inputs must have shape (batch, {self.rows}), got {x.shape}")
+        if not np.all(np.isfinite(x)) or np.abs(x).max(initial=0) > 1:
+            raise ValueError("mvm: inputs must be finite and lie in [-1, 1]")
+        if cfg.dac_bits:
+            x = quantize(x, cfg.dac_bits, 1.0)
+        volts = x * v
+        # float64 accumulation: 1024-term sums of float32 products would lose ~1e-5 relative
+        g = self.physics.read(self.state, None, self.now(), self.rng).astype(np.float64)
+        g = g.reshape(self.rows, self.cols)
+        if cfg.wire_resistance > 0:
+            currents = self._ir_drop_currents(volts, g, cfg.wire_resistance)
+        else:
+            currents = volts @ g
+        energy = float(((volts**2) @ g.sum(axis=1)).sum())
+        energy *= cfg.mvm_time_s
+        if cfg.adc_bits:
+            currents = quantize(currents, cfg.adc_bits, cfg.adc_full_scale)
+        self.clock.advance(x.shape[0] * cfg.mvm_time_s)
+        return MVMResult(currents=currents, energy=energy)
+
+    @staticmethod
+    def _ir_drop_currents(volts: np.ndarray, g: np.ndarray, r: float) -> np.ndarray:
+        """First-order IR drop: cell currents from the ideal voltages, then the node voltages
+        those currents produce along word lines (driven at column 0) and bit lines (sensed at
+        the last row), then the cell currents again. Accurate while the drops are small
+        compared with the applied voltage (one relaxation step of the nodal equations)."""
+        rows, cols = g.shape
+        per_vector = rows * cols * 8 * 4
+        chunk = max(1, _IR_CHUNK_BYTES // per_vector)
+        out = np.empty((volts.shape[0], cols))
+        for s in range(0, volts.shape[0], chunk):
+            vb = volts[s : s + chunk, :, None]
+            cell = vb * g[None]
+            wl_seg = np.cumsum(cell[:, :, ::-1], axis=2)[:, :, ::-1]
+            v_wl = vb - r * np.cumsum(wl_seg, axis=2)
+            bl_seg = np.cumsum(cell, axis=1)
+            v_bl = r * np.cumsum(bl_seg[:, ::-1, :], axis=1)[:, ::-1, :]
+            out[s : s + chunk] = (g[None] * (v_wl - v_bl)).sum(axis=1)
+        return out
+
+    def _v_read(self, v_read: float | None) -> float:
+        v = self.config.v_read if v_read is None else float(v_read)
+        if not np.isfinite(v) or v <= 0:
+            raise ValueError(f"v_read must be a finite voltage > 0, got {v_read!r}")
+        return v
+
+    # -- inspection ------------------------------------------------------------------------
+
+    @property
+    def faults(self) -> np.ndarray:
+        """Fault code per cell (sim_backend.devices: OK, STUCK_SET, STUCK_RESET, COLLAPSED)."""
+        return self.state.fault.reshape(self.rows, self.cols)
+
+    @property
+    def cycles(self) -> np.ndarray:
+        return self.state.cycles.reshape(self.rows, self.cols)
+
+    @property
+    def lifetimes(self) -> np.ndarray:
+        return self.state.lifetime.reshape(self.rows, self.cols)
+
+    @property
+    def drift_exponents(self) -> np.ndarray:
+        return self.state.nu.reshape(self.rows, self.cols)
