@@ -205,8 +205,9 @@ class DevicePhysics:
         if completes.any():
             flat = np.arange(st.fault.size) if sub is None else np.asarray(sub)
             cyc = flat[completes]
+            cyc = cyc[st.fault[cyc] == OK]  # a failed device's cycles stop at its failure
             st.cycles[cyc] += 1
-            self._fail_worn_out(st, cyc[st.fault[cyc] == OK], rng)
+            self._fail_worn_out(st, cyc, rng)
 
     def _health(self, st: DeviceState) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(devices that can still switch, devices with a collapsed window), each None when it
