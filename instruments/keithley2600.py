@@ -1,0 +1,91 @@
+"""Keithley Series 2600B System SourceMeter, TSP command set, channel A (``smua``).
+
+Command syntax from the Series 2600B Reference Manual (2600BS-901-01), section 7 "TSP command
+reference": smua.source.func/levelv/limiti/output, smua.measure.i()/v(), smua.source.compliance,
+smua.trigger.source.linearv()/listv()/limiti/action, smua.trigger.measure.i(buffer),
+smua.trigger.count, smua.trigger.endpulse.action/stimulus, trigger.timer[1], initiate(),
+waitcomplete(), smua.nvbuffer1, printbuffer(), errorqueue. Statements of one setup are sent as
+one chunk separated by ``;``, which the TSP (Lua) parser accepts.
+"""
+
+from __future__ import annotations
+
+from instruments.properties import Control, on_off
+from instruments.smu import SMU, SweepResult, parse_float, parse_floats
+
+BUF = "smua.nvbuffer1"
+
+
+class Keithley2600(SMU):
+    nplc = Control("print(smua.measure.nplc)", "smua.measure.nplc = {:g}", float, (0.001, 25),
+                   "Integration time of measurements, power-line cycles.")
+
+    def reset(self) -> None:
+        self.transport.write("reset(); errorqueue.clear()")
+        self.mode, self.compliance, self.output = None, None, False
+
+    def errors(self) -> list[tuple[int, str]]:
+        n = int(parse_float(self.transport.query("print(errorqueue.count)")))
+        out = []
+        for _ in range(min(n, 100)):
+            code, _, msg = self.transport.query("print(errorqueue.next())").partition("\t")
+            out.append((int(float(code)), msg.split("\t")[0].strip()))
+        return out
+
+    def _source_voltage(self, level, compliance):
+        self.transport.write(f"smua.source.func = smua.OUTPUT_DCVOLTS; "
+                             f"smua.source.limiti = {compliance:.6g}; "
+                             f"smua.source.levelv = {level:.6g}")
+
+    def _source_current(self, level, compliance):
+        self.transport.write(f"smua.source.func = smua.OUTPUT_DCAMPS; "
+                             f"smua.source.limitv = {compliance:.6g}; "
+                             f"smua.source.leveli = {level:.6g}")
+
+    def _set_voltage(self, level):
+        self.transport.write(f"smua.source.levelv = {level:.6g}")
+
+    def _output(self, on):
+        self.transport.write(f"smua.source.output = smua.OUTPUT_{'ON' if on else 'OFF'}")
+
+    def measure_current(self) -> float:
+        return parse_float(self.transport.query("print(smua.measure.i())"))
+
+    def measure_voltage(self) -> float:
+        return parse_float(self.transport.query("print(smua.measure.v())"))
+
+    def compliance_tripped(self) -> bool:
+        return on_off(self.transport.query("print(smua.source.compliance)"))
+
+    def _run(self, source_setup: str, compliance: float, count: int, delay: float,
+             pulse_width: float | None = None) -> SweepResult:
+        end = ("smua.trigger.endpulse.action = smua.SOURCE_IDLE; "
+               f"trigger.timer[1].delay = {pulse_width:.6g}; "
+               "smua.trigger.endpulse.stimulus = trigger.timer[1].EVENT_ID"
+               if pulse_width else "smua.trigger.endpulse.action = smua.SOURCE_HOLD")
+        self.transport.write(
+            f"{BUF}.clear(); {BUF}.collectsourcevalues = 1; "
+            f"smua.source.func = smua.OUTPUT_DCVOLTS; smua.measure.delay = {delay:.6g}; "
+            f"{source_setup}; smua.trigger.source.limiti = {compliance:.6g}; "
+            "smua.trigger.source.action = smua.ENABLE; smua.trigger.measure.action = "
+            f"smua.ENABLE; smua.trigger.measure.i({BUF}); smua.trigger.count = {count}; {end}")
+        self.transport.write("smua.source.output = smua.OUTPUT_ON; smua.trigger.initiate(); "
+                             "waitcomplete()")
+        self.output = True
+        data = parse_floats(self.transport.query(
+            f"printbuffer(1, {BUF}.n, {BUF}.sourcevalues, {BUF}.readings)"), 2 * count)
+        return SweepResult(source=data[0::2], measured=data[1::2])
+
+    def _sweep_linear(self, start, stop, points, compliance, delay):
+        return self._run(f"smua.trigger.source.linearv({start:.6g}, {stop:.6g}, {points})",
+                         compliance, points, delay)
+
+    def _sweep_list(self, values, compliance, delay):
+        return self._run("smua.trigger.source.listv({" + ", ".join(f"{v:.6g}" for v in values)
+                         + "})", compliance, len(values), delay)
+
+    def _pulse_train(self, amplitude, width, count, compliance, base):
+        self.transport.write(f"smua.source.levelv = {base:.6g}")
+        res = self._run("smua.trigger.source.listv({" + ", ".join([f"{amplitude:.6g}"] * count)
+                        + "})", compliance, count, 0.0, pulse_width=width)
+        return res.measured

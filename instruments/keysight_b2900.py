@@ -1,0 +1,80 @@
+"""Keysight (Agilent) B2900 series precision SMU, SCPI command set, channel 1.
+
+Command syntax from the B2900 SCPI Command Reference: :SOURce:FUNCtion:MODE, :SOURce:VOLTage,
+:SENSe:CURRent:PROTection (compliance), :SENSe:CURRent:PROTection:TRIPped?, :SOURce:VOLTage:MODE
+SWEep|LIST, :SOURce:VOLTage:STARt/STOP/POINts, :SOURce:LIST:VOLTage, :SOURce:FUNCtion:SHAPe
+PULSe, :SOURce:PULSe:WIDTh/DELay, :SOURce:VOLTage:TRIGgered, :TRIGger:COUNt, :INITiate,
+:FETCh:ARRay:CURRent? / :SOURce?, :SYSTem:ERRor?.
+"""
+
+from __future__ import annotations
+
+from instruments.properties import Control
+from instruments.smu import SMU, SweepResult, parse_float, parse_floats, scpi_errors
+
+
+class KeysightB2900(SMU):
+    nplc = Control(":SENS:CURR:NPLC?", ":SENS:CURR:NPLC {:g}", float, (4e-4, 100),
+                   "Integration time of current measurements, power-line cycles.")
+
+    def reset(self) -> None:
+        self.transport.write("*RST;*CLS")
+        self.mode, self.compliance, self.output = None, None, False
+
+    def errors(self) -> list[tuple[int, str]]:
+        return scpi_errors(self.transport)
+
+    def _source_voltage(self, level, compliance):
+        self.transport.write(f":SOUR:FUNC:MODE VOLT;:SOUR:VOLT:MODE FIX;"
+                             f":SENS:CURR:PROT {compliance:.6g};:SOUR:VOLT {level:.6g}")
+
+    def _source_current(self, level, compliance):
+        self.transport.write(f":SOUR:FUNC:MODE CURR;:SOUR:CURR:MODE FIX;"
+                             f":SENS:VOLT:PROT {compliance:.6g};:SOUR:CURR {level:.6g}")
+
+    def _set_voltage(self, level):
+        self.transport.write(f":SOUR:VOLT {level:.6g}")
+
+    def _output(self, on):
+        self.transport.write(f":OUTP {'ON' if on else 'OFF'}")
+
+    def measure_current(self) -> float:
+        return parse_float(self.transport.query(":MEAS:CURR?"))
+
+    def measure_voltage(self) -> float:
+        return parse_float(self.transport.query(":MEAS:VOLT?"))
+
+    def compliance_tripped(self) -> bool:
+        q = ":SENS:VOLT:PROT:TRIP?" if self.mode == "current" else ":SENS:CURR:PROT:TRIP?"
+        return bool(int(parse_float(self.transport.query(q))))
+
+    def _fetch(self, points: int) -> SweepResult:
+        self.transport.write(":OUTP ON;:INIT")
+        self.output = True
+        src = parse_floats(self.transport.query(":FETC:ARR:SOUR?"), points)
+        cur = parse_floats(self.transport.query(":FETC:ARR:CURR?"), points)
+        return SweepResult(source=src, measured=cur)
+
+    def _sweep_linear(self, start, stop, points, compliance, delay):
+        self.transport.write(
+            f":SOUR:FUNC:MODE VOLT;:SOUR:FUNC:SHAP DC;:SENS:CURR:PROT {compliance:.6g};"
+            f":SOUR:VOLT:MODE SWE;:SOUR:VOLT:STAR {start:.6g};:SOUR:VOLT:STOP {stop:.6g};"
+            f":SOUR:VOLT:POIN {points};:TRIG:DEL {delay:.6g};:TRIG:COUN {points}")
+        return self._fetch(points)
+
+    def _sweep_list(self, values, compliance, delay):
+        self.transport.write(
+            f":SOUR:FUNC:MODE VOLT;:SOUR:FUNC:SHAP DC;:SENS:CURR:PROT {compliance:.6g};"
+            f":SOUR:VOLT:MODE LIST;:SOUR:LIST:VOLT {','.join(f'{v:.6g}' for v in values)};"
+            f":TRIG:DEL {delay:.6g};:TRIG:COUN {len(values)}")
+        return self._fetch(len(values))
+
+    def _pulse_train(self, amplitude, width, count, compliance, base):
+        self.transport.write(
+            f":SOUR:FUNC:MODE VOLT;:SENS:CURR:PROT {compliance:.6g};:SOUR:FUNC:SHAP PULS;"
+            f":SOUR:PULS:DEL 0;:SOUR:PULS:WIDT {width:.6g};:SOUR:VOLT:MODE FIX;"
+            f":SOUR:VOLT {base:.6g};:SOUR:VOLT:TRIG {amplitude:.6g};:TRIG:COUN {count}")
+        try:
+            return self._fetch(count).measured
+        finally:
+            self.transport.write(":SOUR:FUNC:SHAP DC")

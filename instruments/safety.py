@@ -1,0 +1,77 @@
+"""Hardware safety limits, checked by every driver before a command is written.
+
+A request beyond a limit raises :class:`SafetyLimitError` naming the limit and the value, and
+nothing reaches the wire. The pulse-energy bound is the worst case the compliance allows:
+|V|·I_compliance·width for a voltage pulse (|I|·V_compliance·width for a current pulse).
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from instruments.errors import SafetyLimitError
+
+
+class SafetyLimits(BaseModel):
+    """Limits for one bench (SI units). Defaults suit single PCM/RRAM devices."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_voltage: float = Field(5.0, gt=0, description="max |V| sourced or allowed as compliance")
+    max_current: float = Field(10e-3, gt=0, description="max |I| sourced or set as compliance")
+    max_pulse_width: float = Field(1e-3, gt=0, description="max pulse width, s")
+    max_pulse_energy: float = Field(1e-6, gt=0, description="max worst-case energy per pulse, J")
+    forming_allowed: bool = False
+    forming_voltage: float = Field(8.0, gt=0, description="max |V| for forming, when allowed")
+
+    def _fail(self, what: str, value: float, limit_name: str, limit: float) -> None:
+        raise SafetyLimitError(
+            f"{what} {value:g} exceeds safety limit {limit_name} = {limit:g}; nothing was sent")
+
+    def check_voltage(self, v: float, what: str = "voltage", forming: bool = False) -> None:
+        if not math.isfinite(v):
+            raise SafetyLimitError(f"{what} {v!r} is not a finite number; nothing was sent")
+        if forming:
+            if not self.forming_allowed:
+                raise SafetyLimitError(
+                    f"{what} {v:g} V is a forming request but forming_allowed is false; "
+                    "nothing was sent")
+            if abs(v) > self.forming_voltage:
+                self._fail(what, v, "forming_voltage", self.forming_voltage)
+        elif abs(v) > self.max_voltage:
+            self._fail(what, v, "max_voltage", self.max_voltage)
+
+    def check_current(self, i: float, what: str = "current") -> None:
+        if not math.isfinite(i):
+            raise SafetyLimitError(f"{what} {i!r} is not a finite number; nothing was sent")
+        if abs(i) > self.max_current:
+            self._fail(what, i, "max_current", self.max_current)
+
+    def check_source_voltage(self, v: float, compliance: float, forming: bool = False) -> None:
+        self.check_voltage(v, "source voltage", forming)
+        self.check_current(compliance, "current compliance")
+        if compliance <= 0:
+            raise SafetyLimitError(f"current compliance {compliance:g} must be > 0; "
+                                   "nothing was sent")
+
+    def check_source_current(self, i: float, compliance: float) -> None:
+        self.check_current(i, "source current")
+        self.check_voltage(compliance, "voltage compliance")
+        if compliance <= 0:
+            raise SafetyLimitError(f"voltage compliance {compliance:g} must be > 0; "
+                                   "nothing was sent")
+
+    def check_pulse(self, amplitude: float, width: float, compliance: float,
+                    forming: bool = False) -> None:
+        """A voltage pulse of ``amplitude`` and ``width`` with a current compliance."""
+        self.check_source_voltage(amplitude, compliance, forming)
+        if not math.isfinite(width) or width <= 0:
+            raise SafetyLimitError(f"pulse width {width!r} must be > 0; nothing was sent")
+        if width > self.max_pulse_width:
+            self._fail("pulse width", width, "max_pulse_width", self.max_pulse_width)
+        energy = abs(amplitude) * compliance * width
+        if energy > self.max_pulse_energy:
+            self._fail("worst-case pulse energy |V|*I_compliance*width", energy,
+                       "max_pulse_energy", self.max_pulse_energy)

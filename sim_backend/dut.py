@@ -1,0 +1,74 @@
+"""Devices under test for the simulated SMUs: a resistor, or one simulated PCM/RRAM device whose
+state changes when the sourced voltage is large enough to program it."""
+
+from __future__ import annotations
+
+from sim_backend.array import SimulatedArray
+from sim_backend.models import ArrayConfig, ChipModel, Faults, PCMModel, RRAMModel
+
+
+class Resistor:
+    def __init__(self, resistance: float = 10e3):
+        if resistance <= 0:
+            raise ValueError(f"resistance must be > 0, got {resistance}")
+        self.resistance = resistance
+
+    def current(self, volts: float, duration_s: float) -> float:
+        return volts / self.resistance
+
+    def voltage(self, amps: float, duration_s: float) -> float:
+        return amps * self.resistance
+
+    def __repr__(self) -> str:
+        return f"resistor:{self.resistance:g}"
+
+
+class MemoryDevice:
+    """One simulated memory cell. Holding a voltage for ``duration_s`` acts as a pulse of that
+    amplitude and width when it is above the device's switching thresholds; the current is the
+    read conductance (with read noise) times the voltage."""
+
+    def __init__(self, model: PCMModel | RRAMModel, seed: int = 0):
+        model = model.model_copy(update={"faults": Faults(stuck_set_fraction=0,
+                                                          stuck_reset_fraction=0)})
+        self.array = SimulatedArray(ChipModel(device=model, array=ArrayConfig(rows=1, cols=1)),
+                                    seed=seed)
+
+    def _apply(self, volts: float, duration_s: float) -> float:
+        arr = self.array
+        if duration_s > 0 and volts != 0 and arr.physics.effective(volts, duration_s):
+            arr.pulse(None, volts, duration_s)
+        else:
+            arr.wait(duration_s)
+        return float(arr.read()[0, 0])
+
+    def current(self, volts: float, duration_s: float) -> float:
+        return self._apply(volts, duration_s) * volts
+
+    def voltage(self, amps: float, duration_s: float) -> float:
+        g = max(float(self.array.read()[0, 0]), 1e-12)
+        self.array.wait(duration_s)
+        return amps / g
+
+    @property
+    def conductance(self) -> float:
+        return float(self.array.conductance()[0, 0])
+
+
+def make_dut(spec: str, seed: int = 0):
+    """``resistor:10e3`` (ohms), ``pcm`` or ``rram``."""
+    kind, _, arg = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind == "resistor":
+        try:
+            return Resistor(float(arg) if arg else 10e3)
+        except ValueError:
+            raise ValueError(f"device {spec!r}: resistance must be a number of ohms") from None
+    if kind == "pcm":
+        return MemoryDevice(PCMModel(), seed)
+    if kind == "rram":
+        return MemoryDevice(RRAMModel(), seed)
+    raise ValueError(f"device {spec!r}: use resistor:OHMS, pcm or rram")
+
+
+__all__ = ["MemoryDevice", "Resistor", "make_dut"]

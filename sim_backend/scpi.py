@@ -1,0 +1,242 @@
+"""A SCPI-99 command interpreter engine for the simulated instruments.
+
+Syntax handled: case-insensitive short/long mnemonics (``SOUR``/``SOURce``), optional nodes,
+numeric suffixes (``SOUR1``), optional leading colon, compound messages joined by ``;`` (a
+header without a leading colon continues at the level of the previous one), queries, quoted
+strings, ``MIN``/``MAX``/``DEF`` numeric parameters, common commands (``*IDN?``, ``*RST``,
+``*CLS``, ``*OPC?``, ``*WAI``), and an error queue with the standard negative codes. Unknown or
+malformed input never raises out of :meth:`ScpiInstrument.handle`: it queues an error, as a real
+instrument does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+ERROR_TEXT = {
+    -100: "Command error",
+    -102: "Syntax error",
+    -104: "Data type error",
+    -108: "Parameter not allowed",
+    -109: "Missing parameter",
+    -113: "Undefined header",
+    -200: "Execution error",
+    -221: "Settings conflict",
+    -222: "Data out of range",
+    -224: "Illegal parameter value",
+    -350: "Queue overflow",
+}
+
+
+class ScpiError(Exception):
+    def __init__(self, code: int, detail: str = ""):
+        self.code = code
+        text = ERROR_TEXT.get(code, "Error")
+        super().__init__(f"{text};{detail}" if detail else text)
+
+
+@dataclass(frozen=True)
+class _Node:
+    short: str
+    long: str
+    optional: bool
+    suffix: bool
+
+    def matches(self, token: str) -> bool:
+        t = token.upper()
+        if self.suffix:
+            t = t.rstrip("0123456789")
+        return t in (self.short, self.long)
+
+
+def compile_header(pattern: str) -> tuple[_Node, ...]:
+    """``"?SOURce# VOLTage ILIMit"``: ``?`` marks an optional node, ``#`` a numeric suffix;
+    the upper-case letters are the short form."""
+    nodes = []
+    for word in pattern.split():
+        optional = word.startswith("?")
+        word = word.lstrip("?")
+        suffix = word.endswith("#")
+        word = word.rstrip("#")
+        short = "".join(c for c in word if c.isupper() or c.isdigit() or c == "*")
+        nodes.append(_Node(short, word.upper(), optional, suffix))
+    return tuple(nodes)
+
+
+def _match(nodes: tuple[_Node, ...], tokens: list[str]) -> bool:
+    if not nodes:
+        return not tokens
+    head, rest = nodes[0], nodes[1:]
+    if tokens and head.matches(tokens[0]) and _match(rest, tokens[1:]):
+        return True
+    return head.optional and _match(rest, tokens)
+
+
+def split_outside_quotes(text: str, sep: str) -> list[str]:
+    parts, buf, quote = [], [], None
+    for ch in text:
+        if quote:
+            buf.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+            buf.append(ch)
+        elif ch == sep:
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+    if quote:
+        raise ScpiError(-102, "unterminated string")
+    parts.append("".join(buf))
+    return parts
+
+
+Handler = Callable[[list[str]], str | None]
+_HEADER = re.compile(r"^\s*(\*?:?[A-Za-z][A-Za-z0-9:]*\??)\s*(.*)$", re.S)
+
+
+class ScpiInstrument:
+    """Base of the simulated SCPI instruments: subclasses register commands with
+    :meth:`command` and implement their behaviour."""
+
+    idn = "XBARLAB,SIMULATED,0,0"
+    error_queue_size = 20
+    no_error = '0,"No error"'
+
+    def __init__(self) -> None:
+        self._commands: list[tuple[tuple[_Node, ...], bool, Handler]] = []
+        self.errors: deque[tuple[int, str]] = deque()
+        self.command("*IDN", query=lambda p: self.idn)
+        self.command("*RST", set=lambda p: self.reset())
+        self.command("*CLS", set=lambda p: self.errors.clear())
+        self.command("*OPC", query=lambda p: "1")
+        self.command("*WAI", set=lambda p: None)
+        self.command("SYSTem ERRor ?NEXT", query=lambda p: self.next_error())
+
+    def reset(self) -> None:  # subclasses extend
+        pass
+
+    def command(self, pattern: str, set: Handler | None = None,
+                query: Handler | None = None) -> None:
+        nodes = compile_header(pattern)
+        if set:
+            self._commands.append((nodes, False, set))
+        if query:
+            self._commands.append((nodes, True, query))
+
+    def push_error(self, code: int, detail: str = "") -> None:
+        text = ERROR_TEXT.get(code, "Error") + (f";{detail}" if detail else "")
+        if len(self.errors) >= self.error_queue_size:
+            self.errors[-1] = (-350, ERROR_TEXT[-350])
+        else:
+            self.errors.append((code, text))
+
+    def next_error(self) -> str:
+        if not self.errors:
+            return self.no_error
+        code, text = self.errors.popleft()
+        return f'{code},"{text}"'
+
+    def handle(self, message: str) -> str | None:
+        """Execute one message; the reply to its queries (joined by ``;``), or None."""
+        replies: list[str] = []
+        try:
+            parts = split_outside_quotes(message.strip(), ";")
+        except ScpiError as exc:
+            self.push_error(exc.code, "unterminated string")
+            return None
+        path: list[str] = []
+        for part in parts:
+            if not part.strip():
+                continue
+            m = _HEADER.match(part)
+            if not m:
+                self.push_error(-102, part.strip()[:40])
+                break
+            header, args = m.group(1), m.group(2).strip()
+            is_query = header.endswith("?")
+            header = header.rstrip("?")
+            if header.startswith("*"):
+                tokens = [header]
+            else:
+                rel = [t for t in header.split(":") if t]
+                tokens = rel if header.startswith(":") else path + rel
+                path = tokens[:-1]
+            handler = next((h for nodes, q, h in self._commands
+                            if q == is_query and _match(nodes, tokens)), None)
+            if handler is None:
+                self.push_error(-113, ":".join(tokens)[:40])
+                break
+            try:
+                params = [p.strip() for p in split_outside_quotes(args, ",")] if args else []
+                reply = handler(params)
+            except ScpiError as exc:
+                self.push_error(exc.code, str(exc).partition(";")[2])
+                break
+            except (ValueError, IndexError, TypeError) as exc:
+                self.push_error(-224, str(exc)[:40])
+                break
+            if is_query and reply is not None:
+                replies.append(reply)
+        return ";".join(replies) if replies else None
+
+
+def number(params: list[str], i: int = 0, *, lo: float, hi: float,
+           default: float | None = None) -> float:
+    """Numeric parameter ``i`` with MIN/MAX/DEF, range-checked (−222 outside)."""
+    if i >= len(params) or not params[i]:
+        raise ScpiError(-109)
+    p = params[i].upper()
+    if p in ("MIN", "MINIMUM"):
+        return lo
+    if p in ("MAX", "MAXIMUM"):
+        return hi
+    if p in ("DEF", "DEFAULT"):
+        if default is None:
+            raise ScpiError(-224, p)
+        return default
+    try:
+        value = float(p)
+    except ValueError:
+        raise ScpiError(-104, params[i][:20]) from None
+    if not lo <= value <= hi:
+        raise ScpiError(-222, params[i][:20])
+    return value
+
+
+def boolean(params: list[str], i: int = 0) -> bool:
+    if i >= len(params):
+        raise ScpiError(-109)
+    p = params[i].upper()
+    if p in ("ON", "1"):
+        return True
+    if p in ("OFF", "0"):
+        return False
+    raise ScpiError(-224, params[i][:20])
+
+
+def choice(params: list[str], options: dict[str, str], i: int = 0) -> str:
+    """A character parameter: ``options`` maps short and long forms to a canonical value."""
+    if i >= len(params):
+        raise ScpiError(-109)
+    p = params[i].strip("\"'").upper()
+    if p not in options:
+        raise ScpiError(-224, params[i][:20])
+    return options[p]
+
+
+def string(params: list[str], i: int = 0, default: str | None = None) -> str:
+    if i >= len(params):
+        if default is not None:
+            return default
+        raise ScpiError(-109)
+    return params[i].strip().strip("\"'")
+
+
+def fmt(x: float) -> str:
+    return f"{x:+.6E}"
