@@ -45,6 +45,8 @@ class VisaTransport(Transport):
                 return TransportClosed(f"{self.resource_name}: connection lost")
         if isinstance(exc, pyvisa.errors.InvalidSession):
             return TransportClosed(f"{self.resource_name}: session closed")
+        if isinstance(exc, (ConnectionError, BrokenPipeError)):  # reset, aborted, refused
+            return TransportClosed(f"{self.resource_name}: connection lost ({exc})")
         return TransportError(f"{self.resource_name}: {exc}")
 
     def _write(self, message: str) -> None:

@@ -130,6 +130,8 @@ class ScpiInstrument:
             self._commands.append((nodes, True, query))
 
     def push_error(self, code: int, detail: str = "") -> None:
+        # instruments answer in ASCII: echo what was received, with anything else as '?'
+        detail = "".join(c if " " <= c <= "~" and c != '"' else "?" for c in detail)
         text = ERROR_TEXT.get(code, "Error") + (f";{detail}" if detail else "")
         if len(self.errors) >= self.error_queue_size:
             self.errors[-1] = (-350, ERROR_TEXT[-350])

@@ -347,7 +347,8 @@ class SimKeithley2600:
         try:
             self._run(text)
         except TspError as exc:
-            self.errorqueue.queue.append((exc.code, str(exc)))
+            self.errorqueue.queue.append((exc.code, str(exc).encode("ascii", "replace")
+                                          .decode()))
         except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError) as exc:
             self.errorqueue.queue.append((-286, f"TSP Runtime error at line 1: {exc}"))
         return "\n".join(self._out) if self._out else None

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 import xbarlab
+from instruments.errors import InstrumentError
 from xbarlab.errors import XbarlabError
 
 app = typer.Typer(
@@ -117,10 +118,48 @@ def export(
     print(f"wrote {path}")
 
 
+sim_app = typer.Typer(help="Simulated instruments and chips that speak the real protocols.",
+                      no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+
+
+@sim_app.command("serve")
+def sim_serve(
+    instrument: Annotated[str, typer.Option(help="keithley2450 | keithley2600 | b2900")],
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 0,
+    device: Annotated[str, typer.Option(help="resistor:OHMS | pcm | rram")] = "resistor:10e3",
+    latency_ms: Annotated[float, typer.Option(help="Delay per exchange, like a real bus.")] = 0.0,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    seed: Annotated[int, typer.Option(help="Seed of a simulated memory device.")] = 0,
+) -> None:
+    """Serve one simulated SMU over TCP; prints its VISA resource string, serves until Ctrl-C."""
+    from sim_backend.dut import make_dut
+    from sim_backend.server import InstrumentServer, make_instrument
+
+    if latency_ms < 0:
+        raise XbarlabError(f"--latency-ms must be >= 0, got {latency_ms}")
+    try:
+        dut = make_dut(device, seed)
+        sim = make_instrument(instrument, dut)
+    except ValueError as exc:
+        raise XbarlabError(f"sim serve: {exc}") from None
+    try:
+        server = InstrumentServer(sim, host, port, latency_ms / 1000)
+    except OSError as exc:
+        raise XbarlabError(f"sim serve: cannot listen on {host}:{port} ({exc})") from None
+    print(server.resource, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def main() -> None:
     try:
         app()
-    except XbarlabError as exc:
+    except (XbarlabError, InstrumentError) as exc:
         print(f"xbarlab: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

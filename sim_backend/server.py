@@ -1,0 +1,94 @@
+"""Serve a simulated instrument over TCP so any VISA client can drive it
+(``TCPIP::127.0.0.1::PORT::SOCKET``): newline-terminated messages in, replies out.
+
+Each client gets its own thread and messages are executed one at a time under a lock, so an
+idle client cannot block the next; the instrument keeps its state across connections. A
+malformed message queues an instrument error; a client that sends garbage bytes or drops the
+connection ends only its own session.
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+import time
+
+from instruments.transport import MessageDevice
+
+MAX_LINE = 1 << 20  # a list sweep of 100,000 points fits; longer lines end the session
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: InstrumentServer
+
+    def handle(self) -> None:
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        srv = self.server
+        while True:
+            try:
+                line = self.rfile.readline(MAX_LINE)
+            except OSError:
+                return
+            if not line:
+                return
+            if not line.endswith(b"\n"):
+                return  # over-long or cut-off line: drop this client, keep serving
+            text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+            if srv.latency_s:
+                time.sleep(srv.latency_s)
+            with srv.lock:
+                reply = srv.device.handle(text)
+            if reply is not None:
+                try:
+                    self.wfile.write(reply.encode("ascii", "replace") + b"\n")
+                    self.wfile.flush()
+                except OSError:
+                    return
+
+
+class InstrumentServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, device: MessageDevice, host: str = "127.0.0.1", port: int = 0,
+                 latency_s: float = 0.0):
+        self.device = device
+        self.latency_s = latency_s
+        self.lock = threading.Lock()
+        super().__init__((host, port), _Handler)
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    @property
+    def resource(self) -> str:
+        return f"TCPIP::{self.server_address[0]}::{self.port}::SOCKET"
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # a misbehaving client must not print tracebacks or stop the server
+
+    def start_background(self) -> threading.Thread:
+        t = threading.Thread(target=self.serve_forever, daemon=True, name="xbarlab-sim-serve")
+        t.start()
+        return t
+
+
+INSTRUMENTS = ("keithley2450", "keithley2600", "b2900")
+
+
+def make_instrument(name: str, dut):
+    if name == "keithley2450":
+        from sim_backend.sim_keithley2450 import SimKeithley2450
+
+        return SimKeithley2450(dut)
+    if name == "keithley2600":
+        from sim_backend.sim_keithley2600 import SimKeithley2600
+
+        return SimKeithley2600(dut)
+    if name == "b2900":
+        from sim_backend.sim_keysight_b2900 import SimKeysightB2900
+
+        return SimKeysightB2900(dut)
+    raise ValueError(f"instrument {name!r}: use one of {', '.join(INSTRUMENTS)}")

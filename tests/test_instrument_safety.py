@@ -1,0 +1,111 @@
+"""Safety: over random limit sets and random requests, no command beyond the limits ever reaches
+a transport, and a refused request writes nothing at all (hypothesis, all three drivers)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from instruments.errors import SafetyLimitError
+from instruments.safety import SafetyLimits
+from instruments.transport import LoopbackTransport
+from tests.instrument_fixtures import DRIVERS, simulator
+
+NUM = r"(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
+# every place a driver puts a sourced level, a compliance or a pulse width on the wire
+VOLTAGE = [rf":SOUR:VOLT(?::TRIG)? {NUM}", rf":SOUR:CURR:VLIM {NUM}", rf":SENS:VOLT:PROT {NUM}",
+           rf":SOUR:SWE:VOLT:LIN {NUM}, {NUM}", r":SOUR:LIST:VOLT ([-\d.,e+]+)",
+           rf"smua\.source\.(?:levelv|limitv) = {NUM}", rf"linearv\({NUM}, {NUM}",
+           r"listv\(\{([-\d.,e+ ]+)\}\)"]
+CURRENT = [rf":SOUR:VOLT:ILIM {NUM}", rf":SOUR:CURR {NUM}", rf":SENS:CURR:PROT {NUM}",
+           rf"smua\.source\.(?:limiti|leveli) = {NUM}", rf"smua\.trigger\.source\.limiti = {NUM}"]
+WIDTH = [rf":SOUR:PULS:WIDT {NUM}", rf"trigger\.timer\[1\]\.delay = {NUM}"]
+
+
+def values(patterns: list[str], text: str) -> list[float]:
+    out = []
+    for p in patterns:
+        for m in re.finditer(p, text):
+            for g in m.groups():
+                out += [float(x) for x in re.split(r"[ ,]+", g.strip()) if x]
+    return out
+
+
+class Spy(LoopbackTransport):
+    def __init__(self, device):
+        super().__init__(device)
+        self.sent: list[str] = []
+
+    def _write(self, message: str) -> None:
+        self.sent.append(message)
+        super()._write(message)
+
+
+limits_st = st.builds(
+    SafetyLimits,
+    max_voltage=st.floats(0.1, 10), max_current=st.floats(1e-6, 0.1),
+    max_pulse_width=st.floats(1e-6, 1e-2), max_pulse_energy=st.floats(1e-12, 1e-3))
+volt = st.floats(-20, 20, allow_nan=False)
+comp = st.floats(1e-7, 1.0)
+request_st = st.one_of(
+    st.tuples(st.just("source_voltage"), volt, comp),
+    st.tuples(st.just("source_current"), st.floats(-0.5, 0.5), st.floats(0.1, 20)),
+    st.tuples(st.just("set_voltage"), volt),
+    st.tuples(st.just("sweep_voltage"), volt, volt, st.integers(2, 20), comp),
+    st.tuples(st.just("sweep_voltage_list"), st.lists(volt, min_size=1, max_size=6), comp),
+    st.tuples(st.just("pulse_train"), volt, st.floats(1e-7, 0.1), st.integers(1, 4), comp,
+              st.floats(-1, 1)),
+)
+
+
+@pytest.mark.parametrize("name", list(DRIVERS))
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(limits=limits_st, requests=st.lists(request_st, min_size=1, max_size=6))
+def test_nothing_beyond_the_limits_reaches_the_transport(name, limits, requests):
+    spy = Spy(simulator(name))
+    smu = DRIVERS[name](spy, limits)
+    smu.source_voltage(0.0, min(limits.max_current, 1e-4))  # a valid starting point
+    for kind, *args in requests:
+        before = len(spy.sent)
+        try:
+            getattr(smu, kind)(*args)
+        except SafetyLimitError:
+            assert len(spy.sent) == before, f"{kind} refused but wrote {spy.sent[before:]}"
+        sent = "\n".join(spy.sent[before:])
+        for v in values(VOLTAGE, sent):
+            assert abs(v) <= limits.max_voltage * (1 + 1e-5), (kind, sent)
+        for i in values(CURRENT, sent):
+            assert abs(i) <= limits.max_current * (1 + 1e-5), (kind, sent)
+        for w in values(WIDTH, sent):
+            assert w <= limits.max_pulse_width * (1 + 1e-5), (kind, sent)
+        if kind == "pulse_train" and len(spy.sent) > before:
+            amp, width, _, compliance, _ = args
+            assert abs(amp) * compliance * width <= limits.max_pulse_energy * (1 + 1e-9)
+
+
+def test_refusals_name_the_limit_and_value():
+    smu = DRIVERS["keithley2450"](Spy(simulator("keithley2450")),
+                                  SafetyLimits(max_voltage=2, max_current=1e-3,
+                                               max_pulse_width=1e-4, max_pulse_energy=1e-9))
+    cases = [
+        (lambda: smu.source_voltage(2.5, 1e-4), "source voltage 2.5 exceeds safety limit "
+                                                "max_voltage = 2"),
+        (lambda: smu.source_voltage(1, 0.01), "current compliance 0.01 exceeds safety limit "
+                                              "max_current = 0.001"),
+        (lambda: smu.pulse_train(1.5, 2e-4, 1, 1e-6), "pulse width 0.0002 exceeds safety "
+                                                      "limit max_pulse_width"),
+        (lambda: smu.pulse_train(1.5, 1e-4, 1, 1e-3), "max_pulse_energy = 1e-09"),
+        (lambda: smu.set_voltage(1.0), "configure source_voltage"),
+        (lambda: smu.source_voltage(float("nan"), 1e-4), "not a finite number"),
+    ]
+    for call, message in cases:
+        with pytest.raises(SafetyLimitError, match=re.escape(message)):
+            call()
+    assert smu.transport.sent == []
+    forming = SafetyLimits(forming_allowed=False)
+    with pytest.raises(SafetyLimitError, match="forming_allowed is false"):
+        forming.check_source_voltage(6.0, 1e-4, forming=True)
