@@ -40,7 +40,11 @@ def parse_floats(reply: str, expected: int | None = None, sep: str = ",") -> np.
 
 
 def parse_float(reply: str) -> float:
-    return float(parse_floats(reply, 1)[0])
+    """One number (the hot path of point-by-point measurements: no numpy)."""
+    try:
+        return float(reply)
+    except ValueError:
+        return float(parse_floats(reply, 1)[0])
 
 
 def scpi_errors(transport: Transport, limit: int = 100) -> list[tuple[int, str]]:

@@ -9,6 +9,7 @@ connection ends only its own session.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import socketserver
 import threading
@@ -17,15 +18,23 @@ import time
 from instruments.transport import MessageDevice
 
 MAX_LINE = 1 << 20  # a list sweep of 100,000 points fits; longer lines end the session
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
 class _Handler(socketserver.StreamRequestHandler):
     server: InstrumentServer
 
     def handle(self) -> None:
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = self.request
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         srv = self.server
         while True:
+            # Acknowledge at once: a client with Nagle's algorithm on (pyvisa-py's sockets) holds
+            # a second small write until the first is acknowledged, and a delayed ACK would cost
+            # ~40 ms per command that has no reply. Linux resets the flag, so set it each time.
+            if _QUICKACK is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             try:
                 line = self.rfile.readline(MAX_LINE)
             except OSError:

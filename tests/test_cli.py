@@ -105,3 +105,17 @@ def test_bad_input_is_one_line_without_traceback(small_campaign, tmp_path, case)
 def test_unknown_command_is_a_usage_error():
     res = xbarlab_cli("frobnicate")
     assert res.returncode == 2 and "frobnicate" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--instrument", "hp4156"], "instrument 'hp4156'"),
+     (["--instrument", "keithley2450", "--device", "resistor:abc"], "resistance must be"),
+     (["--instrument", "b2900", "--device", "flash"], "use resistor:OHMS, pcm or rram"),
+     (["--instrument", "b2900", "--latency-ms", "-1"], "--latency-ms must be >= 0")],
+)
+def test_sim_serve_bad_options_are_one_line(args, message):
+    res = xbarlab_cli("sim", "serve", *args)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in res.stderr

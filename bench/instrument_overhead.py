@@ -1,0 +1,111 @@
+"""Driver overhead and the value of instrument-side buffering, over real pyvisa-py TCP to
+``xbarlab sim serve`` (a Keithley 2450 simulator in a subprocess).
+
+(a) A 2,000-point I-V sweep done point by point through the driver (``set_voltage`` +
+    ``measure_current``) against a raw pyvisa loop sending the same commands
+    (``:SOUR:VOLT v`` + ``:MEAS:CURR?``): ratio driver/raw, target <= 1.2.
+(b) With ``--latency-ms 1`` on the server: a buffered 1,000-point sweep (run instrument-side,
+    one buffer read) against the same sweep point by point: ratio buffered/point-by-point,
+    target <= 0.05.
+
+    python bench/instrument_overhead.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyvisa
+
+from instruments.keithley2450 import Keithley2450
+from instruments.visa import VisaTransport
+
+
+class Server:
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "xbarlab.cli", "sim", "serve", "--instrument",
+             "keithley2450", "--device", "resistor:1e4", *args],
+            stdout=subprocess.PIPE, text=True)
+        self.resource = self.proc.stdout.readline().strip()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def driver_point_by_point(resource: str, volts: np.ndarray) -> float:
+    smu = Keithley2450(VisaTransport(resource, timeout_s=30))
+    smu.source_voltage(0.0, 1e-3)
+    smu.output_on()
+    t = time.perf_counter()
+    for v in volts:
+        smu.set_voltage(v)
+        smu.measure_current()
+    elapsed = time.perf_counter() - t
+    smu.close()
+    return elapsed
+
+
+def raw_point_by_point(resource: str, volts: np.ndarray) -> float:
+    rm = pyvisa.ResourceManager("@py")
+    res = rm.open_resource(resource, read_termination="\n", write_termination="\n",
+                           timeout=30_000)
+    res.write(':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.001;:SOUR:VOLT 0;:SENS:FUNC "CURR"')
+    res.write(":OUTP ON")
+    t = time.perf_counter()
+    for v in volts:
+        res.write(f":SOUR:VOLT {v:.6g}")
+        float(res.query(":MEAS:CURR?"))
+    elapsed = time.perf_counter() - t
+    res.write(":OUTP OFF")
+    res.close()
+    rm.close()
+    return elapsed
+
+
+def buffered(resource: str, points: int) -> float:
+    smu = Keithley2450(VisaTransport(resource, timeout_s=30))
+    t = time.perf_counter()
+    res = smu.sweep_voltage(-1.0, 1.0, points, 1e-3)
+    elapsed = time.perf_counter() - t
+    assert res.measured.size == points
+    smu.close()
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+
+    volts = np.linspace(-1, 1, 2000)
+    drv, raw = [], []
+    with Server() as server:
+        for _ in range(args.repeats):  # interleaved
+            raw.append(raw_point_by_point(server.resource, volts))
+            drv.append(driver_point_by_point(server.resource, volts))
+    d, r = float(np.median(drv)), float(np.median(raw))
+    print("instrument_overhead: Keithley 2450 simulator over pyvisa-py TCP, "
+          f"median of {args.repeats}")
+    print(f"(a) 2000 points, point by point: driver {d * 1e3:7.1f} ms   raw pyvisa "
+          f"{r * 1e3:7.1f} ms   ratio {d / r:.3f}  (target <= 1.2)")
+
+    volts = np.linspace(-1, 1, 1000)
+    with Server("--latency-ms", "1") as server:
+        pp = [driver_point_by_point(server.resource, volts) for _ in range(args.repeats)]
+        bf = [buffered(server.resource, 1000) for _ in range(args.repeats)]
+    p, b = float(np.median(pp)), float(np.median(bf))
+    print(f"(b) 1000 points, 1 ms latency: buffered {b * 1e3:7.1f} ms   point by point "
+          f"{p * 1e3:7.1f} ms   ratio {b / p:.4f}  (target <= 0.05)")
+
+
+if __name__ == "__main__":
+    main()
