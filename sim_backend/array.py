@@ -9,23 +9,16 @@ of index arrays ``(rows, cols)``, or flat indices ``row*cols + col``. Per-cell v
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from chip_drivers import cells as cells_mod
+from chip_drivers.base import MVMResult
+from chip_drivers.cells import Cells
 from sim_backend.clock import SimClock
-from sim_backend.devices import DeviceState, F, physics_for, take
+from sim_backend.devices import DeviceState, F, physics_for
 from sim_backend.models import ArrayConfig, ChipModel
 
-Cells = np.ndarray | tuple[np.ndarray, np.ndarray] | None
-
 _IR_CHUNK_BYTES = 64 << 20
-
-
-@dataclass(frozen=True)
-class MVMResult:
-    currents: np.ndarray  # (batch, cols), A
-    energy: float  # J spent driving the array: Σ V·I·t
 
 
 def quantize(x: np.ndarray, bits: int, full_scale: float) -> np.ndarray:
@@ -71,50 +64,13 @@ class SimulatedArray:
 
     def select(self, cells: Cells) -> np.ndarray | None:
         """Flat indices of a selection (None for the whole array)."""
-        if cells is None or (isinstance(cells, str) and cells == "all"):
-            return None
-        if isinstance(cells, tuple):
-            if len(cells) != 2:
-                raise ValueError("cells: a tuple selection is (row indices, col indices)")
-            r, c = (np.atleast_1d(np.asarray(a)) for a in cells)
-            r, c = np.broadcast_arrays(r, c)
-            if r.dtype.kind not in "iu" or c.dtype.kind not in "iu":
-                raise ValueError("cells: row and col indices must be integers")
-            if r.size and (r.min() < 0 or r.max() >= self.rows or c.min() < 0
-                           or c.max() >= self.cols):
-                raise ValueError(f"cells: index outside the {self.rows}x{self.cols} array")
-            return (r.astype(np.intp) * self.cols + c).ravel()
-        arr = np.asarray(cells)
-        if arr.dtype == bool:
-            if arr.shape != (self.rows, self.cols):
-                raise ValueError(f"cells: mask shape {arr.shape} is not the array's "
-                                 f"{(self.rows, self.cols)}")
-            return None if arr.all() else np.flatnonzero(arr)
-        if arr.dtype.kind in "iu":
-            flat = arr.astype(np.intp).ravel()
-            if flat.size and (flat.min() < 0 or flat.max() >= self.size):
-                raise ValueError(f"cells: flat index outside 0..{self.size - 1}")
-            return flat
-        raise ValueError("cells: use None, a boolean mask, (rows, cols) indices or flat indices")
+        return cells_mod.select(cells, self.rows, self.cols)
 
     def _per_cell(self, values, sel: np.ndarray | None, name: str) -> np.ndarray:
-        n = self.size if sel is None else sel.size
-        v = np.asarray(values, dtype=F)
-        if v.ndim == 0:
-            return np.full(n, v, F)
-        if v.shape == (self.rows, self.cols):
-            return take(v.ravel(), sel)
-        if v.shape == (n,):
-            return v
-        raise ValueError(f"{name}: give a scalar, one value per selected cell ({n}) or a "
-                         f"{self.rows}x{self.cols} array, not shape {v.shape}")
+        return cells_mod.per_cell(values, sel, self.rows, self.cols, name, F)
 
     def _full(self, sel: np.ndarray | None, values: np.ndarray) -> np.ndarray:
-        if sel is None:
-            return values.astype(np.float64).reshape(self.rows, self.cols)
-        out = np.full(self.size, np.nan)
-        out[sel] = values
-        return out.reshape(self.rows, self.cols)
+        return cells_mod.full(sel, values, self.rows, self.cols)
 
     # -- operations ------------------------------------------------------------------------
 

@@ -156,6 +156,44 @@ def sim_serve(
         server.server_close()
 
 
+@sim_app.command("chip")
+def sim_chip(
+    rows: Annotated[int, typer.Option(help="Array rows.")] = 64,
+    cols: Annotated[int, typer.Option(help="Array columns.")] = 64,
+    device: Annotated[str, typer.Option(help="pcm | rram")] = "pcm",
+    seed: Annotated[int, typer.Option(help="Seed of the simulated array.")] = 0,
+    fault_crc: Annotated[float, typer.Option(help="Probability of corrupting a reply (tests).")]
+    = 0.0,
+    fault_drop: Annotated[float, typer.Option(help="Probability of cutting a reply (tests).")]
+    = 0.0,
+) -> None:
+    """Serve a simulated chip controller on a pseudo-terminal; prints the tty path (open it with
+    SerialChip) and serves until Ctrl-C."""
+    from sim_backend.array import SimulatedArray
+    from sim_backend.chip_controller import ChipController, PtyChipServer
+    from sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
+
+    models = {"pcm": PCMModel, "rram": RRAMModel}
+    if device not in models:
+        raise XbarlabError(f"sim chip: --device {device!r}: use pcm or rram")
+    for name, p in (("--fault-crc", fault_crc), ("--fault-drop", fault_drop)):
+        if not 0 <= p <= 1:
+            raise XbarlabError(f"sim chip: {name} must be a probability in [0, 1], got {p}")
+    try:
+        model = ChipModel(device=models[device](), array=ArrayConfig(rows=rows, cols=cols))
+    except ValueError as exc:
+        raise XbarlabError(f"sim chip: {exc}".splitlines()[0]) from None
+    server = PtyChipServer(ChipController(SimulatedArray(model, seed=seed)),
+                           fault_crc=fault_crc, fault_drop=fault_drop, seed=seed)
+    print(server.path, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,155 @@
+"""The Chip interface protocols are written against: array-first and vectorized, because real
+controllers operate on many cells per command.
+
+Implementations supply the ``_``-prefixed methods; the public ones normalize selections and
+check every pulse and read against the safety limits first, so nothing beyond them reaches any
+chip, real or simulated.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chip_drivers import cells as cells_mod
+from chip_drivers.cells import Cells
+from chip_drivers.identity import ChipIdentity
+from instruments.errors import SafetyLimitError
+from instruments.safety import SafetyLimits
+
+
+@dataclass(frozen=True)
+class MVMResult:
+    currents: np.ndarray  # (batch, cols), A
+    energy: float  # J spent driving the array: Σ V·I·t
+
+
+@dataclass(frozen=True)
+class ChipInfo:
+    rows: int
+    cols: int
+    technology: str  # "pcm", "rram", ...
+    identity: ChipIdentity = field(default_factory=ChipIdentity)
+    limits: SafetyLimits = field(default_factory=SafetyLimits)
+    description: str = ""
+
+
+class Chip(ABC):
+    """A crossbar array under test. Use as a context manager; ``close`` releases the link."""
+
+    info: ChipInfo
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.info.rows, self.info.cols
+
+    def select(self, cells: Cells) -> np.ndarray | None:
+        return cells_mod.select(cells, self.info.rows, self.info.cols)
+
+    # -- operations ----------------------------------------------------------------------
+
+    def read(self, cells: Cells = None, v_read: float | None = None) -> np.ndarray:
+        """Conductances (S) of the selected cells, shape (rows, cols), NaN elsewhere."""
+        v = self._check_read_voltage(v_read)
+        sel = self.select(cells)
+        return cells_mod.full(sel, self._read(sel, v), *self.shape)
+
+    def pulse(self, cells: Cells, amplitude, width) -> None:
+        """One pulse per selected cell (per-cell amplitudes and widths allowed); positive
+        amplitude SETs, negative RESETs."""
+        sel = self.select(cells)
+        amp = cells_mod.per_cell(amplitude, sel, *self.shape, "amplitude")
+        w = cells_mod.per_cell(width, sel, *self.shape, "width")
+        self._check_pulses(amp, w)
+        self._pulse(sel, amp, w)
+
+    def mvm(self, inputs: np.ndarray, v_read: float | None = None) -> MVMResult:
+        """Column currents for a batch of signed inputs in [−1, 1] applied as ``inputs·v_read``."""
+        v = self._check_read_voltage(v_read)
+        x = np.asarray(inputs, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.info.rows:
+            raise ValueError(f"mvm: inputs must have shape (batch, {self.info.rows}), "
+                             f"got {x.shape}")
+        if not np.all(np.isfinite(x)) or np.abs(x).max(initial=0) > 1:
+            raise ValueError("mvm: inputs must be finite and lie in [-1, 1]")
+        return self._mvm(x, v)
+
+    def cycle(self, cells: Cells, n: int, set_amplitude: float, set_width: float,
+              reset_amplitude: float, reset_width: float) -> None:
+        """``n`` SET/RESET cycles on the selected cells (endurance stress)."""
+        if n < 0:
+            raise ValueError(f"cycle: n must be >= 0, got {n}")
+        self._check_pulses(np.array([set_amplitude, reset_amplitude], np.float32),
+                           np.array([set_width, reset_width], np.float32))
+        self._cycle(self.select(cells), int(n), set_amplitude, set_width, reset_amplitude,
+                    reset_width)
+
+    @abstractmethod
+    def now(self) -> float:
+        """The bench clock, seconds."""
+
+    @abstractmethod
+    def wait(self, seconds: float) -> None:
+        """Sleep on real hardware; advance the simulated clock in simulation."""
+
+    def close(self) -> None:  # noqa: B027 - chips without a link have nothing to release
+        pass
+
+    def __enter__(self) -> Chip:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- safety --------------------------------------------------------------------------
+
+    def _check_read_voltage(self, v_read: float | None) -> float:
+        v = self.default_v_read if v_read is None else float(v_read)
+        if not np.isfinite(v) or v <= 0:
+            raise ValueError(f"v_read must be a finite voltage > 0, got {v_read!r}")
+        self.info.limits.check_voltage(v, "read voltage")
+        return v
+
+    def _check_pulses(self, amp: np.ndarray, width: np.ndarray) -> None:
+        lim = self.info.limits
+        if amp.size == 0:
+            return
+        if not (np.all(np.isfinite(amp)) and np.all(np.isfinite(width))):
+            raise SafetyLimitError("pulse amplitudes and widths must be finite; nothing was sent")
+        if np.any(width <= 0):
+            raise ValueError("pulse: widths must be > 0")
+        i = int(np.argmax(np.abs(amp)))
+        lim.check_voltage(float(amp[i]), "pulse amplitude")
+        j = int(np.argmax(width))
+        if width[j] > lim.max_pulse_width:
+            lim.check_pulse(float(amp[j]), float(width[j]), lim.max_current)
+        # worst case energy with the current limited to max_current
+        energy = np.abs(amp).astype(np.float64) * lim.max_current * width
+        k = int(np.argmax(energy))
+        if energy[k] > lim.max_pulse_energy:
+            lim.check_pulse(float(amp[k]), float(width[k]), lim.max_current)
+
+    default_v_read: float = 0.2
+
+    # -- what implementations provide ----------------------------------------------------
+
+    @abstractmethod
+    def _read(self, sel: np.ndarray | None, v_read: float) -> np.ndarray: ...
+
+    @abstractmethod
+    def _pulse(self, sel: np.ndarray | None, amp: np.ndarray, width: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _mvm(self, inputs: np.ndarray, v_read: float) -> MVMResult: ...
+
+    def _cycle(self, sel, n, set_amp, set_w, reset_amp, reset_w) -> None:
+        """Default: one pulse at a time (correct, slow); controllers override with a batch."""
+        size = self.info.rows * self.info.cols if sel is None else sel.size
+        ones = np.ones(size, np.float32)
+        for _ in range(n):
+            self._pulse(sel, ones * set_amp, ones * set_w)
+            self._pulse(sel, ones * -abs(reset_amp), ones * reset_w)

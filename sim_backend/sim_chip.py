@@ -1,0 +1,43 @@
+"""SimChip: the Chip interface straight onto a SimulatedArray, in-process, with no wire in
+between: what protocols and tests run against when they need no link."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chip_drivers.base import Chip, ChipInfo, MVMResult
+from chip_drivers.identity import ChipIdentity
+from instruments.safety import SafetyLimits
+from sim_backend.array import SimulatedArray
+from sim_backend.models import ChipModel
+
+
+class SimChip(Chip):
+    def __init__(self, model: ChipModel | None = None, *, seed: int | None = 0,
+                 array: SimulatedArray | None = None, identity: ChipIdentity | None = None,
+                 limits: SafetyLimits | None = None):
+        self.array = array or SimulatedArray(model, seed=seed)
+        self.default_v_read = self.array.config.v_read
+        self.info = ChipInfo(rows=self.array.rows, cols=self.array.cols,
+                             technology=self.array.model.device.kind,
+                             identity=identity or ChipIdentity(), limits=limits or SafetyLimits(),
+                             description="simulated chip (in-process)")
+
+    def _read(self, sel, v_read) -> np.ndarray:
+        g = self.array.read(sel, v_read).ravel()
+        return g if sel is None else g[sel]
+
+    def _pulse(self, sel, amp, width) -> None:
+        self.array.pulse(sel, amp, width)
+
+    def _mvm(self, inputs, v_read) -> MVMResult:
+        return self.array.mvm(inputs, v_read)
+
+    def _cycle(self, sel, n, set_amp, set_w, reset_amp, reset_w) -> None:
+        self.array.cycle(sel, n, set_amp, set_w, reset_amp, reset_w)
+
+    def now(self) -> float:
+        return self.array.now()
+
+    def wait(self, seconds: float) -> None:
+        self.array.wait(seconds)
