@@ -47,7 +47,7 @@ class SerialChip(Chip):
         channel_map: ChannelMap | None = None,
         timeout_s: float = 2.0,
         retries: int = 3,
-        read_format: ReadFormat = ReadFormat.F32,
+        read_format: ReadFormat = ReadFormat.U16,
         baudrate: int = 115200,
     ):
         self.transport = (port if not isinstance(port, str)

@@ -10,23 +10,16 @@ alternating pulse and base levels with the source delay as the pulse width (≥ 
 from __future__ import annotations
 
 from instruments.properties import Control
-from instruments.smu import SMU, SweepResult, parse_float, parse_floats, scpi_errors
+from instruments.smu import ScpiSMU, SweepResult, parse_float, parse_floats
 
 BUFFER = '"defbuffer1"'
 
 
-class Keithley2450(SMU):
+class Keithley2450(ScpiSMU):
     nplc = Control(":SENS:CURR:NPLC?", ":SENS:CURR:NPLC {:g}", float, (0.01, 10),
                    "Integration time of current measurements, power-line cycles.")
     current_range_auto = Control(":SENS:CURR:RANG:AUTO?", ":SENS:CURR:RANG:AUTO {:d}",
                                  lambda r: bool(int(r)), (0, 1), "Autorange the current.")
-
-    def reset(self) -> None:
-        self.transport.write("*RST;*CLS")
-        self.mode, self.compliance, self.output = None, None, False
-
-    def errors(self) -> list[tuple[int, str]]:
-        return scpi_errors(self.transport)
 
     def _source_voltage(self, level, compliance):
         self.transport.write(f':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM {compliance:.6g};'
@@ -35,18 +28,6 @@ class Keithley2450(SMU):
     def _source_current(self, level, compliance):
         self.transport.write(f':SOUR:FUNC CURR;:SOUR:CURR:VLIM {compliance:.6g};'
                              f':SOUR:CURR {level:.6g};:SENS:FUNC "VOLT"')
-
-    def _set_voltage(self, level):
-        self.transport.write(f":SOUR:VOLT {level:.6g}")
-
-    def _output(self, on):
-        self.transport.write(f":OUTP {'ON' if on else 'OFF'}")
-
-    def measure_current(self) -> float:
-        return parse_float(self.transport.query(":MEAS:CURR?"))
-
-    def measure_voltage(self) -> float:
-        return parse_float(self.transport.query(":MEAS:VOLT?"))
 
     def compliance_tripped(self) -> bool:
         q = ":SOUR:CURR:VLIM:TRIP?" if self.mode == "current" else ":SOUR:VOLT:ILIM:TRIP?"

@@ -10,19 +10,12 @@ PULSe, :SOURce:PULSe:WIDTh/DELay, :SOURce:VOLTage:TRIGgered, :TRIGger:COUNt, :IN
 from __future__ import annotations
 
 from instruments.properties import Control
-from instruments.smu import SMU, SweepResult, parse_float, parse_floats, scpi_errors
+from instruments.smu import ScpiSMU, SweepResult, parse_float, parse_floats
 
 
-class KeysightB2900(SMU):
+class KeysightB2900(ScpiSMU):
     nplc = Control(":SENS:CURR:NPLC?", ":SENS:CURR:NPLC {:g}", float, (4e-4, 100),
                    "Integration time of current measurements, power-line cycles.")
-
-    def reset(self) -> None:
-        self.transport.write("*RST;*CLS")
-        self.mode, self.compliance, self.output = None, None, False
-
-    def errors(self) -> list[tuple[int, str]]:
-        return scpi_errors(self.transport)
 
     def _source_voltage(self, level, compliance):
         self.transport.write(f":SOUR:FUNC:MODE VOLT;:SOUR:VOLT:MODE FIX;"
@@ -31,18 +24,6 @@ class KeysightB2900(SMU):
     def _source_current(self, level, compliance):
         self.transport.write(f":SOUR:FUNC:MODE CURR;:SOUR:CURR:MODE FIX;"
                              f":SENS:VOLT:PROT {compliance:.6g};:SOUR:CURR {level:.6g}")
-
-    def _set_voltage(self, level):
-        self.transport.write(f":SOUR:VOLT {level:.6g}")
-
-    def _output(self, on):
-        self.transport.write(f":OUTP {'ON' if on else 'OFF'}")
-
-    def measure_current(self) -> float:
-        return parse_float(self.transport.query(":MEAS:CURR?"))
-
-    def measure_voltage(self) -> float:
-        return parse_float(self.transport.query(":MEAS:VOLT?"))
 
     def compliance_tripped(self) -> bool:
         q = ":SENS:VOLT:PROT:TRIP?" if self.mode == "current" else ":SENS:CURR:PROT:TRIP?"

@@ -213,3 +213,26 @@ class SMU(ABC):
 
     @abstractmethod
     def _pulse_train(self, amplitude, width, count, compliance, base) -> np.ndarray: ...
+
+
+class ScpiSMU(SMU):
+    """What the SCPI SMUs (Keithley 2450, Keysight B2900) write alike."""
+
+    def reset(self) -> None:
+        self.transport.write("*RST;*CLS")
+        self.mode, self.compliance, self.output = None, None, False
+
+    def errors(self) -> list[tuple[int, str]]:
+        return scpi_errors(self.transport)
+
+    def _set_voltage(self, level):
+        self.transport.write(f":SOUR:VOLT {level:.6g}")
+
+    def _output(self, on):
+        self.transport.write(f":OUTP {'ON' if on else 'OFF'}")
+
+    def measure_current(self) -> float:
+        return parse_float(self.transport.query(":MEAS:CURR?"))
+
+    def measure_voltage(self) -> float:
+        return parse_float(self.transport.query(":MEAS:VOLT?"))

@@ -125,7 +125,7 @@ def threaded_controller():
 def test_channel_map_lands_every_operation_on_the_right_physical_cell(threaded_controller):
     server, phys = threaded_controller
     cmap = ChannelMap(rows=[5, 0, 3, 1], cols=[4, 2, 0])  # a 4x3 chip on a 6x5 controller
-    chip = SerialChip(server.path, channel_map=cmap)
+    chip = SerialChip(server.path, channel_map=cmap, read_format=ReadFormat.F32)
     assert chip.shape == (4, 3)
     chip.wait(1.0)  # so every programming event has a time of its own
     for r in range(4):
