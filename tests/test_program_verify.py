@@ -1,0 +1,67 @@
+"""Program-and-verify on the simulated PCM chip (published defaults): convergence, failures
+reported instead of looped on, records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from protocols.program_verify import ProgramVerifyConfig, program_verify
+from sim_backend.devices import OK
+from sim_backend.models import ArrayConfig, ChipModel
+from sim_backend.sim_chip import SimChip
+
+GMAX = 25e-6
+
+
+def test_256x256_to_8_levels_converges_and_reports_stuck_cells():
+    chip = SimChip(ChipModel(array=ArrayConfig(rows=256, cols=256)), seed=3)
+    levels = np.linspace(0.1, 0.9, 8) * GMAX
+    targets = levels[np.random.default_rng(0).integers(0, 8, (256, 256))]
+    cfg = ProgramVerifyConfig(tolerance=0.02 * GMAX)  # ±2 % of Gmax = ±0.5 µS
+    steps = list(program_verify(chip, targets, cfg))
+    assert len(steps) - 1 < cfg.max_iterations  # it ends by itself
+    res = steps[-1].tables["results"]
+    flat = res["row"] * 256 + res["col"]
+    healthy = chip.array.faults.ravel()[flat] == OK
+    converged = res["converged"]
+    assert converged[healthy].mean() >= 0.99
+    # converged cells are really near their target (noise-free truth, relaxation not yet)
+    truth = chip.array.conductance().ravel()[flat]
+    assert (np.abs(truth - res["target"])[converged] < 2 * cfg.tolerance).mean() > 0.99
+    # faulty cells end as reported failures; a stuck cell can still pass two noisy in-band
+    # reads (1/f noise at 25 µS is ~0.6 µS here), so a few "converge"
+    assert (res["reason"][~healthy] != "").mean() > 0.97
+    assert set(res["reason"][~converged]) <= {"max_pulses", "max_reversals", "stuck"}
+    print(f"\nprogram-verify 256x256, 8 levels, tol ±2% Gmax: converged "
+          f"{converged[healthy].mean():.4f} of healthy; iterations {len(steps) - 1}; median "
+          f"pulses {np.median(res['pulses'][healthy]):.0f}")
+    trace = steps[0].tables["trace"]
+    assert set(trace) == {"row", "col", "iteration", "g_read", "amplitude"}
+    assert steps[0].units["trace"] == {"g_read": "S", "amplitude": "V"}
+    assert trace["row"].size == 256 * 256  # the first iteration reads every targeted cell
+
+
+def test_untargeted_cells_are_left_alone():
+    chip = SimChip(ChipModel(array=ArrayConfig(rows=8, cols=8)), seed=1)
+    targets = np.full((8, 8), np.nan)
+    targets[2, 3] = 10e-6
+    before = chip.array.state.t_prog.copy()
+    list(program_verify(chip, targets, ProgramVerifyConfig()))
+    programmed = np.flatnonzero(chip.array.state.t_prog != before)
+    assert set(programmed) <= {2 * 8 + 3}
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"tolerance": -1e-6}, "tolerance"), ({"set_start": 1.4, "set_max": 1.2}, "set_max"),
+    ({"max_pulses": 0}, "max_pulses"), ({"toleranse": 1e-6}, "toleranse")])
+def test_bad_config_names_the_field(kwargs, field):
+    with pytest.raises(ValidationError, match=field):
+        ProgramVerifyConfig(**kwargs)
+
+
+def test_targets_must_match_the_chip():
+    chip = SimChip(ChipModel(array=ArrayConfig(rows=4, cols=4)))
+    with pytest.raises(ValueError, match=r"targets: shape \(3, 4\)"):
+        next(program_verify(chip, np.zeros((3, 4)), ProgramVerifyConfig()))
