@@ -127,8 +127,20 @@ class DevicePhysics:
             st.g_imm[idx] = (m.g_min + m.g_max) / 2
         st.dg[idx] = 0
         st.nu[idx] = 0
+        st.q[idx] = self._stuck_read_noise(st.g_imm[idx])
         st.fault[idx] = mode
         st.fault_version += 1
+
+    def _stuck_read_noise(self, g: np.ndarray) -> np.ndarray:
+        """Read-noise coefficient of a device frozen at ``g`` (the state it is stuck in, not the
+        one it was last programmed to)."""
+        rn = getattr(self.model.read_noise, "coeff", None)
+        if rn is None:
+            return np.zeros_like(g)
+        m = self.model
+        g_rel = np.maximum(g / F(m.g_max), F(1e-6))
+        return np.minimum(F(m.read_noise.coeff) / g_rel ** F(m.read_noise.exponent),
+                          F(m.read_noise.q_max))
 
     # -- conductance and noise -----------------------------------------------------------
 
@@ -365,9 +377,12 @@ class PCMPhysics(DevicePhysics):
             if p.state_exponent != 1:
                 mean **= F(p.state_exponent)
             mean *= (drive if drive.ndim == 0 else drive[s_idx]) * F(p.set_step * self.g_range)
+            # log-normal cycle-to-cycle spread with the same mean: a SET never lowers G
+            sig = np.sqrt(np.log1p(p.c2c_rel**2))
             z = normal(rng, mean.shape[0])
-            z *= F(p.c2c_rel)
-            z += 1
+            z *= F(sig)
+            z += F(-sig * sig / 2)
+            np.exp(z, out=z)
             mean *= z
             g_new[s_idx] += mean
         # RESET: melt-quench erases the excess over the amorphous floor, all of it at reset_full

@@ -58,10 +58,11 @@ class PCMPulseResponse(_Model):
     """Partial SET: each SET pulse adds ΔG with mean
     ``set_step·g_range·drive·(w/set_width_ref_s)^width_exponent·(1−x)^state_exponent``
     (x = (G−Gmin)/(Gmax−Gmin); drive = (V−set_threshold)/(set_ref−set_threshold), 0 below
-    threshold) and cycle-to-cycle spread ``c2c_rel·mean``. RESET (negative amplitude) is abrupt:
-    below ``reset_threshold`` nothing happens, at or above ``reset_full`` the cell is amorphous
-    again (Gmin with a log-normal spread ``reset_spread``), in between a proportional part of
-    the excess conductance is erased."""
+    threshold) and a log-normal cycle-to-cycle spread of relative standard deviation
+    ``c2c_rel`` (log-normal so that a SET pulse never lowers the conductance). RESET (negative
+    amplitude) is abrupt: below ``reset_threshold`` nothing happens, at or above ``reset_full``
+    the cell is amorphous again (Gmin with a log-normal spread ``reset_spread``), in between a
+    proportional part of the excess conductance is erased."""
 
     set_threshold: Pos = 0.8
     set_ref: Pos = 1.2

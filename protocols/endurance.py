@@ -1,0 +1,109 @@
+"""Endurance cycling: SET/RESET cycles up to ``max_cycles`` with log-spaced checkpoints. At each
+checkpoint every surviving device is SET and read, RESET and read; it has failed when its on/off
+ratio drops below ``min_on_off`` or it no longer switches: its window G_on − G_off is under
+``min_window`` (a stuck device, or a collapsed window).
+Its cycles-to-failure is known to lie between the previous checkpoint and this one; devices
+alive at the end are right-censored at ``max_cycles``.
+
+Cycling between checkpoints uses the chip's ``cycle`` command (a controller runs it in firmware);
+the checkpoint's own SET and RESET count as one more cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from chip_drivers.base import Chip
+from protocols.records import StepRecords
+
+
+class EnduranceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_cycles: int = Field(1_000_000, gt=0)
+    checkpoints_per_decade: int = Field(10, gt=0)
+    set_amplitude: float = Field(1.2, gt=0)
+    # a long SET crystallizes a PCM cell fully (one 100 ns partial SET leaves it near Gmin)
+    set_width: float = Field(10e-6, gt=0)
+    reset_amplitude: float = Field(1.7, gt=0, description="magnitude, V")
+    reset_width: float = Field(50e-9, gt=0)
+    v_read: float = Field(0.2, gt=0)
+    min_on_off: float = Field(2.0, gt=1)
+    min_window: float = Field(2e-6, ge=0, description="smallest G_on - G_off of a switching "
+                              "device, S")
+    retests: int = Field(2, ge=0, description="fresh SET/RESET tries before a device is "
+                         "declared failed (one weak SET is not a failure)")
+
+    def checkpoints(self) -> np.ndarray:
+        n = int(np.ceil(np.log10(self.max_cycles) * self.checkpoints_per_decade)) + 1
+        return np.unique(np.rint(np.geomspace(1, self.max_cycles, n)).astype(np.int64))
+
+
+def _check(chip: Chip, mask: np.ndarray, flat: np.ndarray, idx: np.ndarray,
+           cfg: EnduranceConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SET, read, RESET, read the masked devices; (G_on, G_off, failed) for ``flat[idx]``."""
+    chip.pulse(mask, cfg.set_amplitude, cfg.set_width)
+    g_on = chip.read(mask, cfg.v_read).ravel()[flat[idx]]
+    chip.pulse(mask, -cfg.reset_amplitude, cfg.reset_width)
+    g_off = chip.read(mask, cfg.v_read).ravel()[flat[idx]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = g_on / g_off
+    # NaN or a non-positive read counts as failed
+    dead = ~(ratio >= cfg.min_on_off) | (g_on - g_off < cfg.min_window)
+    return g_on, g_off, dead
+
+
+def endurance(chip: Chip, cells: np.ndarray | None, cfg: EnduranceConfig,
+              first_step: int = 0) -> Iterator[StepRecords]:
+    """``cells``: boolean mask of the devices to stress (None: all)."""
+    rows, cols = chip.shape
+    mask = np.ones((rows, cols), bool) if cells is None else np.asarray(cells, bool)
+    flat = np.flatnonzero(mask)
+    r, c = np.divmod(flat, cols)
+    alive = np.ones(flat.size, bool)
+    lower = np.zeros(flat.size, np.int64)
+    upper = np.full(flat.size, -1, np.int64)
+    done = 0
+    step = first_step
+    for checkpoint in cfg.checkpoints():
+        live = np.zeros(rows * cols, bool)
+        live[flat[alive]] = True
+        live = live.reshape(rows, cols)
+        if not live.any():
+            break
+        n = int(checkpoint) - done - 1  # the checkpoint's SET/RESET is a cycle too
+        if n > 0:
+            chip.cycle(live, n, cfg.set_amplitude, cfg.set_width, -cfg.reset_amplitude,
+                       cfg.reset_width)
+        done = int(checkpoint)
+        idx = np.flatnonzero(alive)
+        g_on, g_off, dead = _check(chip, live, flat, idx, cfg)
+        for _ in range(cfg.retests):  # retest the flagged devices before failing them
+            if not dead.any():
+                break
+            again = np.zeros(rows * cols, bool)
+            again[flat[idx[dead]]] = True
+            on2, off2, dead2 = _check(chip, again.reshape(rows, cols), flat, idx[dead], cfg)
+            g_on[dead], g_off[dead] = on2, off2
+            dead[dead] = dead2
+        upper[idx[dead]] = done
+        lower[idx[~dead]] = done
+        alive[idx[dead]] = False
+        rec = StepRecords(step=step, summary={"cycles": done, "alive": int(alive.sum())})
+        rec.add("checkpoints", {
+            "row": r[idx].astype(np.int32), "col": c[idx].astype(np.int32),
+            "cycles": np.full(idx.size, done, np.int64), "g_on": g_on,
+            "g_off": g_off, "failed": dead}, {"g_on": "S", "g_off": "S"})
+        yield rec
+        step += 1
+    censored = alive
+    final = StepRecords(step=step, summary={"failed": int((~censored).sum()),
+                                            "survived": int(censored.sum())})
+    final.add("results", {
+        "row": r.astype(np.int32), "col": c.astype(np.int32),
+        "cycles_lower": np.where(censored, done, lower),
+        "cycles_upper": np.where(censored, -1, upper), "censored": censored})
+    yield final
