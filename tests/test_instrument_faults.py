@@ -125,10 +125,16 @@ def test_recorded_session_replays_exactly(tmp_path, name):
 
 def test_server_survives_garbage_abrupt_closes_and_serves_clients_in_turn():
     with SimServer("keithley2450") as server:
-        for junk in (b"\xff\xfe\x00\x01 garbage\n", b":SOUR:VOLT 0.1;:MEAS:CURR", b"x" * 5000):
+        # the garbage line is followed by *OPC? and its answer awaited, so the error it queues
+        # is in the queue before the next client looks (each client has its own thread)
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(b"\xff\xfe\x00\x01 garbage\n*OPC?\n")
+        assert s.makefile("rb").readline() == b"1\n"
+        s.close()
+        for junk in (b":SOUR:VOLT 0.1;:MEAS:CURR", b"x" * 5000):
             s = socket.create_connection(("127.0.0.1", server.port))
             s.sendall(junk)
-            s.close()  # abruptly, some mid-line
+            s.close()  # abruptly, mid-line
         first = DRIVERS["keithley2450"](VisaTransport(server.resource, timeout_s=5))
         first.source_voltage(0.25, 1e-3)
         first.output_on()
