@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from chip_drivers.base import Chip
-from protocols.records import StepRecords
+from protocols.records import Population, StepRecords
 
 
 class EnduranceConfig(BaseModel):
@@ -60,9 +60,8 @@ def endurance(chip: Chip, cells: np.ndarray | None, cfg: EnduranceConfig,
               first_step: int = 0) -> Iterator[StepRecords]:
     """``cells``: boolean mask of the devices to stress (None: all)."""
     rows, cols = chip.shape
-    mask = np.ones((rows, cols), bool) if cells is None else np.asarray(cells, bool)
-    flat = np.flatnonzero(mask)
-    r, c = np.divmod(flat, cols)
+    pop = Population.of(chip.shape, cells)
+    flat, r, c = pop.flat, pop.row, pop.col
     alive = np.ones(flat.size, bool)
     lower = np.zeros(flat.size, np.int64)
     upper = np.full(flat.size, -1, np.int64)

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from chip_drivers.base import Chip
-from protocols.records import StepRecords
+from protocols.records import Population, StepRecords
 
 
 class ReadNoiseConfig(BaseModel):
@@ -24,10 +24,8 @@ class ReadNoiseConfig(BaseModel):
 def read_noise(chip: Chip, cells: np.ndarray | None, cfg: ReadNoiseConfig,
                first_step: int = 0) -> Iterator[StepRecords]:
     """``cells``: boolean mask of the devices to read (None: all)."""
-    rows, cols = chip.shape
-    mask = np.ones((rows, cols), bool) if cells is None else np.asarray(cells, bool)
-    flat = np.flatnonzero(mask)
-    r, c = np.divmod(flat, cols)
+    pop = Population.of(chip.shape, cells)
+    mask, flat, r, c = pop.mask, pop.flat, pop.row, pop.col
     total = np.zeros(flat.size)
     total_sq = np.zeros(flat.size)
     step = first_step

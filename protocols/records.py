@@ -22,3 +22,24 @@ class StepRecords:
         self.tables[table] = columns
         if units:
             self.units[table] = units
+
+
+@dataclass(frozen=True)
+class Population:
+    """The devices a protocol works on: mask, flat indices, and their row/column coordinates
+    (int32, ready for records)."""
+
+    mask: np.ndarray
+    flat: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+
+    @classmethod
+    def of(cls, shape: tuple[int, int], cells: np.ndarray | None) -> Population:
+        """``cells``: boolean mask of shape ``shape`` (None: every device)."""
+        mask = np.ones(shape, bool) if cells is None else np.asarray(cells, bool)
+        if mask.shape != shape:
+            raise ValueError(f"cells: mask shape {mask.shape} is not the chip's {shape}")
+        flat = np.flatnonzero(mask)
+        r, c = np.divmod(flat, shape[1])
+        return cls(mask, flat, r.astype(np.int32), c.astype(np.int32))
