@@ -116,8 +116,6 @@ class FrameParser:
     def feed(self, data: bytes) -> None:
         self.buf += data
 
-    def _consume(self, n: int) -> None:
-        del self.buf[:n]
 
     def _resync(self, skip: int = 1) -> None:
         """Drop bytes up to the next sync marker (at least one byte, so parsing progresses);
@@ -156,14 +154,6 @@ class FrameParser:
             del self.buf[: end + CRC.size]
             yield Frame(rid, cmd, status, payload, more=bool(flags & FLAG_MORE),
                         version=version)
-
-    @property
-    def needed(self) -> int:
-        """Bytes still missing for the frame being received (at least 1)."""
-        if len(self.buf) < HEADER.size:
-            return HEADER.size - len(self.buf)
-        length = int.from_bytes(self.buf[8:12], "little")
-        return max(HEADER.size + min(length, self.max_payload) + CRC.size - len(self.buf), 1)
 
 
 class Assembler:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
+from instruments.errors import ProtocolError
+
 
 class Control:
     """A setting: ``get`` is the query, ``set`` a format string for the value, ``values`` a
@@ -36,8 +38,6 @@ class Control:
         try:
             return self.cast(reply.strip())
         except ValueError:
-            from instruments.errors import ProtocolError
-
             raise ProtocolError(f"{self.name}: cannot parse reply {reply!r}") from None
 
     def __set__(self, obj, value) -> None:

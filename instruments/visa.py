@@ -8,7 +8,12 @@ import contextlib
 import pyvisa
 from pyvisa import constants
 
-from instruments.errors import TransportClosed, TransportError, TransportTimeout
+from instruments.errors import (
+    ProtocolError,
+    TransportClosed,
+    TransportError,
+    TransportTimeout,
+)
 from instruments.transport import Transport
 
 _TIMEOUT = {constants.StatusCode.error_timeout}
@@ -61,8 +66,6 @@ class VisaTransport(Transport):
         except (pyvisa.errors.VisaIOError, pyvisa.errors.InvalidSession, OSError) as exc:
             raise self._wrap(exc) from None
         except UnicodeDecodeError as exc:
-            from instruments.errors import ProtocolError
-
             raise ProtocolError(f"{self.resource_name}: reply is not text ({exc})") from None
 
     def write_raw(self, data: bytes) -> None:

@@ -109,7 +109,6 @@ def program_verify(chip: Chip, targets: np.ndarray, cfg: ProgramVerifyConfig,
             flipped = (direction[group] != 0) & (direction[group] != sign)
             reversals[group[flipped]] += 1
             ramp[group[flipped]] = 0
-            amp[group[flipped]] = cfg.set_start if sign > 0 else cfg.reset_start
             if sign > 0:
                 a = np.minimum(cfg.set_start + cfg.set_step * ramp[group], cfg.set_max)
             else:

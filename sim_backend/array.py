@@ -76,8 +76,7 @@ class SimulatedArray:
 
     def read(self, cells: Cells = None, v_read: float | None = None) -> np.ndarray:
         """Measured conductances (S), shape (rows, cols), NaN where not selected."""
-        v = self._v_read(v_read)
-        del v  # linear devices: the read voltage sets energy, not the conductance read
+        self._v_read(v_read)  # validated; linear devices read the same G at any voltage
         sel = self.select(cells)
         g = self.physics.read(self.state, sel, self.now(), self.rng)
         self.clock.advance(self.config.read_time_s)

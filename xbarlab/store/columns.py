@@ -41,7 +41,7 @@ class TableSchema:
 
 def _storage_field(name: str, dt: np.dtype) -> tuple[np.dtype, str | None]:
     """Storage dtype for one column and the kind to record (None for plain numbers)."""
-    if dt.kind in "biuf c".replace(" ", ""):
+    if dt.kind in "biufc":
         return dt.newbyteorder("<") if dt.itemsize > 1 else dt, None
     if dt.kind == "U":
         width = max(dt.itemsize, MIN_TEXT_BYTES)  # numpy U is 4 bytes per character
