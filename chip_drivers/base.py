@@ -16,7 +16,6 @@ import numpy as np
 from chip_drivers import cells as cells_mod
 from chip_drivers.cells import Cells
 from chip_drivers.identity import ChipIdentity
-from instruments.errors import SafetyLimitError
 from instruments.safety import SafetyLimits
 
 
@@ -62,7 +61,7 @@ class Chip(ABC):
         sel = self.select(cells)
         amp = cells_mod.per_cell(amplitude, sel, *self.shape, "amplitude")
         w = cells_mod.per_cell(width, sel, *self.shape, "width")
-        self._check_pulses(amp, w)
+        self.info.limits.check_pulses(amp, w)
         self._pulse(sel, amp, w)
 
     def mvm(self, inputs: np.ndarray, v_read: float | None = None) -> MVMResult:
@@ -83,8 +82,7 @@ class Chip(ABC):
         """``n`` SET/RESET cycles on the selected cells (endurance stress)."""
         if n < 0:
             raise ValueError(f"cycle: n must be >= 0, got {n}")
-        self._check_pulses(np.array([set_amplitude, reset_amplitude], np.float32),
-                           np.array([set_width, reset_width], np.float32))
+        self.info.limits.check_pulses([set_amplitude, reset_amplitude], [set_width, reset_width])
         self._cycle(self.select(cells), int(n), set_amplitude, set_width, reset_amplitude,
                     reset_width)
 
@@ -113,25 +111,6 @@ class Chip(ABC):
             raise ValueError(f"v_read must be a finite voltage > 0, got {v_read!r}")
         self.info.limits.check_voltage(v, "read voltage")
         return v
-
-    def _check_pulses(self, amp: np.ndarray, width: np.ndarray) -> None:
-        lim = self.info.limits
-        if amp.size == 0:
-            return
-        if not (np.all(np.isfinite(amp)) and np.all(np.isfinite(width))):
-            raise SafetyLimitError("pulse amplitudes and widths must be finite; nothing was sent")
-        if np.any(width <= 0):
-            raise ValueError("pulse: widths must be > 0")
-        i = int(np.argmax(np.abs(amp)))
-        lim.check_voltage(float(amp[i]), "pulse amplitude")
-        j = int(np.argmax(width))
-        if width[j] > lim.max_pulse_width:
-            lim.check_pulse(float(amp[j]), float(width[j]), lim.max_current)
-        # worst case energy with the current limited to max_current
-        energy = np.abs(amp).astype(np.float64) * lim.max_current * width
-        k = int(np.argmax(energy))
-        if energy[k] > lim.max_pulse_energy:
-            lim.check_pulse(float(amp[k]), float(width[k]), lim.max_current)
 
     default_v_read: float = 0.2
 

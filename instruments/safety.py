@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from instruments.errors import SafetyLimitError
@@ -75,3 +76,19 @@ class SafetyLimits(BaseModel):
         if energy > self.max_pulse_energy:
             self._fail("worst-case pulse energy |V|*I_compliance*width", energy,
                        "max_pulse_energy", self.max_pulse_energy)
+
+    def check_pulses(self, amplitudes, widths, compliance: float | None = None) -> None:
+        """Many voltage pulses at once (a masked array pulse): the worst amplitude, width and
+        energy are checked like single pulses. ``compliance`` defaults to ``max_current``, the
+        worst case a chip controller without a per-pulse current limit can reach."""
+        amp = np.abs(np.asarray(amplitudes, dtype=np.float64)).ravel()
+        width = np.broadcast_to(np.asarray(widths, dtype=np.float64), amp.shape)
+        if amp.size == 0:
+            return
+        if not (np.isfinite(amp).all() and np.isfinite(width).all()):
+            raise SafetyLimitError("pulse amplitudes and widths must be finite; nothing was sent")
+        if (width <= 0).any():
+            raise SafetyLimitError("pulse widths must be > 0; nothing was sent")
+        compliance = self.max_current if compliance is None else compliance
+        for k in {int(np.argmax(amp)), int(np.argmax(width)), int(np.argmax(amp * width))}:
+            self.check_pulse(float(amp[k]), float(width[k]), compliance)

@@ -122,13 +122,13 @@ class ChipController:
             n = arr.size if sel is None else sel.size
             amp, k2 = wire.unpack_values(p[k:], n)
             width, _ = wire.unpack_values(p[k + k2 :], n)
-            self._check_pulses(amp, width)
+            self.limits.check_pulses(amp, width)
             arr.pulse(sel, amp, width)
             return b""
         if command == Command.CYCLE:
             sel, k = wire.unpack_selection(p, arr.rows, arr.cols)
             n, sa, sw, ra, rw = struct.unpack_from("<Iffff", p, k)
-            self._check_pulses(np.array([sa, ra], np.float32), np.array([sw, rw], np.float32))
+            self.limits.check_pulses([sa, ra], [sw, rw])
             arr.cycle(sel, n, sa, sw, ra, rw)
             return b""
         if command == Command.MVM:
@@ -146,14 +146,6 @@ class ChipController:
             arr.wait(seconds)
             return struct.pack("<d", arr.now())
         raise _Reply(Status.UNKNOWN_COMMAND, f"unknown command {command:#04x}")
-
-    def _check_pulses(self, amp: np.ndarray, width: np.ndarray) -> None:
-        lim = self.limits
-        if amp.size:
-            lim.check_voltage(float(np.abs(amp).max()), "pulse amplitude")
-            if float(width.max()) > lim.max_pulse_width:
-                raise SafetyLimitError(f"pulse width {float(width.max()):g} exceeds "
-                                       f"max_pulse_width = {lim.max_pulse_width:g}")
 
 
 class PtyChipServer:

@@ -168,11 +168,13 @@ def test_safety_limits_stop_pulses_before_the_wire(threaded_controller):
 
 def test_controller_refusals_are_typed(threaded_controller):
     server, _ = threaded_controller
-    chip = SerialChip(server.path, limits=SafetyLimits(max_voltage=20))
+    chip = SerialChip(server.path, limits=SafetyLimits(max_voltage=20, max_pulse_energy=1))
     from chip_drivers.serial_chip import ChipCommandError
 
     with pytest.raises(ChipCommandError, match="SAFETY"):  # the firmware has its own limits
         chip.pulse(None, 6.0, 1e-7)
+    with pytest.raises(ChipCommandError, match="max_pulse_energy"):  # 1.5 V x 10 mA x 100 us
+        chip.pulse(None, 1.5, 1e-4)
     with pytest.raises(ChipCommandError, match="OUT_OF_RANGE"):
         chip.cycle(None, 3, 0.1, 1e-7, -0.1, 1e-7)  # pulses too weak to switch
     chip.close()
