@@ -3,6 +3,8 @@ state changes when the sourced voltage is large enough to program it."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from sim_backend.array import SimulatedArray
 from sim_backend.models import ArrayConfig, ChipModel, Faults, PCMModel, RRAMModel
 
@@ -23,6 +25,17 @@ class Resistor:
         return f"resistor:{self.resistance:g}"
 
 
+def hold(array: SimulatedArray, cells, volts: float, duration_s: float) -> float:
+    """Hold ``volts`` across ``cells`` for ``duration_s``: a pulse of that amplitude and width
+    when it is strong enough to switch them, else just time passing. Returns the summed read
+    conductance of the cells afterwards (cells in parallel)."""
+    if duration_s > 0 and volts != 0 and array.physics.effective(volts, duration_s):
+        array.pulse(cells, volts, duration_s)
+    else:
+        array.wait(duration_s)
+    return float(np.nansum(array.read(cells)))
+
+
 class MemoryDevice:
     """One simulated memory cell. Holding a voltage for ``duration_s`` acts as a pulse of that
     amplitude and width when it is above the device's switching thresholds; the current is the
@@ -34,16 +47,8 @@ class MemoryDevice:
         self.array = SimulatedArray(ChipModel(device=model, array=ArrayConfig(rows=1, cols=1)),
                                     seed=seed)
 
-    def _apply(self, volts: float, duration_s: float) -> float:
-        arr = self.array
-        if duration_s > 0 and volts != 0 and arr.physics.effective(volts, duration_s):
-            arr.pulse(None, volts, duration_s)
-        else:
-            arr.wait(duration_s)
-        return float(arr.read()[0, 0])
-
     def current(self, volts: float, duration_s: float) -> float:
-        return self._apply(volts, duration_s) * volts
+        return hold(self.array, None, volts, duration_s) * volts
 
     def voltage(self, amps: float, duration_s: float) -> float:
         g = max(float(self.array.read()[0, 0]), 1e-12)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim_backend.array import SimulatedArray
+from sim_backend.dut import hold
 from sim_backend.scpi import ScpiError, ScpiInstrument
 
 
@@ -59,15 +60,10 @@ class RoutedCell:
 
     def current(self, volts: float, duration_s: float) -> float:
         cells = self._cells()
-        arr = self.array
         if cells.size == 0:
-            arr.wait(duration_s)
+            self.array.wait(duration_s)
             return 0.0
-        if duration_s > 0 and volts != 0 and arr.physics.effective(volts, duration_s):
-            arr.pulse(cells, volts, duration_s)
-        else:
-            arr.wait(duration_s)
-        return float(np.nansum(arr.read(cells))) * volts
+        return hold(self.array, cells, volts, duration_s) * volts
 
     def voltage(self, amps: float, duration_s: float) -> float:
         cells = self._cells()
