@@ -45,6 +45,7 @@ class TableInfo:
     units: dict[str, str]
     kinds: dict[str, str]
     dataset: str  # HDF5 path
+    dtype: np.dtype  # storage dtype, so readers need not open the file again to learn it
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def _run_info(grp: h5py.Group, name: str, alive: bool) -> RunInfo:
             units=json.loads(_text(ds.attrs.get("units", "{}"))),
             kinds=json.loads(_text(ds.attrs.get("kinds", "{}"))),
             dataset=ds.name,
+            dtype=ds.dtype,
         )
     status = _text(grp.attrs.get("status", "running"))
     if status == "running" and not alive:
@@ -195,10 +197,8 @@ def _column_vars(
 ) -> dict[str, np.ndarray | da.Array]:
     out: dict[str, np.ndarray | da.Array] = {}
     if lazy:
-        with open_h5(path) as f:
-            dtype = f[info.dataset].dtype
         for col in info.columns:
-            base = _LazyColumn(path, info.dataset, col, info.rows, dtype.fields[col][0])
+            base = _LazyColumn(path, info.dataset, col, info.rows, info.dtype.fields[col][0])
             arr = da.from_array(base, chunks=(LAZY_CHUNK_ROWS,), lock=True, asarray=True)
             kind = info.kinds.get(col)
             if kind is not None:
@@ -230,8 +230,7 @@ def read_table(
     tinfo = info.table(run, table)
     rinfo = info.run(run)
     if lazy is None:
-        with open_h5(path) as f:
-            lazy = tinfo.rows * f[tinfo.dataset].dtype.itemsize > LAZY_THRESHOLD_BYTES
+        lazy = tinfo.rows * tinfo.dtype.itemsize > LAZY_THRESHOLD_BYTES
     cols = _column_vars(path, tinfo, lazy)
     data_vars = {}
     coords: dict[str, Any] = {}
