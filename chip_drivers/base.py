@@ -26,6 +26,13 @@ class MVMResult:
 
 
 @dataclass(frozen=True)
+class IVCurve:
+    voltage: np.ndarray  # V applied, in sweep order
+    current: np.ndarray  # A measured at each point
+    compliance: float  # A; |current| at this value means the source was limiting
+
+
+@dataclass(frozen=True)
 class ChipInfo:
     rows: int
     cols: int
@@ -86,6 +93,30 @@ class Chip(ABC):
         self._cycle(self.select(cells), int(n), set_amplitude, set_width, reset_amplitude,
                     reset_width)
 
+    def iv_sweep(self, cell: tuple[int, int], voltages, step_s: float,
+                 compliance: float) -> IVCurve:
+        """Current-voltage sweep of one device: each voltage held for ``step_s`` with the
+        current limited to ``compliance``. Every point is checked against the safety limits
+        first: voltage, compliance, width, and the energy bound |V|·I·step_s with I the
+        compliance where the chip's sweep really limits the current (an SMU), else
+        ``max_current`` (a pulse from a controller is not current-limited)."""
+        r, c = (int(cell[0]), int(cell[1]))
+        if not (0 <= r < self.info.rows and 0 <= c < self.info.cols):
+            raise ValueError(f"cell: ({r}, {c}) is outside the {self.info.rows}x"
+                             f"{self.info.cols} array")
+        v = np.asarray(voltages, dtype=np.float64).ravel()
+        if v.size == 0:
+            raise ValueError("voltages: a sweep needs at least one point")
+        lim = self.info.limits
+        if not step_s > 0:
+            raise ValueError(f"step_s: must be > 0, got {step_s!r}")
+        for x in v:
+            lim.check_source_voltage(float(x), compliance)
+        worst = compliance if self.sweep_limits_current else None
+        lim.check_pulses(v[v != 0], np.full(int((v != 0).sum()), step_s), compliance=worst)
+        return IVCurve(v, self._iv_sweep(r * self.info.cols + c, v, float(step_s),
+                                         float(compliance)), float(compliance))
+
     @abstractmethod
     def now(self) -> float:
         """The bench clock, seconds."""
@@ -113,6 +144,7 @@ class Chip(ABC):
         return v
 
     default_v_read: float = 0.2
+    sweep_limits_current: bool = False  # True where iv_sweep runs on a current-limited source
 
     # -- what implementations provide ----------------------------------------------------
 
@@ -124,6 +156,24 @@ class Chip(ABC):
 
     @abstractmethod
     def _mvm(self, inputs: np.ndarray, v_read: float) -> MVMResult: ...
+
+    def _iv_sweep(self, flat: int, volts: np.ndarray, step_s: float,
+                  compliance: float) -> np.ndarray:
+        """Default: a quasi-static sweep from the chip's own operations. Each point is a pulse
+        of that voltage and width ``step_s`` (a 0 V point just waits), and the current is the
+        conductance read right after it times the voltage, clipped at the compliance. This is
+        the current the device carries in its state at the end of the hold; chips with a
+        source-measure unit override this with a real buffered sweep."""
+        sel = np.array([flat])
+        out = np.empty(volts.size)
+        for k, v in enumerate(volts):
+            if v == 0:
+                self.wait(step_s)
+            else:
+                self._pulse(sel, np.array([v], np.float32), np.array([step_s], np.float32))
+            g = float(self._read(sel, self.default_v_read)[0])
+            out[k] = np.clip(g * v, -compliance, compliance)
+        return out
 
     def _cycle(self, sel, n, set_amp, set_w, reset_amp, reset_w) -> None:
         """Default: one pulse at a time (correct, slow); controllers override with a batch."""

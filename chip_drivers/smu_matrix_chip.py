@@ -69,6 +69,17 @@ class SmuMatrixChip(Chip):
             self.smu.safe_off()
             self.matrix.open_all()
 
+    sweep_limits_current = True
+
+    def _iv_sweep(self, flat, volts, step_s, compliance):
+        """The SMU's own buffered list sweep, one buffer read for all points."""
+        try:
+            self._route(flat)
+            return self.smu.sweep_voltage_list(volts, compliance, delay=step_s).measured
+        finally:
+            self.smu.safe_off()
+            self.matrix.open_all()
+
     def _mvm(self, inputs, v_read):
         g = self._read(None, v_read).reshape(self.shape)
         volts = inputs * v_read

@@ -12,12 +12,19 @@ compensation, Joshi et al., Nat. Commun. 11, 2473 (2020)).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chip_drivers.base import Chip
-from protocols.program_verify import ProgramVerifyConfig, program_verify
+from protocols.base import Drive, Progress, Protocol, nested
+from protocols.program_verify import (
+    ProgramVerify,
+    ProgramVerifyConfig,
+    ProgramVerifyState,
+    programming_progress,
+)
 from protocols.records import StepRecords
 
 
@@ -38,6 +45,9 @@ class DriftConfig(BaseModel):
         if self.fit_from_s >= self.t_stop_s:
             raise ValueError("fit_from_s must be < t_stop_s")
         return self
+
+    def drives(self) -> list[Drive]:
+        return [Drive("v_read", self.v_read), *nested("program", self.program.drives())]
 
     def times(self) -> np.ndarray:
         decades = np.log10(self.t_stop_s / self.t_start_s)
@@ -63,42 +73,81 @@ def fit_drift_exponent(times_s: np.ndarray, g: np.ndarray) -> np.ndarray:
     return nu
 
 
-def drift_tracking(chip: Chip, targets: np.ndarray, cfg: DriftConfig,
-                   first_step: int = 0) -> Iterator[StepRecords]:
-    """Yield the programming steps, one step per read time, then the fit."""
-    step = first_step
-    results = None
-    for rec in program_verify(chip, targets, cfg.program, first_step=step):
-        step = rec.step + 1
-        if "results" in rec.tables:
-            results = rec.tables["results"]
-        yield rec
-    rows, cols = chip.shape
-    cells = (results["row"].astype(np.intp) * cols + results["col"])[results["converged"]]
-    r, c = np.divmod(cells, cols)
-    mask = np.zeros(rows * cols, bool)
-    mask[cells] = True
-    mask = mask.reshape(rows, cols)
-    t_programmed = chip.now()
-    times = cfg.times()
-    reads = np.empty((times.size, cells.size))
-    for k, t in enumerate(times):
-        chip.wait(max(0.0, t - (chip.now() - t_programmed)))
-        g = chip.read(mask, cfg.v_read).ravel()[cells]
-        reads[k] = g
-        factor = reads[0].sum() / g.sum() if g.sum() > 0 else np.nan
-        rec = StepRecords(step=step, summary={"time_s": float(t), "compensation": factor})
-        rec.add("reads", {"row": r.astype(np.int32), "col": c.astype(np.int32),
-                          "time": np.full(cells.size, t), "g_read": g},
-                {"time": "s", "g_read": "S"})
-        rec.add("compensation", {"time": np.array([t]), "factor": np.array([factor])},
-                {"time": "s"})
-        yield rec
-        step += 1
-    use = times >= cfg.fit_from_s
-    nu = fit_drift_exponent(times[use], reads[use])
-    fit = StepRecords(step=step, summary={"mean_nu": float(np.nanmean(nu))})
-    target = targets.ravel()[cells]
-    fit.add("fit", {"row": r.astype(np.int32), "col": c.astype(np.int32), "target": target,
-                    "nu": nu}, {"target": "S"})
-    yield fit
+@dataclass
+class DriftState:
+    program: ProgramVerifyState
+    phase: str = "program"  # program -> read -> fit -> done
+    cells: np.ndarray | None = None  # flat indices of the converged devices
+    times: np.ndarray | None = None
+    reads: np.ndarray | None = None  # (times, devices)
+    k: int = 0  # next read time
+    t_programmed: float = 0.0
+
+
+class DriftTracking(Protocol[DriftState]):
+    """Program ``targets`` ((rows, cols) in S, NaN elsewhere) and follow their drift."""
+
+    name = "drift"
+    state_type = DriftState
+
+    def __init__(self, cfg: DriftConfig, targets: np.ndarray):
+        self.cfg = cfg
+        self.targets = np.asarray(targets, dtype=np.float64)
+        self.pv = ProgramVerify(cfg.program, self.targets)
+
+    def start(self, chip: Chip) -> DriftState:
+        return DriftState(program=self.pv.start(chip))
+
+    def progress(self, st: DriftState) -> Progress:
+        if st.phase == "program":
+            return Progress(0, 1, "programming: " + programming_progress(st.program).text)
+        n = 0 if st.times is None else st.times.size
+        t = "" if not st.k or st.times is None else f", t = {st.times[st.k - 1]:.3g} s"
+        return Progress(st.k, n, f"{st.k}/{n} reads{t}")
+
+    def steps(self, chip: Chip, st: DriftState) -> Iterator[StepRecords]:
+        """The programming steps, one step per read time, then the fit."""
+        cfg = self.cfg
+        if st.phase == "program":
+            yield from self.pv.steps(chip, st.program)
+            pv = st.program
+            st.cells = pv.cells[pv.converged]
+            st.times = cfg.times()
+            st.reads = np.empty((st.times.size, st.cells.size))
+            st.t_programmed = chip.now()
+            st.phase = "read"
+        rows, cols = chip.shape
+        r, c = np.divmod(st.cells, cols)
+        if st.phase == "read":
+            mask = np.zeros(rows * cols, bool)
+            mask[st.cells] = True
+            mask = mask.reshape(rows, cols)
+            while st.k < st.times.size:
+                t = st.times[st.k]
+                chip.wait(max(0.0, t - (chip.now() - st.t_programmed)))
+                g = chip.read(mask, cfg.v_read).ravel()[st.cells]
+                st.reads[st.k] = g
+                factor = st.reads[0].sum() / g.sum() if g.sum() > 0 else np.nan
+                rec = StepRecords(summary={"time_s": float(t), "compensation": factor})
+                rec.add("reads", {"row": r.astype(np.int32), "col": c.astype(np.int32),
+                                  "time": np.full(st.cells.size, t), "g_read": g},
+                        {"time": "s", "g_read": "S"})
+                rec.add("compensation", {"time": np.array([t]), "factor": np.array([factor])},
+                        {"time": "s"})
+                st.k += 1
+                yield rec
+            st.phase = "fit"
+        if st.phase == "fit":
+            use = st.times >= cfg.fit_from_s
+            nu = fit_drift_exponent(st.times[use], st.reads[use])
+            fit = StepRecords(summary={"mean_nu": float(np.nanmean(nu))})
+            target = self.targets.ravel()[st.cells]
+            fit.add("fit", {"row": r.astype(np.int32), "col": c.astype(np.int32),
+                            "target": target, "nu": nu}, {"target": "S"})
+            st.phase = "done"
+            yield fit
+
+
+def drift_tracking(chip: Chip, targets: np.ndarray, cfg: DriftConfig) -> Iterator[StepRecords]:
+    """Every step of :class:`DriftTracking` from the start."""
+    return DriftTracking(cfg, targets).run(chip)

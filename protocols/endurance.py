@@ -12,11 +12,13 @@ the checkpoint's own SET and RESET count as one more cycle.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from chip_drivers.base import Chip
+from protocols.base import Drive, Progress, Protocol
 from protocols.records import Population, StepRecords
 
 
@@ -37,6 +39,11 @@ class EnduranceConfig(BaseModel):
     retests: int = Field(2, ge=0, description="fresh SET/RESET tries before a device is "
                          "declared failed (one weak SET is not a failure)")
 
+    def drives(self) -> list[Drive]:
+        return [Drive("v_read", self.v_read),
+                Drive("set_amplitude", self.set_amplitude, self.set_width),
+                Drive("reset_amplitude", -self.reset_amplitude, self.reset_width)]
+
     def checkpoints(self) -> np.ndarray:
         n = int(np.ceil(np.log10(self.max_cycles) * self.checkpoints_per_decade)) + 1
         return np.unique(np.rint(np.geomspace(1, self.max_cycles, n)).astype(np.int64))
@@ -56,53 +63,87 @@ def _check(chip: Chip, mask: np.ndarray, flat: np.ndarray, idx: np.ndarray,
     return g_on, g_off, dead
 
 
-def endurance(chip: Chip, cells: np.ndarray | None, cfg: EnduranceConfig,
-              first_step: int = 0) -> Iterator[StepRecords]:
-    """``cells``: boolean mask of the devices to stress (None: all)."""
-    rows, cols = chip.shape
-    pop = Population.of(chip.shape, cells)
-    flat, r, c = pop.flat, pop.row, pop.col
-    alive = np.ones(flat.size, bool)
-    lower = np.zeros(flat.size, np.int64)
-    upper = np.full(flat.size, -1, np.int64)
-    done = 0
-    step = first_step
-    for checkpoint in cfg.checkpoints():
-        live = np.zeros(rows * cols, bool)
-        live[flat[alive]] = True
-        live = live.reshape(rows, cols)
-        if not live.any():
-            break
-        n = int(checkpoint) - done - 1  # the checkpoint's SET/RESET is a cycle too
-        if n > 0:
-            chip.cycle(live, n, cfg.set_amplitude, cfg.set_width, -cfg.reset_amplitude,
-                       cfg.reset_width)
-        done = int(checkpoint)
-        idx = np.flatnonzero(alive)
-        g_on, g_off, dead = _check(chip, live, flat, idx, cfg)
-        for _ in range(cfg.retests):  # retest the flagged devices before failing them
-            if not dead.any():
-                break
-            again = np.zeros(rows * cols, bool)
-            again[flat[idx[dead]]] = True
-            on2, off2, dead2 = _check(chip, again.reshape(rows, cols), flat, idx[dead], cfg)
-            g_on[dead], g_off[dead] = on2, off2
-            dead[dead] = dead2
-        upper[idx[dead]] = done
-        lower[idx[~dead]] = done
-        alive[idx[dead]] = False
-        rec = StepRecords(step=step, summary={"cycles": done, "alive": int(alive.sum())})
-        rec.add("checkpoints", {
-            "row": r[idx].astype(np.int32), "col": c[idx].astype(np.int32),
-            "cycles": np.full(idx.size, done, np.int64), "g_on": g_on,
-            "g_off": g_off, "failed": dead}, {"g_on": "S", "g_off": "S"})
-        yield rec
-        step += 1
-    censored = alive
-    final = StepRecords(step=step, summary={"failed": int((~censored).sum()),
-                                            "survived": int(censored.sum())})
-    final.add("results", {
-        "row": r.astype(np.int32), "col": c.astype(np.int32),
-        "cycles_lower": np.where(censored, done, lower),
-        "cycles_upper": np.where(censored, -1, upper), "censored": censored})
-    yield final
+@dataclass
+class EnduranceState:
+    flat: np.ndarray  # devices under stress
+    alive: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    done: int = 0  # cycles applied so far
+    k: int = 0  # next checkpoint
+    finished: bool = False
+
+
+class Endurance(Protocol[EnduranceState]):
+    """Cycle the devices of ``cells`` (boolean mask; None: all)."""
+
+    name = "endurance"
+    state_type = EnduranceState
+
+    def __init__(self, cfg: EnduranceConfig, cells: np.ndarray | None = None):
+        self.cfg = cfg
+        self.cells = cells
+
+    def start(self, chip: Chip) -> EnduranceState:
+        flat = Population.of(chip.shape, self.cells).flat
+        return EnduranceState(flat=flat, alive=np.ones(flat.size, bool),
+                              lower=np.zeros(flat.size, np.int64),
+                              upper=np.full(flat.size, -1, np.int64))
+
+    def progress(self, st: EnduranceState) -> Progress:
+        return Progress(np.log10(max(st.done, 1)), np.log10(self.cfg.max_cycles),
+                        f"{st.done:.3g} cycles, {int(st.alive.sum())} alive")
+
+    def steps(self, chip: Chip, st: EnduranceState) -> Iterator[StepRecords]:
+        cfg = self.cfg
+        rows, cols = chip.shape
+        flat = st.flat
+        r, c = np.divmod(flat, cols)
+        checkpoints = cfg.checkpoints()
+        while st.k < checkpoints.size and st.alive.any():
+            checkpoint = int(checkpoints[st.k])
+            live = np.zeros(rows * cols, bool)
+            live[flat[st.alive]] = True
+            live = live.reshape(rows, cols)
+            n = checkpoint - st.done - 1  # the checkpoint's SET/RESET is a cycle too
+            if n > 0:
+                chip.cycle(live, n, cfg.set_amplitude, cfg.set_width, -cfg.reset_amplitude,
+                           cfg.reset_width)
+            idx = np.flatnonzero(st.alive)
+            g_on, g_off, dead = _check(chip, live, flat, idx, cfg)
+            for _ in range(cfg.retests):  # retest the flagged devices before failing them
+                if not dead.any():
+                    break
+                again = np.zeros(rows * cols, bool)
+                again[flat[idx[dead]]] = True
+                on2, off2, dead2 = _check(chip, again.reshape(rows, cols), flat, idx[dead], cfg)
+                g_on[dead], g_off[dead] = on2, off2
+                dead[dead] = dead2
+            st.done = checkpoint
+            st.upper[idx[dead]] = checkpoint
+            st.lower[idx[~dead]] = checkpoint
+            st.alive[idx[dead]] = False
+            st.k += 1
+            rec = StepRecords(summary={"cycles": checkpoint, "alive": int(st.alive.sum())})
+            rec.add("checkpoints", {
+                "row": r[idx].astype(np.int32), "col": c[idx].astype(np.int32),
+                "cycles": np.full(idx.size, checkpoint, np.int64), "g_on": g_on,
+                "g_off": g_off, "failed": dead}, {"g_on": "S", "g_off": "S"})
+            yield rec
+        if st.finished:
+            return
+        censored = st.alive
+        final = StepRecords(summary={"failed": int((~censored).sum()),
+                                     "survived": int(censored.sum())})
+        final.add("results", {
+            "row": r.astype(np.int32), "col": c.astype(np.int32),
+            "cycles_lower": np.where(censored, st.done, st.lower),
+            "cycles_upper": np.where(censored, -1, st.upper), "censored": censored})
+        st.finished = True
+        yield final
+
+
+def endurance(chip: Chip, cells: np.ndarray | None,
+              cfg: EnduranceConfig) -> Iterator[StepRecords]:
+    """Every step of :class:`Endurance` from the start."""
+    return Endurance(cfg, cells).run(chip)

@@ -14,12 +14,19 @@ fixed calibration batch (Joshi et al., Nat. Commun. 11, 2473 (2020)).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from chip_drivers.base import Chip
-from protocols.program_verify import ProgramVerifyConfig, program_verify
+from protocols.base import Drive, Progress, Protocol, nested
+from protocols.program_verify import (
+    ProgramVerify,
+    ProgramVerifyConfig,
+    ProgramVerifyState,
+    programming_progress,
+)
 from protocols.records import StepRecords
 
 
@@ -34,6 +41,9 @@ class MVMConfig(BaseModel):
     times_s: list[float] = Field(default_factory=lambda: [20.0, 3600.0, 86400.0])
     seed: int = 0
     program: ProgramVerifyConfig = ProgramVerifyConfig()
+
+    def drives(self) -> list[Drive]:
+        return [Drive("v_read", self.v_read), *nested("program", self.program.drives())]
 
 
 def differential_targets(weights: np.ndarray, g_span: float, g_floor: float) -> np.ndarray:
@@ -56,48 +66,91 @@ def error_split(y: np.ndarray, ideal: np.ndarray) -> tuple[float, float]:
     return float(total), float(residual)
 
 
-def in_array_mvm(chip: Chip, weights: np.ndarray, cfg: MVMConfig,
-                 first_step: int = 0) -> Iterator[StepRecords]:
-    rows, cols = chip.shape
-    w = np.asarray(weights, float)
-    if w.shape != (rows, cols // 2):
-        raise ValueError(f"weights: shape {w.shape} does not fit the chip's {rows}x{cols} "
-                         f"array as differential pairs (needs {rows}x{cols // 2})")
-    targets = np.full((rows, cols), np.nan)
-    targets[:, : 2 * w.shape[1]] = differential_targets(w, cfg.g_span, cfg.g_floor)
-    step = first_step
-    for rec in program_verify(chip, targets, cfg.program, first_step=step):
-        step = rec.step + 1
-        yield rec
-    rng = np.random.default_rng(cfg.seed)
-    x = rng.uniform(-1, 1, (cfg.batch, rows))
-    x_cal = rng.uniform(-1, 1, (cfg.calibration_batch, rows))
-    ideal = (x * cfg.v_read) @ (w * cfg.g_span)
-    t_prog = chip.now()
-    cal_ref = None
-    for t in [0.0, *cfg.times_s]:
-        chip.wait(max(0.0, t - (chip.now() - t_prog)))
-        cal = chip.mvm(x_cal, cfg.v_read).currents
-        cal = cal[:, 0::2] - cal[:, 1::2]
-        if cal_ref is None:
-            cal_ref = np.abs(cal).sum()
-        alpha = cal_ref / np.abs(cal).sum()
-        res = chip.mvm(x, cfg.v_read)
-        y = res.currents[:, 0 : 2 * w.shape[1] : 2] - res.currents[:, 1 : 2 * w.shape[1] : 2]
-        raw_total, raw_residual = error_split(y, ideal)
-        comp_total, _ = error_split(alpha * y, ideal)
-        macs = x.shape[0] * rows * cols
-        rec = StepRecords(step=step, summary={"time_s": t, "error": raw_total,
-                                              "error_compensated": comp_total})
-        rec.add("errors", {
-            "time": np.array([t]), "rel_l2": np.array([raw_total]),
-            "rel_l2_residual": np.array([raw_residual]),
-            "rel_l2_compensated": np.array([comp_total]), "compensation": np.array([alpha]),
-            "energy_per_mac": np.array([res.energy / macs])},
-            {"time": "s", "energy_per_mac": "J"})
-        rec.add("outputs", {"vector": np.repeat(np.arange(x.shape[0]), w.shape[1]).astype(
-            np.int32), "column": np.tile(np.arange(w.shape[1]), x.shape[0]).astype(np.int32),
-            "time": np.full(y.size, t), "measured": y.ravel(), "ideal": ideal.ravel()},
-            {"time": "s", "measured": "A", "ideal": "A"})
-        yield rec
-        step += 1
+@dataclass
+class MVMState:
+    program: ProgramVerifyState
+    phase: str = "program"  # program -> measure -> done
+    x: np.ndarray | None = None  # input batch
+    x_cal: np.ndarray | None = None  # calibration batch
+    t_prog: float = 0.0
+    cal_ref: float = 0.0
+    k: int = 0  # next measurement time
+
+
+class InArrayMVM(Protocol[MVMState]):
+    """Program ``weights`` ((rows, cols/2) in [−1, 1]) as differential pairs and measure MVMs."""
+
+    name = "mvm"
+    state_type = MVMState
+
+    def __init__(self, cfg: MVMConfig, weights: np.ndarray):
+        self.cfg = cfg
+        self.weights = np.asarray(weights, float)
+
+    def _targets(self, chip: Chip) -> np.ndarray:
+        rows, cols = chip.shape
+        w = self.weights
+        if w.shape != (rows, cols // 2):
+            raise ValueError(f"weights: shape {w.shape} does not fit the chip's {rows}x{cols} "
+                             f"array as differential pairs (needs {rows}x{cols // 2})")
+        targets = np.full((rows, cols), np.nan)
+        targets[:, : 2 * w.shape[1]] = differential_targets(w, self.cfg.g_span, self.cfg.g_floor)
+        return targets
+
+    def start(self, chip: Chip) -> MVMState:
+        return MVMState(program=ProgramVerify(self.cfg.program, self._targets(chip)).start(chip))
+
+    def times(self) -> list[float]:
+        return [0.0, *self.cfg.times_s]
+
+    def progress(self, st: MVMState) -> Progress:
+        if st.phase == "program":
+            return Progress(0, 1, "programming: " + programming_progress(st.program).text)
+        return Progress(st.k, len(self.times()), f"{st.k}/{len(self.times())} times")
+
+    def steps(self, chip: Chip, st: MVMState) -> Iterator[StepRecords]:
+        cfg = self.cfg
+        rows, cols = chip.shape
+        w = self.weights
+        if st.phase == "program":
+            yield from ProgramVerify(cfg.program, self._targets(chip)).steps(chip, st.program)
+            rng = np.random.default_rng(cfg.seed)
+            st.x = rng.uniform(-1, 1, (cfg.batch, rows))
+            st.x_cal = rng.uniform(-1, 1, (cfg.calibration_batch, rows))
+            st.t_prog = chip.now()
+            st.phase = "measure"
+        ideal = (st.x * cfg.v_read) @ (w * cfg.g_span)
+        times = self.times()
+        while st.k < len(times):
+            t = times[st.k]
+            chip.wait(max(0.0, t - (chip.now() - st.t_prog)))
+            cal = chip.mvm(st.x_cal, cfg.v_read).currents
+            cal = cal[:, 0::2] - cal[:, 1::2]
+            if st.k == 0:
+                st.cal_ref = float(np.abs(cal).sum())
+            alpha = st.cal_ref / np.abs(cal).sum()
+            res = chip.mvm(st.x, cfg.v_read)
+            y = res.currents[:, 0 : 2 * w.shape[1] : 2] - res.currents[:, 1 : 2 * w.shape[1] : 2]
+            raw_total, raw_residual = error_split(y, ideal)
+            comp_total, _ = error_split(alpha * y, ideal)
+            macs = st.x.shape[0] * rows * cols
+            rec = StepRecords(summary={"time_s": t, "error": raw_total,
+                                       "error_compensated": comp_total})
+            rec.add("errors", {
+                "time": np.array([t]), "rel_l2": np.array([raw_total]),
+                "rel_l2_residual": np.array([raw_residual]),
+                "rel_l2_compensated": np.array([comp_total]), "compensation": np.array([alpha]),
+                "energy_per_mac": np.array([res.energy / macs])},
+                {"time": "s", "energy_per_mac": "J"})
+            rec.add("outputs", {"vector": np.repeat(np.arange(st.x.shape[0]), w.shape[1]).astype(
+                np.int32), "column": np.tile(np.arange(w.shape[1]), st.x.shape[0]).astype(
+                np.int32), "time": np.full(y.size, t), "measured": y.ravel(),
+                "ideal": ideal.ravel()}, {"time": "s", "measured": "A", "ideal": "A"})
+            st.k += 1
+            yield rec
+        st.phase = "done"
+
+
+def in_array_mvm(chip: Chip, weights: np.ndarray, cfg: MVMConfig) -> Iterator[StepRecords]:
+    """Every step of :class:`InArrayMVM` from the start."""
+    return InArrayMVM(cfg, weights).run(chip)

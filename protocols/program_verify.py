@@ -18,11 +18,13 @@ Records: ``trace`` per iteration (row, col, iteration, read G, amplitude applied
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chip_drivers.base import Chip
+from protocols.base import Drive, Progress, Protocol
 from protocols.records import StepRecords
 
 REASONS = ("", "max_pulses", "max_reversals", "stuck")
@@ -54,75 +56,118 @@ class ProgramVerifyConfig(BaseModel):
             raise ValueError("reset_max must be >= reset_start")
         return self
 
+    def drives(self) -> list[Drive]:
+        return [Drive("v_read", self.v_read), Drive("set_max", self.set_max, self.set_width),
+                Drive("reset_max", -self.reset_max, self.reset_width)]
 
-def program_verify(chip: Chip, targets: np.ndarray, cfg: ProgramVerifyConfig,
-                   first_step: int = 0) -> Iterator[StepRecords]:
-    """Yield one StepRecords per iteration, then the results. ``targets``: (rows, cols) in S,
-    NaN for cells left alone."""
-    targets = np.asarray(targets, dtype=np.float64)
-    if targets.shape != chip.shape:
-        raise ValueError(f"targets: shape {targets.shape} is not the chip's {chip.shape}")
-    rows, cols = chip.shape
-    flat_t = targets.ravel()
-    cells = np.flatnonzero(np.isfinite(flat_t))
-    n = cells.size
-    target = flat_t[cells]
-    lo, hi = target - cfg.tolerance, target + cfg.tolerance
-    amp = np.full(n, cfg.set_start)
-    ramp = np.zeros(n, np.int64)  # pulses since the last reversal
-    pulses = np.zeros(n, np.int64)
-    reversals = np.zeros(n, np.int64)
-    direction = np.zeros(n, np.int8)  # +1 SET, -1 RESET, 0 none yet
-    ineffective = np.zeros(n, np.int64)
-    converged = np.zeros(n, bool)
-    reason = np.zeros(n, np.int8)
-    last_g = np.full(n, np.nan)
-    final_g = np.full(n, np.nan)
-    step = first_step
-    for iteration in range(cfg.max_iterations):
-        active = np.flatnonzero(~converged & (reason == 0))
-        if active.size == 0:
-            break
+
+@dataclass
+class ProgramVerifyState:
+    cells: np.ndarray  # flat indices of the targeted cells
+    target: np.ndarray
+    amp: np.ndarray
+    ramp: np.ndarray  # pulses since the last reversal
+    pulses: np.ndarray
+    reversals: np.ndarray
+    direction: np.ndarray  # +1 SET, -1 RESET, 0 none yet
+    ineffective: np.ndarray
+    converged: np.ndarray
+    reason: np.ndarray
+    last_g: np.ndarray
+    final_g: np.ndarray
+    iteration: int = 0
+    finished: bool = False
+
+
+def programming_progress(st: ProgramVerifyState) -> Progress:
+    failed = int((st.reason > 0).sum())
+    converged = int(st.converged.sum())
+    return Progress(converged + failed, st.cells.size,
+                    f"{converged} converged, {failed} failed, iteration {st.iteration}")
+
+
+class ProgramVerify(Protocol[ProgramVerifyState]):
+    """Program ``targets`` ((rows, cols) in S, NaN for cells left alone)."""
+
+    name = "program_verify"
+    state_type = ProgramVerifyState
+
+    def __init__(self, cfg: ProgramVerifyConfig, targets: np.ndarray):
+        self.cfg = cfg
+        self.targets = np.asarray(targets, dtype=np.float64)
+
+    def start(self, chip: Chip) -> ProgramVerifyState:
+        if self.targets.shape != chip.shape:
+            raise ValueError(f"targets: shape {self.targets.shape} is not the chip's "
+                             f"{chip.shape}")
+        flat_t = self.targets.ravel()
+        cells = np.flatnonzero(np.isfinite(flat_t))
+        n = cells.size
+        return ProgramVerifyState(
+            cells=cells, target=flat_t[cells], amp=np.full(n, self.cfg.set_start),
+            ramp=np.zeros(n, np.int64), pulses=np.zeros(n, np.int64),
+            reversals=np.zeros(n, np.int64), direction=np.zeros(n, np.int8),
+            ineffective=np.zeros(n, np.int64), converged=np.zeros(n, bool),
+            reason=np.zeros(n, np.int8), last_g=np.full(n, np.nan), final_g=np.full(n, np.nan))
+
+    def progress(self, st: ProgramVerifyState) -> Progress:
+        return programming_progress(st)
+
+    def steps(self, chip: Chip, st: ProgramVerifyState) -> Iterator[StepRecords]:
+        """One step per iteration, then the results."""
+        while not st.finished:
+            active = np.flatnonzero(~st.converged & (st.reason == 0))
+            if active.size == 0 or st.iteration >= self.cfg.max_iterations:
+                yield self._results(chip, st)
+                return
+            yield self._iterate(chip, st, active)
+
+    def _iterate(self, chip: Chip, st: ProgramVerifyState, active: np.ndarray) -> StepRecords:
+        cfg = self.cfg
+        rows, cols = chip.shape
+        cells = st.cells
+        lo, hi = st.target - cfg.tolerance, st.target + cfg.tolerance
         g = chip.read(cells[active], cfg.v_read).ravel()[cells[active]]
-        final_g[active] = g
+        st.final_g[active] = g
         in_band = (g >= lo[active]) & (g <= hi[active])
         # a confirming read for the cells in the band
         if in_band.any():
             cand = active[in_band]
             g2 = chip.read(cells[cand], cfg.v_read).ravel()[cells[cand]]
             ok = (g2 >= lo[cand]) & (g2 <= hi[cand])
-            converged[cand[ok]] = True
-            final_g[cand] = g2
+            st.converged[cand[ok]] = True
+            st.final_g[cand] = g2
         below = active[~in_band & (g < lo[active])]
         above = active[~in_band & (g > hi[active])]
         # stuck: no response to pulses at full amplitude
-        moved = np.abs(g - last_g[active]) > cfg.tolerance / 4
-        at_max = np.where(direction[active] > 0, amp[active] >= cfg.set_max,
-                          amp[active] >= cfg.reset_max)
-        ineffective[active] = np.where(~moved & at_max & (direction[active] != 0),
-                                       ineffective[active] + 1, 0)
-        last_g[active] = g
+        moved = np.abs(g - st.last_g[active]) > cfg.tolerance / 4
+        at_max = np.where(st.direction[active] > 0, st.amp[active] >= cfg.set_max,
+                          st.amp[active] >= cfg.reset_max)
+        st.ineffective[active] = np.where(~moved & at_max & (st.direction[active] != 0),
+                                          st.ineffective[active] + 1, 0)
+        st.last_g[active] = g
         applied = np.zeros(active.size)
         for group, sign in ((below, 1), (above, -1)):
             if group.size == 0:
                 continue
-            flipped = (direction[group] != 0) & (direction[group] != sign)
-            reversals[group[flipped]] += 1
-            ramp[group[flipped]] = 0
+            flipped = (st.direction[group] != 0) & (st.direction[group] != sign)
+            st.reversals[group[flipped]] += 1
+            st.ramp[group[flipped]] = 0
             if sign > 0:
-                a = np.minimum(cfg.set_start + cfg.set_step * ramp[group], cfg.set_max)
+                a = np.minimum(cfg.set_start + cfg.set_step * st.ramp[group], cfg.set_max)
             else:
-                a = np.minimum(cfg.reset_start + cfg.reset_step * ramp[group], cfg.reset_max)
-            amp[group] = a
-            direction[group] = sign
-            ramp[group] += 1
-            pulses[group] += 1
+                a = np.minimum(cfg.reset_start + cfg.reset_step * st.ramp[group],
+                               cfg.reset_max)
+            st.amp[group] = a
+            st.direction[group] = sign
+            st.ramp[group] += 1
+            st.pulses[group] += 1
             applied[np.searchsorted(active, group)] = sign * a
-        failing = active[(ramp[active] > cfg.max_pulses)]
-        reason[failing] = REASONS.index("max_pulses")
-        reason[active[reversals[active] > cfg.max_reversals]] = REASONS.index("max_reversals")
-        reason[active[ineffective[active] >= cfg.stuck_pulses]] = REASONS.index("stuck")
-        go = (applied != 0) & (reason[active] == 0)
+        st.reason[active[st.ramp[active] > cfg.max_pulses]] = REASONS.index("max_pulses")
+        st.reason[active[st.reversals[active] > cfg.max_reversals]] = \
+            REASONS.index("max_reversals")
+        st.reason[active[st.ineffective[active] >= cfg.stuck_pulses]] = REASONS.index("stuck")
+        go = (applied != 0) & (st.reason[active] == 0)
         if go.any():
             mask = np.zeros(rows * cols, bool)
             mask[cells[active[go]]] = True
@@ -131,24 +176,33 @@ def program_verify(chip: Chip, targets: np.ndarray, cfg: ProgramVerifyConfig,
             widths = np.where(amps > 0, cfg.set_width, cfg.reset_width)
             chip.pulse(mask.reshape(rows, cols), amps[mask], widths[mask])
         r, c = np.divmod(cells[active], cols)
-        rec = StepRecords(step=step, summary={
-            "iteration": iteration, "active": int(active.size),
-            "converged": int(converged.sum()), "failed": int((reason > 0).sum())})
+        rec = StepRecords(summary={
+            "iteration": st.iteration, "active": int(active.size),
+            "converged": int(st.converged.sum()), "failed": int((st.reason > 0).sum())})
         rec.add("trace", {"row": r.astype(np.int32), "col": c.astype(np.int32),
-                          "iteration": np.full(active.size, iteration, np.int32),
+                          "iteration": np.full(active.size, st.iteration, np.int32),
                           "g_read": g, "amplitude": applied},
                 {"g_read": "S", "amplitude": "V"})
-        yield rec
-        step += 1
-    r, c = np.divmod(cells, cols)
-    unfinished = ~converged & (reason == 0)
-    reason[unfinished] = REASONS.index("max_pulses")
-    final = StepRecords(step=step, summary={"converged": int(converged.sum()),
-                                            "failed": int((~converged).sum())})
-    final.add("results", {
-        "row": r.astype(np.int32), "col": c.astype(np.int32), "target": target,
-        "final_g": final_g, "pulses": pulses.astype(np.int32),
-        "reversals": reversals.astype(np.int32), "converged": converged,
-        "reason": np.array(REASONS, dtype="U16")[reason]},
-        {"target": "S", "final_g": "S"})
-    yield final
+        st.iteration += 1
+        return rec
+
+    def _results(self, chip: Chip, st: ProgramVerifyState) -> StepRecords:
+        r, c = np.divmod(st.cells, chip.shape[1])
+        unfinished = ~st.converged & (st.reason == 0)
+        st.reason[unfinished] = REASONS.index("max_pulses")
+        st.finished = True
+        final = StepRecords(summary={"converged": int(st.converged.sum()),
+                                     "failed": int((~st.converged).sum())})
+        final.add("results", {
+            "row": r.astype(np.int32), "col": c.astype(np.int32), "target": st.target,
+            "final_g": st.final_g, "pulses": st.pulses.astype(np.int32),
+            "reversals": st.reversals.astype(np.int32), "converged": st.converged,
+            "reason": np.array(REASONS, dtype="U16")[st.reason]},
+            {"target": "S", "final_g": "S"})
+        return final
+
+
+def program_verify(chip: Chip, targets: np.ndarray,
+                   cfg: ProgramVerifyConfig) -> Iterator[StepRecords]:
+    """Every step of :class:`ProgramVerify` from the start."""
+    return ProgramVerify(cfg, targets).run(chip)

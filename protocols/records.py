@@ -12,7 +12,6 @@ import numpy as np
 
 @dataclass
 class StepRecords:
-    step: int
     tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     units: dict[str, dict[str, str]] = field(default_factory=dict)
     summary: dict[str, float] = field(default_factory=dict)  # progress figures for the UI

@@ -1,0 +1,63 @@
+"""The shape every protocol has: a config and its inputs (what to measure), a state (where it
+is), and a generator of steps that continues from any state (how far it got).
+
+``start`` builds the initial state without touching the chip; ``steps`` runs from a state to
+the end, mutating it and yielding one :class:`StepRecords` per step, so that at every yield the
+state is exactly what is needed to continue. The campaign runner commits each step's records,
+checkpoints the state and, after an interruption, calls ``steps`` again with the restored state.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
+
+from chip_drivers.base import Chip
+from protocols.records import StepRecords
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Drive:
+    """A voltage a config will apply, for checking it against safety limits before a run:
+    the config field that sets it, the amplitude and the pulse width (None for a DC read)."""
+
+    field: str
+    volts: float
+    width_s: float | None = None
+
+
+def nested(prefix: str, drives: list[Drive]) -> list[Drive]:
+    """The drives of a sub-config, with field names under ``prefix``."""
+    return [Drive(f"{prefix}.{d.field}", d.volts, d.width_s) for d in drives]
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: float
+    total: float
+    text: str = ""
+
+
+class Protocol(ABC, Generic[S]):
+    name: ClassVar[str]
+    state_type: ClassVar[type]
+
+    @abstractmethod
+    def start(self, chip: Chip) -> S:
+        """The initial state (no chip operation)."""
+
+    @abstractmethod
+    def steps(self, chip: Chip, state: S) -> Iterator[StepRecords]:
+        """Run from ``state`` to the end, yielding after each step."""
+
+    @abstractmethod
+    def progress(self, state: S) -> Progress:
+        """How far ``state`` is, for progress bars."""
+
+    def run(self, chip: Chip) -> Iterator[StepRecords]:
+        """Every step from the start: for scripts and tests that need no resume."""
+        yield from self.steps(chip, self.start(chip))

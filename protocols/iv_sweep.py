@@ -1,0 +1,115 @@
+"""I-V sweep of one device: a voltage staircase through the configured vertices (by default
+0 → +set → 0 → −reset → 0), repeated ``sweeps`` times, through the chip's ``iv_sweep`` (an SMU's
+buffered list sweep on an SMU + matrix bench; a quasi-static pulse-and-read sweep elsewhere).
+
+Records: ``iv`` (sweep, point, voltage, current) and ``switching`` per sweep: the SET and
+RESET voltages (see :func:`switching_voltages`), NaN where the device did not switch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chip_drivers.base import Chip
+from protocols.base import Drive, Progress, Protocol
+from protocols.records import StepRecords
+
+
+class IVSweepConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cell: tuple[int, int] = Field((0, 0), description="row, column of the device")
+    vertices: list[float] = Field(default_factory=lambda: [0.0, 1.2, 0.0, -1.6, 0.0],
+                                  description="voltages the staircase runs through, V")
+    step_v: float = Field(0.02, gt=0, description="staircase step, V")
+    step_s: float = Field(10e-6, gt=0, description="hold per point, s")
+    compliance: float = Field(1e-3, gt=0, description="current limit, A")
+    sweeps: int = Field(1, gt=0)
+    min_jump: float = Field(0.2, gt=0, description="relative change of I/V over a branch that "
+                            "counts as switching")
+
+    @field_validator("vertices")
+    @classmethod
+    def _two_vertices(cls, v: list[float]) -> list[float]:
+        if len(v) < 2:
+            raise ValueError("a sweep needs at least two vertices")
+        return v
+
+    def voltages(self) -> np.ndarray:
+        parts = [np.array([self.vertices[0]])]
+        for a, b in zip(self.vertices, self.vertices[1:], strict=False):
+            n = max(1, int(np.ceil(abs(b - a) / self.step_v)))
+            parts.append(np.linspace(a, b, n + 1)[1:])
+        return np.concatenate(parts)
+
+    def drives(self) -> list[Drive]:
+        return [Drive("vertices", v, self.step_s) for v in self.vertices if v != 0]
+
+
+def switching_voltages(v: np.ndarray, i: np.ndarray, min_jump: float) -> tuple[float, float]:
+    """(SET voltage, RESET voltage) of one sweep. On the positive points (SET) the conductance
+    I/V goes from g0 at the first to g1 at the last; if g1 ≥ (1 + min_jump)·g0 the device
+    switched, at the first voltage where I/V passes the geometric midpoint √(g0·g1). The same
+    on the negative points with a fall (RESET). NaN where the device did not switch. Midpoint
+    crossing works for abrupt and gradual switching alike."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(v != 0, i / v, np.nan)
+    out = []
+    for branch, sign in ((v > 0, 1.0), (v < 0, -1.0)):
+        k = np.flatnonzero(branch & np.isfinite(g) & (g > 0))
+        if k.size < 2:
+            out.append(float("nan"))
+            continue
+        g0, g1 = g[k[0]], g[k[-1]]
+        ratio = g1 / g0 if sign > 0 else g0 / g1
+        if ratio < 1 + min_jump:
+            out.append(float("nan"))
+            continue
+        mid = np.sqrt(g0 * g1)
+        crossed = k[sign * (g[k] - mid) >= 0]
+        out.append(float(v[crossed[0]]))
+    return out[0], out[1]
+
+
+@dataclass
+class IVSweepState:
+    k: int = 0  # next sweep
+    finished: bool = False
+
+
+class IVSweep(Protocol[IVSweepState]):
+    name = "iv_sweep"
+    state_type = IVSweepState
+
+    def __init__(self, cfg: IVSweepConfig):
+        self.cfg = cfg
+
+    def start(self, chip: Chip) -> IVSweepState:
+        return IVSweepState()
+
+    def progress(self, st: IVSweepState) -> Progress:
+        return Progress(st.k, self.cfg.sweeps, f"{st.k}/{self.cfg.sweeps} sweeps")
+
+    def steps(self, chip: Chip, st: IVSweepState) -> Iterator[StepRecords]:
+        cfg = self.cfg
+        volts = cfg.voltages()
+        while st.k < cfg.sweeps:
+            curve = chip.iv_sweep(cfg.cell, volts, cfg.step_s, cfg.compliance)
+            v_set, v_reset = switching_voltages(curve.voltage, curve.current, cfg.min_jump)
+            rec = StepRecords(summary={"sweep": st.k, "v_set": v_set, "v_reset": v_reset})
+            n = volts.size
+            rec.add("iv", {"sweep": np.full(n, st.k, np.int32),
+                           "point": np.arange(n, dtype=np.int32),
+                           "voltage": curve.voltage, "current": curve.current,
+                           "limited": np.abs(curve.current) >= cfg.compliance},
+                    {"voltage": "V", "current": "A"})
+            rec.add("switching", {"sweep": np.array([st.k], np.int32),
+                                  "v_set": np.array([v_set]), "v_reset": np.array([v_reset])},
+                    {"v_set": "V", "v_reset": "V"})
+            st.k += 1
+            yield rec
+        st.finished = True
