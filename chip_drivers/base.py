@@ -125,6 +125,18 @@ class Chip(ABC):
     def wait(self, seconds: float) -> None:
         """Sleep on real hardware; advance the simulated clock in simulation."""
 
+    def snapshot(self) -> dict[str, np.ndarray] | None:
+        """The chip's complete state, where it can be saved (a simulator), else None: a real
+        chip's state lives in its devices. Campaign checkpoints carry it so a resumed run
+        continues exactly where the saved one was."""
+        return None
+
+    def restore(self, snapshot: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no state to restore")
+
+    def safe_off(self) -> None:  # noqa: B027 - chips without sources have nothing to switch off
+        """Turn every output off (called when a campaign is interrupted)."""
+
     def close(self) -> None:  # noqa: B027 - chips without a link have nothing to release
         pass
 

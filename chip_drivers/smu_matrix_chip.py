@@ -93,6 +93,9 @@ class SmuMatrixChip(Chip):
             raise ValueError(f"wait: seconds must be a finite number >= 0, got {seconds!r}")
         time.sleep(seconds)
 
-    def close(self) -> None:
+    def safe_off(self) -> None:
         self.smu.safe_off()
         self.matrix.open_all()
+
+    def close(self) -> None:
+        self.safe_off()

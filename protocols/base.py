@@ -28,11 +28,12 @@ class Drive:
     field: str
     volts: float
     width_s: float | None = None
+    compliance: float | None = None  # A, where the source limits the current
 
 
 def nested(prefix: str, drives: list[Drive]) -> list[Drive]:
     """The drives of a sub-config, with field names under ``prefix``."""
-    return [Drive(f"{prefix}.{d.field}", d.volts, d.width_s) for d in drives]
+    return [Drive(f"{prefix}.{d.field}", d.volts, d.width_s, d.compliance) for d in drives]
 
 
 @dataclass(frozen=True)

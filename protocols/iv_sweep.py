@@ -47,7 +47,8 @@ class IVSweepConfig(BaseModel):
         return np.concatenate(parts)
 
     def drives(self) -> list[Drive]:
-        return [Drive("vertices", v, self.step_s) for v in self.vertices if v != 0]
+        return [Drive("vertices", v, self.step_s, self.compliance)
+                for v in self.vertices if v != 0]
 
 
 def switching_voltages(v: np.ndarray, i: np.ndarray, min_jump: float) -> tuple[float, float]:

@@ -9,6 +9,8 @@ of index arrays ``(rows, cols)``, or flat indices ``row*cols + col``. Per-cell v
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from chip_drivers import cells as cells_mod
@@ -172,6 +174,29 @@ class SimulatedArray:
         if not np.isfinite(v) or v <= 0:
             raise ValueError(f"v_read must be a finite voltage > 0, got {v_read!r}")
         return v
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """Everything that decides what the array does next: device state, generator state and
+        clock. :meth:`restore` of it makes the array repeat the same future exactly."""
+        snap = {f"state.{k}": v.copy() for k, v in vars(self.state).items()
+                if isinstance(v, np.ndarray)}
+        snap["rng"] = np.array(json.dumps(self.rng.bit_generator.state))
+        snap["clock"] = np.array(self.now())
+        return snap
+
+    def restore(self, snap: dict[str, np.ndarray]) -> None:
+        for k, v in vars(self.state).items():
+            if isinstance(v, np.ndarray):
+                saved = snap[f"state.{k}"]
+                if saved.shape != v.shape:
+                    raise ValueError(f"snapshot: {k} has {saved.shape[0]} devices, the array "
+                                     f"{v.shape[0]}")
+                v[...] = saved
+        self.state.fault_version += 1  # cached health masks describe the old state
+        self.rng.bit_generator.state = json.loads(str(snap["rng"]))
+        self.clock = SimClock(float(snap["clock"]))
 
     # -- inspection ------------------------------------------------------------------------
 

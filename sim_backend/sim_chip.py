@@ -36,6 +36,12 @@ class SimChip(Chip):
     def _cycle(self, sel, n, set_amp, set_w, reset_amp, reset_w) -> None:
         self.array.cycle(sel, n, set_amp, set_w, reset_amp, reset_w)
 
+    def snapshot(self) -> dict[str, np.ndarray]:
+        return self.array.snapshot()
+
+    def restore(self, snapshot: dict[str, np.ndarray]) -> None:
+        self.array.restore(snapshot)
+
     def now(self) -> float:
         return self.array.now()
 

@@ -118,6 +118,70 @@ def export(
     print(f"wrote {path}")
 
 
+@app.command()
+def run(
+    campaign: Annotated[Path, typer.Argument(help="Campaign file (.toml).")],
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Campaign file to write (default: CAMPAIGN's name, .h5).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue an interrupted campaign file from its last committed step.")]
+    = False,
+) -> None:
+    """Run a campaign: every step in order, streamed into one HDF5 file, with progress bars.
+    Ctrl-C stops at the next safe point (outputs off, file marked interrupted)."""
+    import signal
+
+    from xbarlab.campaign.config import load_campaign
+    from xbarlab.campaign.display import RichObserver, summary_table
+    from xbarlab.campaign.runner import (
+        CampaignRunError,
+        CampaignRunner,
+        config_digest,
+        recorded_campaign,
+    )
+
+    cfg, text = load_campaign(campaign)
+    output = output or Path(campaign.stem + ".h5")
+    if resume:
+        if not output.exists():
+            raise XbarlabError(f"{output}: no such campaign file to resume")
+        recorded, text = recorded_campaign(output)
+        if config_digest(recorded) != config_digest(cfg):
+            raise CampaignRunError(f"{campaign}: differs from the campaign recorded in {output}; "
+                                   "resume it with the same campaign file")
+        cfg = recorded
+    stop = {"requested": False}
+
+    def on_sigint(signum, frame):
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+        out.print("[yellow]stopping at the next safe point (Ctrl-C again to stop at once)[/]")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with RichObserver(out) as observer:
+            runner = CampaignRunner(cfg, text, output, source=str(campaign),
+                                    base_dir=campaign.parent, observer=observer,
+                                    stop_requested=lambda: stop["requested"])
+            result = runner.resume() if resume else runner.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    out.print(summary_table(result))
+    if result.status == "interrupted":
+        out.print(f"interrupted; continue with: xbarlab run {campaign} -o {output} --resume")
+        raise typer.Exit(130)
+    out.print(f"wrote {output}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON schema of campaign files (for editors and validators)."""
+    from xbarlab.campaign.config import CampaignConfig
+
+    print(json.dumps(CampaignConfig.model_json_schema(), indent=2))
+
+
 sim_app = typer.Typer(help="Simulated instruments and chips that speak the real protocols.",
                       no_args_is_help=True)
 app.add_typer(sim_app, name="sim")

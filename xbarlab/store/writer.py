@@ -326,6 +326,29 @@ class RunWriter:
         for tab in self._tables.values():
             tab.committed = tab.cursor
 
+    def rollback_to(self, step: int | None) -> None:
+        """Discard the committed steps after ``step`` (every step, for None), so they can be
+        run again: what a resumed campaign does when its last checkpoint is older than its
+        last commit. The commit log shrinks first, so a crash in between leaves the tables'
+        extra rows uncommitted, and they are cut on the next open."""
+        if self._current is not None and self._current._open:
+            raise StepOrderError(f"{self.where}: step {self._current.step} is still open")
+        commits = committed_steps(self._steps_ds)
+        keep = 0 if step is None else int(np.searchsorted(commits["step"], step, side="right"))
+        if keep == len(commits):
+            return
+        ends = commits[keep - 1]["rows_end"] if keep else np.zeros(MAX_TABLES, np.int64)
+        self._steps_ds.resize((keep,))
+        self.campaign.h5.flush()
+        for tab in self._tables.values():
+            tab.rollback()
+            tab.committed = tab.cursor = int(ends[tab.slot])
+            tab.ds.resize((tab.committed,))
+        self._n_commits = keep
+        self.last_step = int(commits[keep - 1]["step"]) if keep else None
+        self.group.attrs["status"] = "running"
+        self.campaign.h5.flush()
+
     def _abort(self) -> None:
         for tab in self._tables.values():
             tab.rollback()

@@ -1,0 +1,263 @@
+"""The campaign file: what to measure, on which chip, within which limits, as TOML validated by
+pydantic. Every error is one line naming the file and the field (or line) and what is wrong:
+``campaign.toml: steps[2].program_verify.tolerance: must be > 0 (got -1e-06)``.
+
+Layout (see ``docs/campaigns.md`` for every field)::
+
+    [chip]            identity: lot, wafer, die_x, die_y, array
+    [limits]          safety limits (instruments.safety.SafetyLimits)
+    [target.<kind>]   simulated | serial | smu_matrix
+    [[steps]]         ordered protocol steps, each one table named after its protocol
+    [steps.program_verify]
+    tolerance = 0.4e-6
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from chip_drivers.identity import ChipIdentity
+from instruments.safety import SafetyLimits
+from protocols.base import Drive
+from xbarlab.campaign.steps import STEP_TYPES, StepSpec
+from xbarlab.errors import XbarlabError
+
+
+class CampaignConfigError(XbarlabError):
+    """A campaign file that cannot be run; the message is the one line to show."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SimulatedTarget(_Strict):
+    device: Literal["pcm", "rram"] = "pcm"
+    model: str | None = Field(None, description="ChipModel JSON file (relative to the campaign "
+                              "file); overrides device")
+    rows: int | None = Field(None, gt=0, le=8192)
+    cols: int | None = Field(None, gt=0, le=8192)
+    seed: int = Field(0, ge=0)
+
+
+class SerialTarget(_Strict):
+    port: str
+    baudrate: int = Field(115200, gt=0)
+    timeout_s: float = Field(2.0, gt=0)
+    read_format: Literal["u16", "f32"] = "u16"
+    channel_map: str | None = Field(None, description="channel map TOML (relative)")
+
+
+class SmuMatrixTarget(_Strict):
+    smu: str = Field(description="VISA resource of the SMU")
+    smu_driver: Literal["keithley2450", "keithley2600", "keysight_b2900"] = "keithley2450"
+    matrix: str = Field(description="VISA resource of the switch matrix")
+    matrix_rows: int = Field(2, gt=0)
+    matrix_cols: int = Field(24, gt=0)
+    pins: str = Field(description="channel map TOML: matrix column of every word and bit line")
+    technology: str = "unknown"
+    visa_backend: str = "@py"
+
+
+class Target(_Strict):
+    """Exactly one of the kinds."""
+
+    simulated: SimulatedTarget | None = None
+    serial: SerialTarget | None = None
+    smu_matrix: SmuMatrixTarget | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Target:
+        given = [k for k in ("simulated", "serial", "smu_matrix") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of simulated, serial, smu_matrix "
+                             f"(got {', '.join(given) or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("simulated", "serial", "smu_matrix") if getattr(self, k))
+
+
+class _StepBase(BaseModel):
+    """One protocol step: a table with exactly one key, the protocol's name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_protocol(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError("a step is a table with one protocol, e.g. [steps.program_verify]")
+        unknown = [k for k in data if k not in STEP_TYPES]
+        if unknown:
+            raise ValueError(f"unknown protocol {unknown[0]!r} (known: "
+                             f"{', '.join(STEP_TYPES)})")
+        if len(data) != 1:
+            raise ValueError(f"a step holds exactly one protocol (got {len(data)})")
+        return data
+
+    @property
+    def protocol(self) -> str:
+        return next(k for k in STEP_TYPES if getattr(self, k) is not None)
+
+    @property
+    def config(self) -> StepSpec:
+        return getattr(self, self.protocol)
+
+
+# one optional field per protocol
+Step = create_model("Step", __base__=_StepBase,
+                    **{name: (spec | None, None) for name, spec in STEP_TYPES.items()})
+
+
+class CampaignConfig(_Strict):
+    description: str = ""
+    chip: ChipIdentity = ChipIdentity()
+    limits: SafetyLimits = SafetyLimits()
+    target: Target
+    steps: list[Step] = Field(min_length=1)  # type: ignore[valid-type]
+
+    def check_limits(self) -> None:
+        """Every voltage and pulse a step will apply, against the limits, before anything is
+        sent: a ValueError naming the step field and the limit."""
+        limited = self.target.kind == "smu_matrix"  # its sweeps are current-limited
+        for k, step in enumerate(self.steps):
+            for d in step.config.drives():
+                problem = _drive_problem(d, self.limits, limited)
+                if problem:
+                    raise _FieldError(("steps", k, step.protocol, *d.field.split(".")), problem)
+
+
+class _FieldError(ValueError):
+    def __init__(self, loc: tuple, message: str):
+        super().__init__(message)
+        self.loc = loc
+
+
+def _drive_problem(d: Drive, lim: SafetyLimits, current_limited: bool) -> str | None:
+    v = abs(d.volts)
+    if v > lim.max_voltage:
+        return f"{d.volts:g} V exceeds limits.max_voltage = {lim.max_voltage:g} V"
+    if d.width_s is None:
+        return None
+    if d.width_s > lim.max_pulse_width:
+        return (f"pulse width {d.width_s:g} s exceeds limits.max_pulse_width = "
+                f"{lim.max_pulse_width:g} s")
+    current = d.compliance if (current_limited and d.compliance) else lim.max_current
+    energy = v * current * d.width_s
+    if energy > lim.max_pulse_energy:
+        return (f"{d.volts:g} V for {d.width_s:g} s at up to {current:g} A is {energy:.3g} J, "
+                f"over limits.max_pulse_energy = {lim.max_pulse_energy:g} J")
+    return None
+
+
+def _where(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out
+
+
+_MESSAGES = {
+    "greater_than": "must be > {gt:g}",
+    "greater_than_equal": "must be >= {ge:g}",
+    "less_than": "must be < {lt:g}",
+    "less_than_equal": "must be <= {le:g}",
+    "missing": "required field is missing",
+    "too_short": "needs at least {min_length} entries",
+    "literal_error": "must be one of {expected}",
+    "int_parsing": "must be an integer",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "string_type": "must be text",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "model_type": "must be a table",
+    "dict_type": "must be a table",
+    "model_attributes_type": "must be a table",
+}
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that holds the last element of ``loc`` (for "did you mean")."""
+    model: Any = CampaignConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) \
+                or part not in model.model_fields:
+            return None
+        ann = model.model_fields[part].annotation
+        candidates = [ann, *typing.get_args(ann)]
+        candidates += [x for c in candidates for x in typing.get_args(c)]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)),
+                     None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _describe(err: dict, loc: tuple) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        model = _model_at(loc)
+        close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields) if model else [],
+                                          n=1)
+        return "unknown field" + (f"; did you mean {close[0]!r}?" if close else "")
+    if kind in _MESSAGES:
+        text = _MESSAGES[kind].format(**ctx)
+    elif kind in ("value_error", "assertion_error"):
+        text = str(ctx.get("error", err["msg"]))
+    else:
+        text = err["msg"][0].lower() + err["msg"][1:]
+    if kind not in ("missing", "value_error") and "input" in err \
+            and not isinstance(err["input"], dict):
+        text += f" (got {err['input']!r})"
+    return text
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
+    where = _where(loc)
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{source}: {where + ': ' if where else ''}{_describe(first, loc)}{more}"
+
+
+def parse_campaign(text: str, source: str = "campaign.toml") -> CampaignConfig:
+    """Parse and validate campaign TOML; CampaignConfigError with one line on any problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CampaignConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        cfg = CampaignConfig.model_validate(data)
+        cfg.check_limits()
+    except ValidationError as exc:
+        raise CampaignConfigError(format_validation_error(source, exc)) from None
+    except _FieldError as exc:
+        raise CampaignConfigError(f"{source}: {_where(exc.loc)}: {exc}") from None
+    return cfg
+
+
+def load_campaign(path: str | Path) -> tuple[CampaignConfig, str]:
+    """(config, text) of a campaign file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CampaignConfigError(f"{path}: no such campaign file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CampaignConfigError(f"{path}: cannot read ({exc})") from None
+    return parse_campaign(text, str(path)), text

@@ -1,0 +1,82 @@
+"""Open the chip a campaign names: the built-in simulator, a chip controller on a serial port,
+or an SMU and switch matrix on VISA resources. Paths in the target are relative to the
+campaign file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from chip_drivers.base import Chip
+from chip_drivers.channel_map import ChannelMap
+from chip_drivers.identity import ChipIdentity
+from instruments.safety import SafetyLimits
+from xbarlab.campaign.config import (
+    CampaignConfigError,
+    SerialTarget,
+    SimulatedTarget,
+    SmuMatrixTarget,
+    Target,
+)
+
+
+def _path(base: Path, name: str, field: str) -> Path:
+    p = Path(name)
+    p = p if p.is_absolute() else base / p
+    if not p.exists():
+        raise CampaignConfigError(f"{field}: no such file {p}")
+    return p
+
+
+def chip_model(t: SimulatedTarget, base: Path):
+    """The ChipModel a simulated target describes."""
+    from sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
+
+    if t.model:
+        path = _path(base, t.model, "target.simulated.model")
+        try:
+            model = ChipModel.model_validate_json(path.read_text())
+        except ValidationError as exc:
+            raise CampaignConfigError(f"{path}: not a chip model: "
+                                      f"{exc.errors()[0]['msg']}") from None
+    else:
+        model = ChipModel(device=PCMModel() if t.device == "pcm" else RRAMModel())
+    array = model.array.model_dump()
+    array.update({k: v for k, v in (("rows", t.rows), ("cols", t.cols)) if v})
+    return model.model_copy(update={"array": ArrayConfig(**array)})
+
+
+def open_chip(target: Target, identity: ChipIdentity, limits: SafetyLimits,
+              base: Path = Path(".")) -> Chip:
+    t = getattr(target, target.kind)
+    if isinstance(t, SimulatedTarget):
+        from sim_backend.sim_chip import SimChip  # the simulator only when asked for
+
+        return SimChip(chip_model(t, base), seed=t.seed, identity=identity, limits=limits)
+    if isinstance(t, SerialTarget):
+        from chip_drivers.serial_chip import SerialChip
+        from chip_drivers.wire import ReadFormat
+
+        cmap = (ChannelMap.from_toml(_path(base, t.channel_map, "target.serial.channel_map"))
+                if t.channel_map else None)
+        return SerialChip(t.port, limits=limits, identity=identity, channel_map=cmap,
+                          timeout_s=t.timeout_s, baudrate=t.baudrate,
+                          read_format=ReadFormat[t.read_format.upper()])
+    if isinstance(t, SmuMatrixTarget):
+        from chip_drivers.smu_matrix_chip import SmuMatrixChip
+        from instruments.keithley2450 import Keithley2450
+        from instruments.keithley2600 import Keithley2600
+        from instruments.keysight_b2900 import KeysightB2900
+        from instruments.switch_matrix import SwitchMatrix
+        from instruments.visa import VisaTransport
+
+        pins = ChannelMap.from_toml(_path(base, t.pins, "target.smu_matrix.pins"))
+        driver = {"keithley2450": Keithley2450, "keithley2600": Keithley2600,
+                  "keysight_b2900": KeysightB2900}[t.smu_driver]
+        smu = driver(VisaTransport(t.smu, backend=t.visa_backend), limits=limits)
+        matrix = SwitchMatrix(VisaTransport(t.matrix, backend=t.visa_backend),
+                              rows=t.matrix_rows, cols=t.matrix_cols)
+        return SmuMatrixChip(smu, matrix, pins, technology=t.technology, identity=identity,
+                             limits=limits)
+    raise AssertionError(target.kind)
