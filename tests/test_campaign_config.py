@@ -120,7 +120,7 @@ def test_bad_campaign_gives_one_line_and_touches_nothing(tmp_path, counted_contr
 
 
 def test_the_good_file_runs_on_the_serial_chip(tmp_path, counted_controller):
-    port, array, commands = counted_controller
+    port, _, commands = counted_controller
     path = tmp_path / "campaign.toml"
     path.write_text(GOOD.format(port=port))
     r = run_cli("run", str(path), "-o", str(tmp_path / "out.h5"), cwd=tmp_path)
