@@ -12,7 +12,8 @@ too many pulses in one direction, too many reversals, or when it stops respondin
 is reported, never looped on.
 
 Records: ``trace`` per iteration (row, col, iteration, read G, amplitude applied) and
-``results`` at the end (row, col, target, final G, pulses, reversals, converged, reason).
+``results`` at the end (row, col, target, final G, pulses, reversals, iterations, converged,
+reason).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class ProgramVerifyState:
     reason: np.ndarray
     last_g: np.ndarray
     final_g: np.ndarray
+    iterations: np.ndarray  # iterations each cell took part in
     iteration: int = 0
     finished: bool = False
 
@@ -108,7 +110,8 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
             ramp=np.zeros(n, np.int64), pulses=np.zeros(n, np.int64),
             reversals=np.zeros(n, np.int64), direction=np.zeros(n, np.int8),
             ineffective=np.zeros(n, np.int64), converged=np.zeros(n, bool),
-            reason=np.zeros(n, np.int8), last_g=np.full(n, np.nan), final_g=np.full(n, np.nan))
+            reason=np.zeros(n, np.int8), last_g=np.full(n, np.nan), final_g=np.full(n, np.nan),
+            iterations=np.zeros(n, np.int32))
 
     def progress(self, st: ProgramVerifyState) -> Progress:
         return programming_progress(st)
@@ -129,6 +132,7 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         lo, hi = st.target - cfg.tolerance, st.target + cfg.tolerance
         g = chip.read(cells[active], cfg.v_read).ravel()[cells[active]]
         st.final_g[active] = g
+        st.iterations[active] += 1
         in_band = (g >= lo[active]) & (g <= hi[active])
         # a confirming read for the cells in the band
         if in_band.any():
@@ -196,7 +200,8 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         final.add("results", {
             "row": r.astype(np.int32), "col": c.astype(np.int32), "target": st.target,
             "final_g": st.final_g, "pulses": st.pulses.astype(np.int32),
-            "reversals": st.reversals.astype(np.int32), "converged": st.converged,
+            "reversals": st.reversals.astype(np.int32), "iterations": st.iterations,
+            "converged": st.converged,
             "reason": np.array(REASONS, dtype="U16")[st.reason]},
             {"target": "S", "final_g": "S"})
         return final

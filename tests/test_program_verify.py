@@ -34,9 +34,15 @@ def test_256x256_to_8_levels_converges_and_reports_stuck_cells():
     # reads (1/f noise at 25 µS is ~0.6 µS here), so a few "converge"
     assert (res["reason"][~healthy] != "").mean() > 0.97
     assert set(res["reason"][~converged]) <= {"max_pulses", "max_reversals", "stuck"}
+    # a cell's iterations are the trace rows it has
+    trace_cells = np.concatenate([s.tables["trace"]["row"] * 256 + s.tables["trace"]["col"]
+                                  for s in steps[:-1]])
+    np.testing.assert_array_equal(np.bincount(trace_cells, minlength=65536)[flat],
+                                  res["iterations"])
     print(f"\nprogram-verify 256x256, 8 levels, tol ±2% Gmax: converged "
-          f"{converged[healthy].mean():.4f} of healthy; iterations {len(steps) - 1}; median "
-          f"pulses {np.median(res['pulses'][healthy]):.0f}")
+          f"{converged[healthy].mean():.4f} of healthy; {len(steps) - 1} iterations in all; "
+          f"median per healthy device {np.median(res['iterations'][healthy]):.0f} iterations, "
+          f"{np.median(res['pulses'][healthy]):.0f} pulses")
     trace = steps[0].tables["trace"]
     assert set(trace) == {"row", "col", "iteration", "g_read", "amplitude"}
     assert steps[0].units["trace"] == {"g_read": "S", "amplitude": "V"}
