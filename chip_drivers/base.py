@@ -62,6 +62,13 @@ class Chip(ABC):
         sel = self.select(cells)
         return cells_mod.full(sel, self._read(sel, v), *self.shape)
 
+    def read_selected(self, cells: Cells, v_read: float | None = None) -> np.ndarray:
+        """Conductances (S) of the selected cells only, 1-D in selection order: for protocols
+        that keep per-cell state in flat arrays (no full-array round trip)."""
+        v = self._check_read_voltage(v_read)
+        sel = self.select(cells)
+        return np.asarray(self._read(sel, v))
+
     def pulse(self, cells: Cells, amplitude, width) -> None:
         """One pulse per selected cell (per-cell amplitudes and widths allowed); positive
         amplitude SETs, negative RESETs."""

@@ -34,7 +34,7 @@ def select(cells: Cells, rows: int, cols: int) -> np.ndarray | None:
             raise ValueError(f"cells: mask shape {arr.shape} is not the array's {(rows, cols)}")
         return None if arr.all() else np.flatnonzero(arr)
     if arr.dtype.kind in "iu":
-        flat = arr.astype(np.intp).ravel()
+        flat = np.asarray(arr, dtype=np.intp).ravel()
         if flat.size and (flat.min() < 0 or flat.max() >= size):
             raise ValueError(f"cells: flat index outside 0..{size - 1}")
         return flat

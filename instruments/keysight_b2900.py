@@ -14,6 +14,7 @@ from instruments.smu import ScpiSMU, SweepResult, parse_float, parse_floats
 
 
 class KeysightB2900(ScpiSMU):
+    min_pulse_width = 50e-6  # B2901A/B2902A pulse width range 50 µs .. 100 s (B2900 manual)
     nplc = Control(":SENS:CURR:NPLC?", ":SENS:CURR:NPLC {:g}", float, (4e-4, 100),
                    "Integration time of current measurements, power-line cycles.")
 

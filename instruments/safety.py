@@ -85,10 +85,19 @@ class SafetyLimits(BaseModel):
         width = np.broadcast_to(np.asarray(widths, dtype=np.float64), amp.shape)
         if amp.size == 0:
             return
-        if not (np.isfinite(amp).all() and np.isfinite(width).all()):
+        # one reduction each; NaN and inf propagate into them, and the worst pulses are
+        # located only when something is wrong, to name them
+        a_max, w_min, w_max = amp.max(), width.min(), width.max()
+        if not (math.isfinite(a_max) and math.isfinite(w_max) and math.isfinite(w_min)):
             raise SafetyLimitError("pulse amplitudes and widths must be finite; nothing was sent")
-        if (width <= 0).any():
+        if w_min <= 0:
             raise SafetyLimitError("pulse widths must be > 0; nothing was sent")
         compliance = self.max_current if compliance is None else compliance
-        for k in {int(np.argmax(amp)), int(np.argmax(width)), int(np.argmax(amp * width))}:
+        energy = amp * width if width.strides[0] else amp * width[0]
+        e_max = energy.max()
+        if (a_max <= self.max_voltage and w_max <= self.max_pulse_width
+                and e_max * compliance <= self.max_pulse_energy
+                and compliance <= self.max_current and compliance > 0):
+            return
+        for k in {int(np.argmax(amp)), int(np.argmax(width)), int(np.argmax(energy))}:
             self.check_pulse(float(amp[k]), float(width[k]), compliance)

@@ -64,6 +64,7 @@ def scpi_errors(transport: Transport, limit: int = 100) -> list[tuple[int, str]]
 
 
 class SMU(ABC):
+    min_pulse_width: float = 0.0  # s, the instrument's shortest pulse
     """Source-measure unit. Use as a context manager: the output is switched off on every exit
     path, including exceptions and Ctrl-C."""
 
@@ -162,6 +163,9 @@ class SMU(ABC):
             raise ValueError(f"count must be 1..{MAX_POINTS}, got {count}")
         self.limits.check_pulse(amplitude, width, compliance)
         self.limits.check_source_voltage(base, compliance)
+        if width < self.min_pulse_width:
+            raise ValueError(f"pulse width {width:g} s is below the {type(self).__name__}'s "
+                             f"shortest, {self.min_pulse_width:g} s; nothing was sent")
         return self._guarded(compliance, self._pulse_train, amplitude, width, count,
                              compliance, base)
 

@@ -19,7 +19,7 @@ reason).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -48,6 +48,8 @@ class ProgramVerifyConfig(BaseModel):
     max_reversals: int = Field(12, ge=0)
     max_iterations: int = Field(2000, gt=0)
     stuck_pulses: int = Field(8, gt=0, description="pulses at full amplitude with no effect")
+    trace: bool = Field(True, description="record every iteration's reads and pulses (the "
+                        "trace table); off, only the results are recorded")
 
     @model_validator(mode="after")
     def _ramps(self) -> ProgramVerifyConfig:
@@ -64,21 +66,49 @@ class ProgramVerifyConfig(BaseModel):
 
 @dataclass
 class ProgramVerifyState:
-    cells: np.ndarray  # flat indices of the targeted cells
+    """Per targeted cell (results), plus the working set: the cells still being programmed,
+    their loop state kept in contiguous arrays so an iteration runs without gathers, and
+    compressed as cells leave it (converged or failed)."""
+
+    cells: np.ndarray  # flat chip index of every targeted cell
     target: np.ndarray
-    amp: np.ndarray
-    ramp: np.ndarray  # pulses since the last reversal
+    final_g: np.ndarray
     pulses: np.ndarray
     reversals: np.ndarray
-    direction: np.ndarray  # +1 SET, -1 RESET, 0 none yet
-    ineffective: np.ndarray
+    iterations: np.ndarray  # iterations each cell took part in
     converged: np.ndarray
     reason: np.ndarray
-    last_g: np.ndarray
-    final_g: np.ndarray
-    iterations: np.ndarray  # iterations each cell took part in
+    w_index: np.ndarray  # working set: index into the arrays above
+    w_cell: np.ndarray
+    w_target: np.ndarray
+    w_amp: np.ndarray
+    w_ramp: np.ndarray  # pulses since the last reversal
+    w_direction: np.ndarray  # +1 SET, -1 RESET, 0 none yet
+    w_ineffective: np.ndarray
+    w_last_g: np.ndarray
+    w_pulses: np.ndarray
+    w_reversals: np.ndarray
+    w_iterations: np.ndarray
     iteration: int = 0
     finished: bool = False
+
+    def working(self) -> list[str]:
+        return [f.name for f in fields(self) if f.name.startswith("w_")]
+
+    def retire(self, leave: np.ndarray, final_g: np.ndarray, converged: np.ndarray,
+               reason: np.ndarray) -> None:
+        """Move the working cells flagged in ``leave`` out of the working set, recording
+        their results."""
+        idx = self.w_index[leave]
+        self.final_g[idx] = final_g[leave]
+        self.converged[idx] = converged[leave]
+        self.reason[idx] = reason[leave]
+        self.pulses[idx] = self.w_pulses[leave]
+        self.reversals[idx] = self.w_reversals[leave]
+        self.iterations[idx] = self.w_iterations[leave]
+        keep = ~leave
+        for name in self.working():
+            setattr(self, name, getattr(self, name)[keep])
 
 
 def programming_progress(st: ProgramVerifyState) -> Progress:
@@ -105,13 +135,15 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         flat_t = self.targets.ravel()
         cells = np.flatnonzero(np.isfinite(flat_t))
         n = cells.size
+        zeros = np.zeros(n, np.int32)
         return ProgramVerifyState(
-            cells=cells, target=flat_t[cells], amp=np.full(n, self.cfg.set_start),
-            ramp=np.zeros(n, np.int64), pulses=np.zeros(n, np.int64),
-            reversals=np.zeros(n, np.int64), direction=np.zeros(n, np.int8),
-            ineffective=np.zeros(n, np.int64), converged=np.zeros(n, bool),
-            reason=np.zeros(n, np.int8), last_g=np.full(n, np.nan), final_g=np.full(n, np.nan),
-            iterations=np.zeros(n, np.int32))
+            cells=cells, target=flat_t[cells], final_g=np.full(n, np.nan), pulses=zeros.copy(),
+            reversals=zeros.copy(), iterations=zeros.copy(), converged=np.zeros(n, bool),
+            reason=np.zeros(n, np.int8), w_index=np.arange(n), w_cell=cells.copy(),
+            w_target=flat_t[cells], w_amp=np.full(n, self.cfg.set_start), w_ramp=zeros.copy(),
+            w_direction=np.zeros(n, np.int8), w_ineffective=zeros.copy(),
+            w_last_g=np.full(n, np.nan), w_pulses=zeros.copy(), w_reversals=zeros.copy(),
+            w_iterations=zeros.copy())
 
     def progress(self, st: ProgramVerifyState) -> Progress:
         return programming_progress(st)
@@ -119,89 +151,86 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
     def steps(self, chip: Chip, st: ProgramVerifyState) -> Iterator[StepRecords]:
         """One step per iteration, then the results."""
         while not st.finished:
-            active = np.flatnonzero(~st.converged & (st.reason == 0))
-            if active.size == 0 or st.iteration >= self.cfg.max_iterations:
+            if st.w_index.size == 0 or st.iteration >= self.cfg.max_iterations:
                 yield self._results(chip, st)
                 return
-            yield self._iterate(chip, st, active)
+            yield self._iterate(chip, st)
 
-    def _iterate(self, chip: Chip, st: ProgramVerifyState, active: np.ndarray) -> StepRecords:
+    def _iterate(self, chip: Chip, st: ProgramVerifyState) -> StepRecords:
+        """One read (and a confirming read) of the working set and one pulse for the cells
+        outside their band."""
         cfg = self.cfg
-        rows, cols = chip.shape
-        cells = st.cells
-        lo, hi = st.target - cfg.tolerance, st.target + cfg.tolerance
-        g = chip.read(cells[active], cfg.v_read).ravel()[cells[active]]
-        st.final_g[active] = g
-        st.iterations[active] += 1
-        in_band = (g >= lo[active]) & (g <= hi[active])
-        # a confirming read for the cells in the band
-        if in_band.any():
-            cand = active[in_band]
-            g2 = chip.read(cells[cand], cfg.v_read).ravel()[cells[cand]]
+        n_active = st.w_index.size
+        lo, hi = st.w_target - cfg.tolerance, st.w_target + cfg.tolerance
+        g = chip.read_selected(st.w_cell, cfg.v_read)
+        final_g = g.astype(np.float64)
+        in_band = (g >= lo) & (g <= hi)
+        converged = np.zeros(n_active, bool)
+        if in_band.any():  # a confirming read for the cells in the band
+            cand = np.flatnonzero(in_band)
+            g2 = chip.read_selected(st.w_cell[cand], cfg.v_read)
             ok = (g2 >= lo[cand]) & (g2 <= hi[cand])
-            st.converged[cand[ok]] = True
-            st.final_g[cand] = g2
-        below = active[~in_band & (g < lo[active])]
-        above = active[~in_band & (g > hi[active])]
+            converged[cand[ok]] = True
+            final_g[cand] = g2
+        sign = np.where(in_band, 0, np.where(g < lo, 1, -1)).astype(np.int8)
+        direction = st.w_direction
         # stuck: no response to pulses at full amplitude
-        moved = np.abs(g - st.last_g[active]) > cfg.tolerance / 4
-        at_max = np.where(st.direction[active] > 0, st.amp[active] >= cfg.set_max,
-                          st.amp[active] >= cfg.reset_max)
-        st.ineffective[active] = np.where(~moved & at_max & (st.direction[active] != 0),
-                                          st.ineffective[active] + 1, 0)
-        st.last_g[active] = g
-        applied = np.zeros(active.size)
-        for group, sign in ((below, 1), (above, -1)):
-            if group.size == 0:
-                continue
-            flipped = (st.direction[group] != 0) & (st.direction[group] != sign)
-            st.reversals[group[flipped]] += 1
-            st.ramp[group[flipped]] = 0
-            if sign > 0:
-                a = np.minimum(cfg.set_start + cfg.set_step * st.ramp[group], cfg.set_max)
-            else:
-                a = np.minimum(cfg.reset_start + cfg.reset_step * st.ramp[group],
-                               cfg.reset_max)
-            st.amp[group] = a
-            st.direction[group] = sign
-            st.ramp[group] += 1
-            st.pulses[group] += 1
-            applied[np.searchsorted(active, group)] = sign * a
-        st.reason[active[st.ramp[active] > cfg.max_pulses]] = REASONS.index("max_pulses")
-        st.reason[active[st.reversals[active] > cfg.max_reversals]] = \
-            REASONS.index("max_reversals")
-        st.reason[active[st.ineffective[active] >= cfg.stuck_pulses]] = REASONS.index("stuck")
-        go = (applied != 0) & (st.reason[active] == 0)
-        if go.any():
-            mask = np.zeros(rows * cols, bool)
-            mask[cells[active[go]]] = True
-            amps = np.zeros(rows * cols)
-            amps[cells[active[go]]] = applied[go]
-            widths = np.where(amps > 0, cfg.set_width, cfg.reset_width)
-            chip.pulse(mask.reshape(rows, cols), amps[mask], widths[mask])
-        r, c = np.divmod(cells[active], cols)
-        rec = StepRecords(summary={
-            "iteration": st.iteration, "active": int(active.size),
-            "converged": int(st.converged.sum()), "failed": int((st.reason > 0).sum())})
-        rec.add("trace", {"row": r.astype(np.int32), "col": c.astype(np.int32),
-                          "iteration": np.full(active.size, st.iteration, np.int32),
-                          "g_read": g, "amplitude": applied},
-                {"g_read": "S", "amplitude": "V"})
+        moved = np.abs(g - st.w_last_g) > cfg.tolerance / 4
+        at_max = np.where(direction > 0, st.w_amp >= cfg.set_max, st.w_amp >= cfg.reset_max)
+        st.w_ineffective = np.where(~moved & at_max & (direction != 0),
+                                    st.w_ineffective + 1, 0).astype(np.int32)
+        pulsing = sign != 0
+        flipped = pulsing & (direction != 0) & (direction != sign)
+        st.w_reversals += flipped
+        st.w_ramp[flipped] = 0
+        new_amp = np.where(sign > 0,
+                           np.minimum(cfg.set_start + cfg.set_step * st.w_ramp, cfg.set_max),
+                           np.minimum(cfg.reset_start + cfg.reset_step * st.w_ramp,
+                                      cfg.reset_max))
+        st.w_amp = np.where(pulsing, new_amp, st.w_amp)
+        st.w_direction = np.where(pulsing, sign, direction)
+        st.w_ramp += pulsing
+        st.w_pulses += pulsing
+        st.w_iterations += 1
+        st.w_last_g = g.astype(np.float64)
+        applied = np.where(pulsing, sign * new_amp, 0.0)
+        reason = np.zeros(n_active, np.int8)
+        reason[st.w_ramp > cfg.max_pulses] = REASONS.index("max_pulses")
+        reason[st.w_reversals > cfg.max_reversals] = REASONS.index("max_reversals")
+        reason[st.w_ineffective >= cfg.stuck_pulses] = REASONS.index("stuck")
+        reason[converged] = 0
+        go = np.flatnonzero(pulsing & (reason == 0))
+        if go.size:
+            a = applied[go]
+            chip.pulse(st.w_cell[go], a, np.where(a > 0, cfg.set_width, cfg.reset_width))
+        rec = StepRecords()
+        if cfg.trace:
+            r, c = np.divmod(st.w_cell, chip.shape[1])
+            rec.add("trace", {"row": r.astype(np.int32), "col": c.astype(np.int32),
+                              "iteration": np.full(n_active, st.iteration, np.int32),
+                              "g_read": g.astype(np.float32),
+                              "amplitude": applied.astype(np.float32)},
+                    {"g_read": "S", "amplitude": "V"})
+        leave = converged | (reason > 0)
+        if leave.any():
+            st.retire(leave, final_g, converged, reason)
+        rec.summary = {"iteration": st.iteration, "active": n_active,
+                       "converged": int(st.converged.sum()), "failed": int((st.reason > 0).sum())}
         st.iteration += 1
         return rec
 
     def _results(self, chip: Chip, st: ProgramVerifyState) -> StepRecords:
-        r, c = np.divmod(st.cells, chip.shape[1])
-        unfinished = ~st.converged & (st.reason == 0)
-        st.reason[unfinished] = REASONS.index("max_pulses")
+        m = st.w_index.size  # still unconverged after max_iterations
+        st.retire(np.ones(m, bool), st.w_last_g, np.zeros(m, bool),
+                  np.full(m, REASONS.index("max_pulses"), np.int8))
         st.finished = True
+        r, c = np.divmod(st.cells, chip.shape[1])
         final = StepRecords(summary={"converged": int(st.converged.sum()),
                                      "failed": int((~st.converged).sum())})
         final.add("results", {
             "row": r.astype(np.int32), "col": c.astype(np.int32), "target": st.target,
-            "final_g": st.final_g, "pulses": st.pulses.astype(np.int32),
-            "reversals": st.reversals.astype(np.int32), "iterations": st.iterations,
-            "converged": st.converged,
+            "final_g": st.final_g, "pulses": st.pulses, "reversals": st.reversals,
+            "iterations": st.iterations, "converged": st.converged,
             "reason": np.array(REASONS, dtype="U16")[st.reason]},
             {"target": "S", "final_g": "S"})
         return final

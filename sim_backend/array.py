@@ -78,11 +78,16 @@ class SimulatedArray:
 
     def read(self, cells: Cells = None, v_read: float | None = None) -> np.ndarray:
         """Measured conductances (S), shape (rows, cols), NaN where not selected."""
-        self._v_read(v_read)  # validated; linear devices read the same G at any voltage
         sel = self.select(cells)
+        return self._full(sel, self.read_values(sel, v_read))
+
+    def read_values(self, sel: np.ndarray | None, v_read: float | None = None) -> np.ndarray:
+        """Measured conductances (S, float32) of flat indices ``sel`` (None: all), in that
+        order."""
+        self._v_read(v_read)  # validated; linear devices read the same G at any voltage
         g = self.physics.read(self.state, sel, self.now(), self.rng)
         self.clock.advance(self.config.read_time_s)
-        return self._full(sel, g)
+        return g
 
     def conductance(self, cells: Cells = None) -> np.ndarray:
         """True (noise-free) conductances now, for checks and twins; (rows, cols), NaN where

@@ -24,8 +24,7 @@ class SimChip(Chip):
                              description="simulated chip (in-process)")
 
     def _read(self, sel, v_read) -> np.ndarray:
-        g = self.array.read(sel, v_read).ravel()
-        return g if sel is None else g[sel]
+        return self.array.read_values(sel, v_read)
 
     def _pulse(self, sel, amp, width) -> None:
         self.array.pulse(sel, amp, width)

@@ -3,10 +3,11 @@ the campaign file as ``<file>.resume`` (an ``.npz``).
 
 A checkpoint names the run and its last committed step it belongs to, and holds the protocol's
 state at that step and, for a simulated chip, the chip's complete state. It is written after
-the step commits, atomically (temporary file, fsync, rename), so the file on disk is always one
-whole checkpoint. When the newest commit is later than the checkpoint (a crash between the two,
-or a step whose checkpoint was skipped to save time), resuming rolls the campaign file back to
-the checkpoint and runs those steps again: on a simulator they produce the same records.
+the step commits, atomically (temporary file, rename), so the file on disk is always one whole
+checkpoint; like the campaign file, it is fsynced only for durability against power loss.
+When the newest commit is later than the checkpoint (a crash between the two, or a step whose
+checkpoint was skipped to save time), resuming rolls the campaign file back to the checkpoint
+and runs those steps again: on a simulator they produce the same records.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Checkpoint:
     config_digest: str
     state: dict[str, np.ndarray]
     chip: dict[str, np.ndarray] | None
+    durable: bool = False  # fsync: survive power loss, not only a killed process
 
     def save(self, path: Path) -> float:
         """Write atomically; returns the seconds it took."""
@@ -51,8 +53,9 @@ class Checkpoint:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
+            if self.durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
         return time.perf_counter() - t0
 

@@ -3,7 +3,7 @@ anything is sent), then run the steps in order, committing each protocol step to
 file and checkpointing the protocol (and a simulated chip) so the campaign can be resumed.
 
 Checkpoints are written at the start and end of every run, at an interruption, and between
-those as often as keeps their cost under ``1/checkpoint_cost_factor`` of the running time (on
+those as often as keeps their cost under ``1/checkpoint_cost_factor`` (5 %) of the running time (on
 real hardware: after every step, since a real chip cannot be rolled back). A stop request
 (Ctrl-C) takes effect at the next step boundary: outputs off, file marked interrupted.
 """
@@ -83,7 +83,7 @@ def _build(cfg: CampaignConfig, chip: Chip, source: str) -> list[Protocol]:
 class CampaignRunner:
     def __init__(self, cfg: CampaignConfig, config_text: str, out: Path, *,
                  source: str = "campaign.toml", base_dir: Path = Path("."),
-                 observer: Observer | None = None, checkpoint_cost_factor: float = 10.0,
+                 observer: Observer | None = None, checkpoint_cost_factor: float = 20.0,
                  stop_requested: Callable[[], bool] = lambda: False):
         self.cfg = cfg
         self.config_text = config_text

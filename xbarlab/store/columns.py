@@ -129,7 +129,10 @@ def to_storage(
         elif kind == "str":
             if arr.dtype.kind != "U":
                 raise ColumnError(f"{where}: column {name!r} must be str, got {arr.dtype}")
-            encoded = np.char.encode(arr, "utf-8")
+            try:  # ASCII, the common case, converts without np.char's per-element loop
+                encoded = arr.astype(f"S{max(arr.dtype.itemsize // 4, 1)}")
+            except UnicodeEncodeError:
+                encoded = np.char.encode(arr, "utf-8")
             if encoded.dtype.itemsize > target.itemsize:
                 raise ColumnError(
                     f"{where}: column {name!r} holds text of {encoded.dtype.itemsize} UTF-8 "
