@@ -162,6 +162,7 @@ class PtyChipServer:
         self.fault_crc, self.fault_drop = fault_crc, fault_drop
         self.rng = np.random.default_rng(seed)
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def _faulty(self, reply: bytes) -> bytes:
         if not reply:
@@ -187,7 +188,7 @@ class PtyChipServer:
                 continue  # no client has the tty open at the moment
             reply = self._faulty(self.controller.receive(data))
             view = memoryview(reply)
-            while view:
+            while view and not self._stop.is_set():
                 try:
                     n = os.write(self.master, view)
                 except BlockingIOError:
@@ -198,10 +199,16 @@ class PtyChipServer:
     def start_background(self) -> threading.Thread:
         t = threading.Thread(target=self.serve_forever, daemon=True, name="xbarlab-sim-chip")
         t.start()
+        self._thread = t
         return t
 
     def close(self) -> None:
+        """Stop serving, then close the tty. The serving thread is joined first: once closed,
+        the descriptor numbers are reused by the next open file, which a still-running thread
+        would read and write."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
         for fd in (self.master, self.slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
