@@ -84,7 +84,8 @@ class ProgramVerifyState:
     w_amp: np.ndarray
     w_ramp: np.ndarray  # pulses since the last reversal
     w_direction: np.ndarray  # +1 SET, -1 RESET, 0 none yet
-    w_ineffective: np.ndarray
+    w_ineffective: np.ndarray  # pulses at full amplitude without net progress
+    w_streak_g: np.ndarray  # conductance when that streak began
     w_last_g: np.ndarray
     w_pulses: np.ndarray
     w_reversals: np.ndarray
@@ -142,6 +143,7 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
             reason=np.zeros(n, np.int8), w_index=np.arange(n), w_cell=cells.copy(),
             w_target=flat_t[cells], w_amp=np.full(n, self.cfg.set_start), w_ramp=zeros.copy(),
             w_direction=np.zeros(n, np.int8), w_ineffective=zeros.copy(),
+            w_streak_g=np.full(n, np.nan),
             w_last_g=np.full(n, np.nan), w_pulses=zeros.copy(), w_reversals=zeros.copy(),
             w_iterations=zeros.copy())
 
@@ -174,11 +176,13 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
             final_g[cand] = g2
         sign = np.where(in_band, 0, np.where(g < lo, 1, -1)).astype(np.int8)
         direction = st.w_direction
-        # stuck: no response to pulses at full amplitude
-        moved = np.abs(g - st.w_last_g) > cfg.tolerance / 4
+        # stuck: no net progress over pulses at full amplitude. Net, from the streak's first
+        # read, and by more than the band's half-width: read noise makes consecutive reads of
+        # a stuck device differ by more than a fraction of the band
         at_max = np.where(direction > 0, st.w_amp >= cfg.set_max, st.w_amp >= cfg.reset_max)
-        st.w_ineffective = np.where(~moved & at_max & (direction != 0),
-                                    st.w_ineffective + 1, 0).astype(np.int32)
+        streak = at_max & (direction != 0) & ~(np.abs(g - st.w_streak_g) > cfg.tolerance)
+        st.w_ineffective = np.where(streak, st.w_ineffective + 1, 0).astype(np.int32)
+        st.w_streak_g = np.where(streak, st.w_streak_g, g)
         pulsing = sign != 0
         flipped = pulsing & (direction != 0) & (direction != sign)
         st.w_reversals += flipped

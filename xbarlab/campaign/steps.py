@@ -8,6 +8,7 @@ run rebuilds exactly the protocol it interrupted.
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -69,24 +70,29 @@ class _Regional(StepSpec):
 
 
 class _Levels(_Regional):
-    """Targets: ``levels`` conductances evenly spaced over [g_low, g_high], assigned to the
-    region's devices at random (seeded), each level equally often."""
+    """Targets: ``levels`` conductances spaced evenly (linear) or by equal ratios (log) over
+    [g_low, g_high], assigned to the region's devices at random (seeded), each level equally
+    often."""
 
     levels: int = Field(8, ge=1)
     g_low: float = Field(2e-6, ge=0, description="lowest target, S")
     g_high: float = Field(20e-6, gt=0, description="highest target, S")
+    spacing: Literal["linear", "log"] = "linear"
     seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _range(self):
         if self.levels > 1 and self.g_high <= self.g_low:
             raise ValueError("g_high must be > g_low")
+        if self.spacing == "log" and self.g_low <= 0:
+            raise ValueError("log spacing needs g_low > 0")
         return self
 
     def targets(self, shape: tuple[int, int]) -> np.ndarray:
         mask = self.region.mask(shape)
         n = int(mask.sum())
-        levels = np.linspace(self.g_low, self.g_high, self.levels)
+        space = np.geomspace if self.spacing == "log" else np.linspace
+        levels = space(self.g_low, self.g_high, self.levels)
         rng = np.random.default_rng(self.seed)
         which = rng.permutation(np.arange(n) % self.levels)
         t = np.full(shape, np.nan)

@@ -1,0 +1,116 @@
+"""Assemble a device model from sufficient statistics: every part the data support is fitted,
+the rest carried over from a base model (and said so), and the result is the simulator's own
+schema, so ``target.simulated.model = "model.json"`` runs a chip with the fitted statistics."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from analysis.errors import FitError
+from analysis.estimates import Estimate, FitReport
+from analysis.fit_endurance import fit_weibull
+from analysis.fit_pcm import fit_drift, fit_programming, fit_read_noise
+from analysis.sufficient import CampaignStats
+from sim_backend.models import ArrayConfig, ChipModel, LogLinearClipped, PCMModel
+
+
+@dataclass
+class ModelFit:
+    model: ChipModel
+    reports: list[FitReport]
+    sources: list[str]
+    dies: list[tuple[int, int]]
+    carried: list[str] = field(default_factory=list)  # model parts kept from the base
+    samples: int = 0
+
+    def report(self, name: str) -> FitReport:
+        return next(r for r in self.reports if r.name == name)
+
+    def summary(self) -> dict:
+        return {"sources": self.sources, "dies": self.dies, "samples": self.samples,
+                "carried_from_base": self.carried,
+                "fits": {r.name: r.to_dict() for r in self.reports}}
+
+
+def _value(e: Estimate) -> float:
+    return e.value
+
+
+PARTS = ("drift", "endurance", "faults")  # what can be skipped: drift covers read noise and
+# programming spread, which come from the same reads
+
+
+def fit_model(stats: CampaignStats, base: PCMModel | None = None,
+              array: ArrayConfig | None = None, skip: frozenset[str] = frozenset()) -> ModelFit:
+    """Fit every part of a PCM model the statistics have data for (a part with data but too
+    little of it is a FitError, not a silent carry-over); ``skip`` parts are carried over
+    from the base model."""
+    unknown = set(skip) - set(PARTS)
+    if unknown:
+        raise FitError(f"skip: unknown part(s) {sorted(unknown)} (parts: {', '.join(PARTS)})")
+    base = base or PCMModel()
+    if not isinstance(base, PCMModel):
+        raise FitError(f"{stats.where}: fitting {base.kind} models is not supported yet; "
+                       "the base model must be PCM")
+    where = stats.where
+    reports: list[FitReport] = []
+    carried: list[str] = []
+    update: dict = {}
+    if stats.drift.devices and "drift" not in skip:
+        mu, sigma = fit_drift(stats.drift, base, where)
+        noise = fit_read_noise(stats.drift, base, where)
+        prog = fit_programming(stats.drift, base, noise, where)
+        reports += [mu, sigma, noise, prog]
+        loglin = {r.name: LogLinearClipped(**{k: _value(v) for k, v in r.params.items()})
+                  for r in (mu, sigma)}
+        update["drift"] = base.drift.model_copy(
+            update={"mu": loglin["drift.mu"], "sigma": loglin["drift.sigma"]})
+        update["read_noise"] = base.read_noise.model_copy(
+            update={k: _value(noise.params[k]) for k in ("coeff", "exponent")})
+        coeffs = [_value(prog.params[f"c{k}"]) for k in range(len(base.programming.coeffs))]
+        update["programming"] = base.programming.model_copy(update={"coeffs": coeffs})
+    else:
+        carried += ["drift", "read_noise", "programming"]
+    if stats.endurance.devices and "endurance" not in skip:
+        rep = fit_weibull(stats.endurance, where)
+        reports.append(rep)
+        fields = {k: _value(v) for k, v in rep.params.items()}
+        if "p_stuck_set" in fields:  # renormalize the rounded fractions to sum to exactly 1
+            total = sum(fields[k] for k in ("p_stuck_set", "p_stuck_reset", "p_window_collapse"))
+            for k in ("p_stuck_set", "p_stuck_reset", "p_window_collapse"):
+                fields[k] /= total
+        update["endurance"] = base.endurance.model_copy(update=fields)
+    else:
+        carried.append("endurance")
+    p = stats.programming
+    if p.targeted and "faults" not in skip:
+        fractions = {"stuck_set_fraction": p.stuck_set / p.targeted,
+                     "stuck_reset_fraction": p.stuck_reset / p.targeted}
+        reports.append(FitReport(
+            "faults", {k: Estimate(v) for k, v in fractions.items()},
+            {"yield": p.converged / p.targeted}, p.targeted))
+        update["faults"] = base.faults.model_copy(update=fractions)
+    else:
+        carried.append("faults")
+    carried += ["g_min", "g_max", "pulse"]
+    try:
+        device = PCMModel.model_validate({**base.model_dump(), **{
+            k: v.model_dump() for k, v in update.items()}})
+    except ValueError as exc:
+        raise FitError(f"{where}: the fitted parameters do not make a valid model: "
+                       f"{str(exc).splitlines()[0]}") from None
+    model = ChipModel(device=device, array=array or ArrayConfig())
+    return ModelFit(model, reports, stats.sources, stats.dies, carried, stats.samples)
+
+
+def write_model(fit: ModelFit, path) -> tuple[str, str]:
+    """Write ``path`` (the ChipModel JSON) and ``<path stem>.fit.json`` (parameters with
+    confidence intervals, goodness of fit, sources); returns both paths."""
+    from pathlib import Path
+
+    path = Path(path)
+    report = path.with_name(path.stem + ".fit.json")
+    path.write_text(fit.model.model_dump_json(indent=2))
+    report.write_text(json.dumps(fit.summary(), indent=2))
+    return str(path), str(report)

@@ -1,0 +1,115 @@
+"""Sufficient statistics of one campaign file: everything the model fits need, in a few
+kilobytes, and mergeable by addition. Wafer-scale fits compute these per file (on Dask
+workers when asked) and only these travel to the process that fits.
+
+- drift, read noise and programming spread: per-device quantities (analysis.device_drift)
+  summed in bins of ln(G_target/Gmax), plus a histogram of ν̂ per bin for goodness of fit;
+- endurance: counts of devices per failure interval (lower, upper] and of survivors per
+  censoring point, and counts per failure mode;
+- faults and yield: counts of programmed, converged and stuck devices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+LN_G_EDGES = np.linspace(np.log(1e-3), np.log(1.5), 49)  # ln(G_target/Gmax) bins
+NU_EDGES = np.linspace(-0.1, 0.3, 401)  # ν̂ histogram bins, for goodness of fit
+MOMENTS = ("n", "ln_g", "g", "nu", "nu2", "nu_var", "q2", "f2", "e", "e2", "g_var",
+           "g_verify2")
+
+
+def _zeros() -> np.ndarray:
+    return np.zeros(LN_G_EDGES.size - 1)
+
+
+@dataclass
+class DriftSums:
+    """Per ln-G bin sums over devices (see MOMENTS)."""
+
+    n: np.ndarray = field(default_factory=_zeros)
+    ln_g: np.ndarray = field(default_factory=_zeros)  # Σ ln(G_target/Gmax)
+    g: np.ndarray = field(default_factory=_zeros)  # Σ G_target
+    nu: np.ndarray = field(default_factory=_zeros)
+    nu2: np.ndarray = field(default_factory=_zeros)
+    nu_var: np.ndarray = field(default_factory=_zeros)  # Σ var(ν̂)
+    q2: np.ndarray = field(default_factory=_zeros)  # Σ Q̂²
+    f2: np.ndarray = field(default_factory=_zeros)  # Σ mean f(t)² of the reads
+    e: np.ndarray = field(default_factory=_zeros)  # Σ (Ĝt0 − G_verify)
+    e2: np.ndarray = field(default_factory=_zeros)
+    g_var: np.ndarray = field(default_factory=_zeros)  # Σ var(Ĝt0)
+    g_verify2: np.ndarray = field(default_factory=_zeros)  # Σ G_verify²
+    nu_hist: np.ndarray = field(
+        default_factory=lambda: np.zeros((LN_G_EDGES.size - 1, NU_EDGES.size - 1)))
+
+    def __add__(self, other: DriftSums) -> DriftSums:
+        return DriftSums(**{f.name: getattr(self, f.name) + getattr(other, f.name)
+                            for f in fields(self)})
+
+    @property
+    def devices(self) -> int:
+        return int(self.n.sum())
+
+
+@dataclass
+class EnduranceCounts:
+    """Failures per interval (lower, upper] and survivors censored at ``lower``."""
+
+    intervals: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
+    # rows (lower, upper, count); upper = -1 for censored survivors
+    modes: np.ndarray = field(default_factory=lambda: np.zeros(3, np.int64))
+    # failures ending stuck-SET, stuck-RESET, collapsed
+
+    def __add__(self, other: EnduranceCounts) -> EnduranceCounts:
+        both = np.concatenate([self.intervals, other.intervals])
+        keys, inv = np.unique(both[:, :2], axis=0, return_inverse=True)
+        counts = np.bincount(inv.ravel(), weights=both[:, 2], minlength=len(keys))
+        return EnduranceCounts(np.column_stack([keys, counts.astype(np.int64)]),
+                               self.modes + other.modes)
+
+    @property
+    def devices(self) -> int:
+        return int(self.intervals[:, 2].sum()) if len(self.intervals) else 0
+
+
+@dataclass
+class ProgrammingCounts:
+    targeted: int = 0
+    converged: int = 0
+    stuck_set: int = 0
+    stuck_reset: int = 0
+
+    def __add__(self, other: ProgrammingCounts) -> ProgrammingCounts:
+        return ProgrammingCounts(*(getattr(self, f.name) + getattr(other, f.name)
+                                   for f in fields(self)))
+
+
+@dataclass
+class CampaignStats:
+    """Everything the fits need from one or more campaign files."""
+
+    sources: list[str] = field(default_factory=list)
+    dies: list[tuple[int, int]] = field(default_factory=list)
+    g_max: float = 0.0
+    drift: DriftSums = field(default_factory=DriftSums)
+    endurance: EnduranceCounts = field(default_factory=EnduranceCounts)
+    programming: ProgrammingCounts = field(default_factory=ProgrammingCounts)
+    samples: int = 0  # measurements read to make these statistics
+
+    def __add__(self, other: CampaignStats) -> CampaignStats:
+        if self.g_max and other.g_max and self.g_max != other.g_max:
+            raise ValueError(f"cannot pool fits made with Gmax {self.g_max:g} and "
+                             f"{other.g_max:g} S")
+        return CampaignStats(self.sources + other.sources, self.dies + other.dies,
+                             self.g_max or other.g_max, self.drift + other.drift,
+                             self.endurance + other.endurance,
+                             self.programming + other.programming,
+                             self.samples + other.samples)
+
+    @property
+    def where(self) -> str:
+        if len(self.sources) == 1:
+            return self.sources[0]
+        return f"{len(self.sources)} campaign files"
