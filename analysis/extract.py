@@ -49,8 +49,8 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
     e = g - gv
     per_device = {
         "n": np.ones(x.size), "ln_g": x, "g": target[ok], "nu": nu, "nu2": nu**2,
-        "nu_var": d.nu_var[ok], "q2": d.q2[ok], "f2": np.full(x.size, d.f2_mean), "e": e, "e2": e**2,
-        "g_var": g**2 * d.ln_g_t0_var[ok], "g_verify2": gv**2,
+        "nu_var": d.nu_var[ok], "q2": d.q2[ok], "f2": np.full(x.size, d.f2_mean), "e": e,
+        "e2": e**2, "g_var": g**2 * d.ln_g_t0_var[ok], "g_verify2": gv**2,
     }
     sums = DriftSums(**{k: _bin(v, idx, nb) for k, v in per_device.items()})
     j = np.clip(np.searchsorted(NU_EDGES, nu) - 1, 0, NU_EDGES.size - 2)
