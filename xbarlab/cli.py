@@ -182,6 +182,78 @@ def schema() -> None:
     print(json.dumps(CampaignConfig.model_json_schema(), indent=2))
 
 
+@app.command()
+def fit(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Campaign files, directories of them, or glob patterns.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Model JSON to write.")],
+    per_die: Annotated[bool, typer.Option("--per-die", help="Also fit each die on its own.")]
+    = False,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Run on dask.distributed: local:N (a LocalCluster of N workers) or a scheduler "
+             "address.")] = None,
+    base: Annotated[Path | None, typer.Option(
+        help="Model JSON whose unfitted parts the result keeps (default: PCM defaults).")]
+    = None,
+    skip: Annotated[str, typer.Option(help="Parts not to fit: drift, endurance, faults.")] = "",
+    summary: Annotated[Path | None, typer.Option(
+        help="Per-die summary table to write (.csv or .nc); implies --per-die.")] = None,
+) -> None:
+    """Fit a device model from campaign files (one die, or a wafer); writes the model (the
+    simulator's schema) and MODEL.fit.json with confidence intervals and goodness of fit."""
+    from rich.progress import Progress
+
+    from analysis.model_fit import write_model
+    from analysis.wafer import find_campaigns, fit_wafer
+    from sim_backend.models import ChipModel
+
+    for path, what in ((output, "model"), (summary, "summary")):
+        if path is not None and path.exists():
+            raise XbarlabError(f"{path}: exists; choose another {what} file")
+    if summary is not None and summary.suffix not in (".csv", ".nc"):
+        raise XbarlabError(f"--summary {summary}: use a .csv or .nc file name")
+    base_model = None
+    if base is not None:
+        try:
+            base_model = ChipModel.model_validate_json(base.read_text()).device
+        except (OSError, ValueError) as exc:
+            raise XbarlabError(f"--base {base}: not a chip model "
+                               f"({str(exc).splitlines()[0]})") from None
+    files = find_campaigns(inputs)
+    parts = frozenset(p.strip() for p in skip.split(",") if p.strip())
+    with Progress(console=out, transient=True, disable=not out.is_terminal) as bars:
+        task = bars.add_task("reading campaigns", total=len(files))
+        result = fit_wafer(files, base_model, scheduler=scheduler,
+                           per_die=per_die or summary is not None, skip=parts,
+                           progress=lambda done, total: bars.update(task, completed=done))
+    model_path, report_path = write_model(result.pooled, output)
+    table = Table(title=f"{len(files)} campaign file(s), {result.samples:,} samples")
+    for col in ("fit", "parameters (95 % CI)", "goodness of fit", "devices"):
+        table.add_column(col)
+    for rep in result.pooled.reports:
+        params = ", ".join(
+            f"{k} {v.value:.4g}" + (" (base)" if v.fixed else
+                                    f" [{v.low:.3g}, {v.high:.3g}]" if v.low == v.low else "")
+            for k, v in rep.params.items())
+        gof = ", ".join(f"{k} {v:.3g}" for k, v in rep.gof.items())
+        table.add_row(rep.name, params, gof, f"{rep.devices:,}")
+    out.print(table)
+    if result.pooled.carried:
+        out.print("kept from the base model: " + ", ".join(result.pooled.carried))
+    if result.dies:
+        failed = [d for d in result.dies if d.error]
+        for d in failed:
+            out.print(f"[yellow]die ({d.die_x}, {d.die_y}): {d.error}[/]")
+    if summary is not None:
+        ds = result.table()
+        if summary.suffix == ".nc":
+            ds.to_netcdf(summary, engine="h5netcdf")
+        else:
+            ds.to_dataframe().to_csv(summary)
+        out.print(f"wrote {summary}")
+    out.print(f"wrote {model_path} and {report_path}")
+
+
 sim_app = typer.Typer(help="Simulated instruments and chips that speak the real protocols.",
                       no_args_is_help=True)
 app.add_typer(sim_app, name="sim")

@@ -1,0 +1,168 @@
+"""Fit a wafer: many campaign files (dies) reduced to sufficient statistics one file at a time,
+in this process or on a ``dask.distributed`` cluster (a LocalCluster of N workers, or an
+existing scheduler), then pooled and fitted; optionally each die fitted on its own, with a
+per-die summary table (yield, programming spread, mean ν, median lifetime) by die position.
+
+The cluster path is the same code: each worker runs :func:`analysis.extract.campaign_stats` on
+its files and returns only the statistics (kilobytes); nothing else travels to this process.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from analysis.errors import FitError
+from analysis.extract import campaign_stats
+from analysis.model_fit import ModelFit, fit_model
+from analysis.sufficient import CampaignStats
+from sim_backend.models import PCMModel
+from xbarlab.errors import XbarlabError
+
+
+def find_campaigns(inputs: list[str]) -> list[Path]:
+    """Campaign files from file names, directories (their ``*.h5``) and glob patterns."""
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(p.glob("*.h5"))
+        elif p.exists():
+            found = [p]
+        else:
+            found = sorted(Path(m) for m in glob.glob(item))
+        if not found:
+            raise XbarlabError(f"{item}: no campaign files there")
+        files += found
+    return list(dict.fromkeys(files))
+
+
+@dataclass
+class DieSummary:
+    source: str
+    die_x: int
+    die_y: int
+    devices: int
+    yield_: float  # converged fraction of programmed devices
+    sigma_programming: float  # S, fitted σ(G) at G = Gmax/2
+    mean_nu: float  # mean drift exponent over all fitted devices
+    median_lifetime: float  # cycles, from the die's Weibull fit (NaN without endurance data)
+    error: str = ""  # why a fit of this die failed, if it did
+
+
+@dataclass
+class WaferFit:
+    pooled: ModelFit
+    dies: list[DieSummary] = field(default_factory=list)
+    samples: int = 0
+
+    def table(self):
+        """The per-die summary as an xarray Dataset along ``die`` (to_netcdf, to_dataframe)."""
+        import xarray as xr
+
+        cols = {"die_x": [d.die_x for d in self.dies], "die_y": [d.die_y for d in self.dies]}
+        data = {
+            "devices": ("die", [d.devices for d in self.dies]),
+            "yield": ("die", [d.yield_ for d in self.dies]),
+            "sigma_programming": ("die", [d.sigma_programming for d in self.dies],
+                                  {"units": "S"}),
+            "mean_nu": ("die", [d.mean_nu for d in self.dies]),
+            "median_lifetime": ("die", [d.median_lifetime for d in self.dies],
+                                {"units": "cycles"}),
+            "source": ("die", [d.source for d in self.dies]),
+            "error": ("die", [d.error for d in self.dies]),
+        }
+        return xr.Dataset(data, coords={k: ("die", v) for k, v in cols.items()})
+
+
+def _stats_args(base: PCMModel) -> tuple[float, float, float, float]:
+    return base.g_min, base.g_max, base.drift.t0_s, base.read_noise.t_read_s
+
+
+def _client(scheduler: str):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler.startswith("local:"):
+        try:
+            n = int(scheduler.split(":", 1)[1])
+        except ValueError:
+            raise XbarlabError(f"--scheduler {scheduler!r}: use local:N with N workers") from None
+        if n < 1:
+            raise XbarlabError(f"--scheduler {scheduler!r}: N must be >= 1")
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster), cluster
+    try:
+        return Client(scheduler, timeout="10s"), None
+    except OSError as exc:
+        raise XbarlabError(f"--scheduler {scheduler}: cannot reach the scheduler "
+                           f"({exc})") from None
+
+
+def gather_stats(files: list[Path], base: PCMModel, scheduler: str | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> list[CampaignStats]:
+    """Sufficient statistics of every file, in file order."""
+    args = _stats_args(base)
+    done = 0
+    out: list[CampaignStats | None] = [None] * len(files)
+    if scheduler is None:
+        for k, f in enumerate(files):
+            out[k] = campaign_stats(f, *args)
+            done += 1
+            if progress:
+                progress(done, len(files))
+        return out  # type: ignore[return-value]
+    from dask.distributed import as_completed
+
+    client, cluster = _client(scheduler)
+    try:
+        futures = {client.submit(campaign_stats, str(f), *args, pure=False): k
+                   for k, f in enumerate(files)}
+        for fut in as_completed(futures):
+            out[futures[fut]] = fut.result()
+            done += 1
+            if progress:
+                progress(done, len(files))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return out  # type: ignore[return-value]
+
+
+def _die_summary(stats: CampaignStats, base: PCMModel, skip: frozenset[str]) -> DieSummary:
+    (x, y), source = stats.dies[0], stats.sources[0]
+    p = stats.programming
+    d = stats.drift
+    summary = DieSummary(source, x, y, p.targeted, p.converged / p.targeted if p.targeted
+                         else math.nan, math.nan,
+                         float(d.nu.sum() / d.n.sum()) if d.devices else math.nan, math.nan)
+    try:
+        fit = fit_model(stats, base, skip=skip)
+    except FitError as exc:
+        summary.error = str(exc)
+        return summary
+    dev = fit.model.device
+    if "programming" in {r.name for r in fit.reports}:
+        summary.sigma_programming = float(np.polyval(dev.programming.coeffs[::-1], 0.5))
+    if "endurance" in {r.name for r in fit.reports}:
+        e = dev.endurance
+        summary.median_lifetime = e.weibull_scale * math.log(2) ** (1 / e.weibull_shape)
+    return summary
+
+
+def fit_wafer(files: list[Path], base: PCMModel | None = None, *, scheduler: str | None = None,
+              per_die: bool = False, skip: frozenset[str] = frozenset(),
+              progress: Callable[[int, int], None] | None = None) -> WaferFit:
+    base = base or PCMModel()
+    stats = gather_stats(files, base, scheduler, progress)
+    pooled_stats = sum(stats[1:], stats[0])
+    result = WaferFit(fit_model(pooled_stats, base, skip=skip), samples=pooled_stats.samples)
+    if per_die:
+        result.dies = [_die_summary(s, base, skip) for s in stats]
+    return result

@@ -1,0 +1,170 @@
+"""Fitting device models from campaign files: parameters of known simulated chips are
+recovered within stated tolerances (several seeds, the published PCM defaults and another
+parameter set), a fitted model run through the simulator again refits to itself, a Dask
+LocalCluster gives the in-process result, and data that cannot support a fit say so."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.errors import FitError
+from analysis.extract import campaign_stats
+from analysis.model_fit import fit_model
+from sim_backend.models import ChipModel, PCMModel
+from xbarlab.campaign.config import parse_campaign
+from xbarlab.campaign.runner import CampaignRunner
+
+# Stated tolerances (relative unless noted), over the measured range G = 1.5 .. 20 µS. Each is
+# about three standard errors of the estimate for this campaign size (65,536 devices in 12
+# levels, 2,048 under endurance stress), from repeated seeds.
+TOL = {"mu": 0.05, "sigma": 0.12, "q": 0.15, "programming": 0.10, "lo": 0.03,
+       "weibull_shape": 0.10, "weibull_scale": 0.10, "modes_abs": 0.05, "stuck": 0.45}
+
+DEFAULT = PCMModel(endurance={"weibull_shape": 1.2, "weibull_scale": 8.6e5})  # ~30 % survive
+OTHER = PCMModel(
+    drift={"mu": {"slope": -0.02, "intercept": 0.01, "lo": 0.04, "hi": 0.12},
+           "sigma": {"slope": -0.01, "intercept": -0.004, "lo": 0.006, "hi": 0.04}},
+    read_noise={"coeff": 0.006, "exponent": 0.5},
+    programming={"coeffs": [0.4e-6, 1.2e-6, -0.6e-6]},
+    endurance={"weibull_shape": 2.0, "weibull_scale": 7.5e5, "p_stuck_set": 0.5,
+               "p_stuck_reset": 0.3, "p_window_collapse": 0.2},
+    faults={"stuck_set_fraction": 0.002, "stuck_reset_fraction": 0.004})
+
+CAMPAIGN = """
+[chip]
+die_x = {die}
+die_y = 0
+[target.simulated]
+model = "{model}"
+rows = {size}
+cols = {size}
+seed = {seed}
+[[steps]]
+[steps.drift]
+levels = 12
+g_low = 1.5e-6
+g_high = 20e-6
+spacing = "log"
+t_stop_s = 1e5
+program = {{ tolerance = 0.3e-6 }}
+[[steps]]
+[steps.endurance]
+max_cycles = 1000000
+region = {{ rows = [0, {stress_rows}] }}
+"""
+
+
+def run_campaign(directory: Path, name: str, model: PCMModel, seed: int, size: int = 256,
+                 die: int = 0) -> Path:
+    model_path = directory / f"{name}.model.json"
+    model_path.write_text(ChipModel(device=model).model_dump_json())
+    text = CAMPAIGN.format(model=model_path.name, size=size, seed=seed, die=die,
+                           stress_rows=max(1, size // 32))
+    out = directory / f"{name}.h5"
+    CampaignRunner(parse_campaign(text), text, out, base_dir=directory).run()
+    return out
+
+
+def fit(path: Path):
+    base = PCMModel()
+    return fit_model(campaign_stats(path, base.g_min, base.g_max, base.drift.t0_s,
+                                    base.read_noise.t_read_s))
+
+
+def loglin(f, g):
+    return np.clip(f.slope * np.log(g) + f.intercept, f.lo, f.hi)
+
+
+def assert_recovers(fitted: PCMModel, truth: PCMModel) -> None:
+    g = np.geomspace(1.5e-6 / truth.g_max, 0.8, 60)
+    err = {
+        "mu": np.abs(loglin(fitted.drift.mu, g) / loglin(truth.drift.mu, g) - 1).max(),
+        "sigma": np.abs(loglin(fitted.drift.sigma, g) / loglin(truth.drift.sigma, g) - 1).max(),
+        "q": np.abs(fitted.read_noise.coeff * g ** -fitted.read_noise.exponent
+                    / (truth.read_noise.coeff * g ** -truth.read_noise.exponent) - 1).max(),
+        "programming": np.abs(np.polyval(fitted.programming.coeffs[::-1], g)
+                              / np.polyval(truth.programming.coeffs[::-1], g) - 1).max(),
+        "lo": abs(fitted.drift.mu.lo / truth.drift.mu.lo - 1),
+        "weibull_shape": abs(fitted.endurance.weibull_shape / truth.endurance.weibull_shape - 1),
+        "weibull_scale": abs(fitted.endurance.weibull_scale / truth.endurance.weibull_scale - 1),
+        "modes_abs": max(abs(fitted.endurance.p_stuck_set - truth.endurance.p_stuck_set),
+                         abs(fitted.endurance.p_stuck_reset - truth.endurance.p_stuck_reset)),
+        "stuck": max(abs(fitted.faults.stuck_set_fraction / truth.faults.stuck_set_fraction - 1),
+                     abs(fitted.faults.stuck_reset_fraction
+                         / truth.faults.stuck_reset_fraction - 1)),
+    }
+    print("recovery errors:", {k: round(float(v), 4) for k, v in err.items()})
+    bad = {k: float(v) for k, v in err.items() if not v <= TOL[k]}
+    assert not bad, f"outside tolerance: {bad}"
+
+
+@pytest.fixture(scope="module")
+def campaigns(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("recovery")
+    return {f"{name}{seed}": run_campaign(d, f"{name}{seed}", model, seed)
+            for name, model, seed in (("default", DEFAULT, 1), ("default", DEFAULT, 2),
+                                      ("other", OTHER, 1))}
+
+
+@pytest.mark.parametrize(("name", "truth"), [("default1", DEFAULT), ("default2", DEFAULT),
+                                             ("other1", OTHER)])
+def test_parameters_are_recovered(campaigns, name, truth):
+    result = fit(campaigns[name])
+    assert_recovers(result.model.device, truth)
+    for rep in result.reports:  # every reported figure is a number, never a silent NaN
+        for est in rep.params.values():
+            assert np.isfinite(est.value)
+    assert result.report("drift.mu").gof["ks_mean"] < 0.05
+    assert result.report("endurance").gof["ks"] < 0.05
+    assert result.report("endurance").gof["censored_fraction"] > (0.25 if name != "other1"
+                                                                  else 0.1)
+
+
+def test_fitted_model_refits_to_itself(campaigns, tmp_path):
+    first = fit(campaigns["default1"]).model.device
+    again = fit(run_campaign(tmp_path, "roundtrip", first, seed=7)).model.device
+    assert_recovers(again, first)
+
+
+def test_dask_local_cluster_gives_the_in_process_result(tmp_path):
+    files = [run_campaign(tmp_path, f"die{k}", DEFAULT, seed=k, size=64, die=k)
+             for k in range(8)]
+
+    def run(*extra: str) -> dict:
+        out = tmp_path / f"model{len(extra)}.json"
+        r = subprocess.run([sys.executable, "-m", "xbarlab.cli", "fit", str(tmp_path), "-o",
+                            str(out), "--skip", "endurance", *extra], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return json.loads(out.read_text())
+
+    in_process = run()
+    on_cluster = run("--scheduler", "local:2")
+    assert on_cluster == in_process
+    report = json.loads((tmp_path / "model2.fit.json").read_text())
+    assert sorted(report["sources"]) == sorted(str(f) for f in files)
+    assert sorted(report["dies"]) == [[k, 0] for k in range(8)]
+
+
+def test_bad_inputs_name_the_file_and_the_fit(tmp_path):
+    small = run_campaign(tmp_path, "tiny", DEFAULT, seed=1, size=8)
+    with pytest.raises(FitError, match=r"tiny\.h5: drift: needs devices at 3 or more "
+                                       r"conductance levels with 30\+ devices each"):
+        fit(small)
+    text = "[target.simulated]\nrows = 4\ncols = 4\n[[steps]]\n[steps.iv_sweep]\n"
+    iv_only = tmp_path / "iv.h5"
+    CampaignRunner(parse_campaign(text), text, iv_only).run()
+    with pytest.raises(FitError, match=r"iv\.h5: no program_verify, drift or endurance "
+                                       "records to fit"):
+        fit(iv_only)
+    r = subprocess.run([sys.executable, "-m", "xbarlab.cli", "fit", str(small), "-o",
+                        str(tmp_path / "m.json")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"xbarlab: error: {small}: drift: needs devices")
+    assert not (tmp_path / "m.json").exists()
