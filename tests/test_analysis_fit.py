@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from analysis.aihwkit_export import to_aihwkit
 from analysis.errors import FitError
 from analysis.extract import campaign_stats
 from analysis.model_fit import fit_model
@@ -168,3 +169,30 @@ def test_bad_inputs_name_the_file_and_the_fit(tmp_path):
     assert r.returncode == 2
     assert r.stderr.startswith(f"xbarlab: error: {small}: drift: needs devices")
     assert not (tmp_path / "m.json").exists()
+
+
+def test_aihwkit_export_of_the_published_model_is_aihwkits_own():
+    kw = to_aihwkit(PCMModel())["kwargs"]
+    # aihwkit's PCMLikeNoiseModel defaults (Nandakumar et al., ICECS 2019), in µS
+    np.testing.assert_allclose(kw["prog_coeff"], [0.26348, 1.9650, -1.1731])
+    assert kw["g_max"] == pytest.approx(25.0) and kw["prog_coeff_g_max_reference"] == 25.0
+    assert kw["read_noise_scale"] == pytest.approx(1.0)
+    table = kw["custom_drift_model"]
+    g = np.array(table["g_lst"]) / 25.0
+    np.testing.assert_allclose(table["nu_mean_lst"],
+                               np.clip(-0.0155 * np.log(g) + 0.0244, 0.049, 0.1))
+    np.testing.assert_allclose(table["nu_std_lst"],
+                               np.clip(-0.0125 * np.log(g) - 0.0059, 0.008, 0.045))
+    assert table["g_lst"] == sorted(table["g_lst"])
+
+
+def test_aihwkit_export_scales_a_fitted_read_noise():
+    model = OTHER  # exponent 0.5, not aihwkit's 0.65
+    exported = to_aihwkit(model)
+    q = model.read_noise.coeff / (np.array(exported["kwargs"]["custom_drift_model"]["g_lst"])
+                                  / 25.0) ** 0.5
+    aihwkit_q = exported["kwargs"]["read_noise_scale"] * 0.0088 / (
+        np.array(exported["kwargs"]["custom_drift_model"]["g_lst"]) / 25.0) ** 0.65
+    assert np.abs(aihwkit_q / q - 1).max() == pytest.approx(
+        exported["notes"]["read_noise_max_mismatch"])
+    assert 0 < exported["notes"]["read_noise_max_mismatch"] < 0.5

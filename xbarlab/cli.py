@@ -198,6 +198,9 @@ def fit(
     skip: Annotated[str, typer.Option(help="Parts not to fit: drift, endurance, faults.")] = "",
     summary: Annotated[Path | None, typer.Option(
         help="Per-die summary table to write (.csv or .nc); implies --per-die.")] = None,
+    aihwkit: Annotated[Path | None, typer.Option(
+        help="Also write the model as IBM aihwkit CustomDriftPCMLikeNoiseModel arguments "
+             "(JSON).")] = None,
 ) -> None:
     """Fit a device model from campaign files (one die, or a wafer); writes the model (the
     simulator's schema) and MODEL.fit.json with confidence intervals and goodness of fit."""
@@ -207,7 +210,7 @@ def fit(
     from analysis.wafer import find_campaigns, fit_wafer
     from sim_backend.models import ChipModel
 
-    for path, what in ((output, "model"), (summary, "summary")):
+    for path, what in ((output, "model"), (summary, "summary"), (aihwkit, "aihwkit")):
         if path is not None and path.exists():
             raise XbarlabError(f"{path}: exists; choose another {what} file")
     if summary is not None and summary.suffix not in (".csv", ".nc"):
@@ -251,6 +254,13 @@ def fit(
         else:
             ds.to_dataframe().to_csv(summary)
         out.print(f"wrote {summary}")
+    if aihwkit is not None:
+        from analysis.aihwkit_export import to_aihwkit
+
+        exported = to_aihwkit(result.pooled.model.device)
+        aihwkit.write_text(json.dumps(exported, indent=2))
+        out.print(f"wrote {aihwkit} (read-noise mismatch after scaling: "
+                  f"{exported['notes']['read_noise_max_mismatch']:.1%})")
     out.print(f"wrote {model_path} and {report_path}")
 
 
