@@ -103,3 +103,31 @@ def device_drift(reads: xr.Dataset, t0: float, t_read: float, where: str,
     return DeviceDrift(
         row=row, col=col, g_t0=np.exp(ln_a), ln_g_t0_var=q2 * (1 / sw + xm**2 / sxx),
         nu=-slope, nu_var=q2 / sxx, f2_mean=float(np.mean(1 / w)), q2=q2)
+
+
+@dataclass(frozen=True)
+class DeviceRelaxation:
+    """RRAM: G(t) = G_prog + δ·L(t), L(t) = ln(1 + t/τ)/ln(1 + t_ref/τ), fitted per device."""
+
+    row: np.ndarray
+    col: np.ndarray
+    g_prog: np.ndarray  # S, the line at L = 0
+    delta: np.ndarray  # S
+    delta_var: np.ndarray  # variance of δ̂
+    g_mean: np.ndarray  # S, mean fitted conductance over the reads
+    resid_var: np.ndarray  # S², the read noise variance
+
+
+def device_relaxation(reads: xr.Dataset, tau_s: float, t_ref_s: float,
+                      where: str) -> DeviceRelaxation:
+    """Least-squares line of G on L(t) for every device (the read noise σ = rel·G + base is
+    constant in time to a few percent, so unweighted)."""
+    times, g, row, col = reads_matrix(reads, where)
+    x = np.log1p(times / tau_s) / np.log1p(t_ref_s / tau_s)
+    n = x.size
+    a, slope, _, xm, sxx = _line(x, g, np.ones(n))
+    fitted = a + np.outer(x, slope)
+    resid_var = ((g - fitted) ** 2).sum(axis=0) / (n - 2)
+    return DeviceRelaxation(row=row, col=col, g_prog=a, delta=slope,
+                            delta_var=resid_var / sxx, g_mean=a + slope * xm,
+                            resid_var=resid_var)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.device_drift import device_drift
+from analysis.device_drift import device_drift, device_relaxation
 from analysis.errors import FitError
 from analysis.sufficient import (
     LN_G_EDGES,
@@ -16,7 +16,9 @@ from analysis.sufficient import (
     DriftSums,
     EnduranceCounts,
     ProgrammingCounts,
+    RelaxationSums,
 )
+from sim_backend.models import PCMModel, RRAMModel
 from xbarlab.store.reader import read_info, read_table
 
 PROGRAMMED_BY = ("program_verify", "drift", "mvm")  # runs with a program-and-verify results table
@@ -31,13 +33,8 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
                where: str) -> tuple[DriftSums, int]:
     """Sums over one drift run's devices; also the number of reads used."""
     d = device_drift(reads, t0, t_read, where)
-    cols = int(max(results["col"].values.max(), d.col.max())) + 1
-    flat_results = results["row"].values.astype(np.int64) * cols + results["col"].values
-    flat = d.row.astype(np.int64) * cols + d.col
-    order = np.argsort(flat_results)
-    k = order[np.searchsorted(flat_results, flat, sorter=order)]
-    g_verify = np.asarray(results["final_g"].values, float)[k]
-    target = np.asarray(results["target"].values, float)[k]
+    g_verify = _targets(results, d.row, d.col, "final_g")
+    target = _targets(results, d.row, d.col)
     ok = (np.isfinite(d.g_t0) & np.isfinite(d.nu) & np.isfinite(g_verify) & (d.g_t0 > 0)
           & np.isfinite(d.q2) & (target > 0) & (d.q2 < MAX_Q2))
     # binned by target, which carries no measurement noise: binning by the fitted Ĝ(t0)
@@ -56,6 +53,30 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
     j = np.clip(np.searchsorted(NU_EDGES, nu) - 1, 0, NU_EDGES.size - 2)
     np.add.at(sums.nu_hist, (idx, j), 1)
     return sums, int(reads.sizes["record"])
+
+
+def relaxation_sums(reads, results, model: RRAMModel, where: str) -> tuple[RelaxationSums, int]:
+    r = model.relaxation
+    d = device_relaxation(reads, r.tau_s, r.t_ref_s, where)
+    target = _targets(results, d.row, d.col)
+    ok = np.isfinite(d.delta) & np.isfinite(d.resid_var) & (target > 0)
+    x = np.log(target[ok] / model.g_max)
+    nb = LN_G_EDGES.size - 1
+    idx = np.clip(np.searchsorted(LN_G_EDGES, x) - 1, 0, nb - 1)
+    per_device = {"n": np.ones(x.size), "ln_g": x, "g": target[ok], "g_mean": d.g_mean[ok],
+                  "delta": d.delta[ok], "delta2": d.delta[ok] ** 2,
+                  "delta_var": d.delta_var[ok], "resid_var": d.resid_var[ok]}
+    return (RelaxationSums(**{k: _bin(v, idx, nb) for k, v in per_device.items()}),
+            int(reads.sizes["record"]))
+
+
+def _targets(results, row: np.ndarray, col: np.ndarray, column: str = "target") -> np.ndarray:
+    """``column`` of the program-and-verify results for the devices (row, col)."""
+    cols = int(max(results["col"].values.max(), col.max())) + 1
+    flat_results = results["row"].values.astype(np.int64) * cols + results["col"].values
+    order = np.argsort(flat_results)
+    k = order[np.searchsorted(flat_results, row.astype(np.int64) * cols + col, sorter=order)]
+    return np.asarray(results[column].values, float)[k]
 
 
 def endurance_counts(results, checkpoints, g_max: float) -> EnduranceCounts:
@@ -86,12 +107,11 @@ def programming_counts(results, g_min: float, g_max: float) -> ProgrammingCounts
                              stuck_set=int(at_top.sum()), stuck_reset=int(at_bottom.sum()))
 
 
-def campaign_stats(path: str | Path, g_min: float, g_max: float, t0: float,
-                   t_read: float) -> CampaignStats:
-    """The sufficient statistics of one campaign file, for devices ranging over [g_min,
-    g_max], drift reference time ``t0`` and read time ``t_read`` (those of the model being
-    fitted)."""
+def campaign_stats(path: str | Path, model: PCMModel | RRAMModel) -> CampaignStats:
+    """The sufficient statistics of one campaign file, for fitting a model of ``model``'s
+    kind (its range, drift or relaxation times, read time)."""
     path = Path(path)
+    g_min, g_max = model.g_min, model.g_max
     info = read_info(path)
     stats = CampaignStats(sources=[str(path)],
                           dies=[(info.identity.die_x, info.identity.die_y)], g_max=g_max)
@@ -105,16 +125,22 @@ def campaign_stats(path: str | Path, g_min: float, g_max: float, t0: float,
             stats.programming += programming_counts(results, g_min, g_max)
             stats.samples += int(results.sizes["record"])
         if run.protocol == "drift" and "reads" in tables and "results" in tables:
-            sums, n = drift_sums(read_table(path, run.name, "reads"),
-                                 read_table(path, run.name, "results"), g_max, t0, t_read,
-                                 where)
-            stats.drift += sums
+            reads = read_table(path, run.name, "reads")
+            results = read_table(path, run.name, "results")
+            if isinstance(model, PCMModel):
+                sums, n = drift_sums(reads, results, g_max, model.drift.t0_s,
+                                     model.read_noise.t_read_s, where)
+                stats.drift += sums
+            else:
+                relax, n = relaxation_sums(reads, results, model, where)
+                stats.relaxation += relax
             stats.samples += n
         if run.protocol == "endurance" and "results" in tables and "checkpoints" in tables:
             checkpoints = read_table(path, run.name, "checkpoints")
             stats.endurance += endurance_counts(read_table(path, run.name, "results"),
                                                 checkpoints, g_max)
             stats.samples += int(checkpoints.sizes["record"])
-    if not (stats.drift.devices or stats.endurance.devices or stats.programming.targeted):
+    if not (stats.drift.devices or stats.relaxation.devices or stats.endurance.devices
+            or stats.programming.targeted):
         raise FitError(f"{path}: no program_verify, drift or endurance records to fit")
     return stats

@@ -11,8 +11,9 @@ from analysis.errors import FitError
 from analysis.estimates import Estimate, FitReport
 from analysis.fit_endurance import fit_weibull
 from analysis.fit_pcm import fit_drift, fit_programming, fit_read_noise
+from analysis.fit_rram import fit_relaxation, fit_rram_read_noise
 from analysis.sufficient import CampaignStats
-from sim_backend.models import ArrayConfig, ChipModel, LogLinearClipped, PCMModel
+from sim_backend.models import ArrayConfig, ChipModel, LogLinearClipped, PCMModel, RRAMModel
 
 
 @dataclass
@@ -41,23 +42,31 @@ PARTS = ("drift", "endurance", "faults")  # what can be skipped: drift covers re
 # programming spread, which come from the same reads
 
 
-def fit_model(stats: CampaignStats, base: PCMModel | None = None,
+def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
               array: ArrayConfig | None = None, skip: frozenset[str] = frozenset()) -> ModelFit:
-    """Fit every part of a PCM model the statistics have data for (a part with data but too
-    little of it is a FitError, not a silent carry-over); ``skip`` parts are carried over
-    from the base model."""
+    """Fit every part of a PCM or RRAM model (``base``'s kind) the statistics have data for
+    (a part with data but too little of it is a FitError, not a silent carry-over); ``skip``
+    parts are carried over from the base model."""
     unknown = set(skip) - set(PARTS)
     if unknown:
         raise FitError(f"skip: unknown part(s) {sorted(unknown)} (parts: {', '.join(PARTS)})")
     base = base or PCMModel()
-    if not isinstance(base, PCMModel):
-        raise FitError(f"{stats.where}: fitting {base.kind} models is not supported yet; "
-                       "the base model must be PCM")
     where = stats.where
     reports: list[FitReport] = []
     carried: list[str] = []
     update: dict = {}
-    if stats.drift.devices and "drift" not in skip:
+    if isinstance(base, RRAMModel):
+        if stats.relaxation.devices and "drift" not in skip:
+            relax = fit_relaxation(stats.relaxation, base, where)
+            noise = fit_rram_read_noise(stats.relaxation, where)
+            reports += [relax, noise]
+            update["relaxation"] = base.relaxation.model_copy(update={
+                k: _value(relax.params[k]) for k in ("mean_rel", "sigma_base", "sigma_rel")})
+            update["read_noise"] = base.read_noise.model_copy(update={
+                k: _value(noise.params[k]) for k in ("rel", "base")})
+        else:
+            carried += ["relaxation", "read_noise"]
+    elif stats.drift.devices and "drift" not in skip:
         mu, sigma = fit_drift(stats.drift, base, where)
         noise = fit_read_noise(stats.drift, base, where)
         prog = fit_programming(stats.drift, base, noise, where)
@@ -95,7 +104,7 @@ def fit_model(stats: CampaignStats, base: PCMModel | None = None,
         carried.append("faults")
     carried += ["g_min", "g_max", "pulse"]
     try:
-        device = PCMModel.model_validate({**base.model_dump(), **{
+        device = type(base).model_validate({**base.model_dump(), **{
             k: v.model_dump() for k, v in update.items()}})
     except ValueError as exc:
         raise FitError(f"{where}: the fitted parameters do not make a valid model: "

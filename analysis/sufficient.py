@@ -2,8 +2,9 @@
 kilobytes, and mergeable by addition. Wafer-scale fits compute these per file (on Dask
 workers when asked) and only these travel to the process that fits.
 
-- drift, read noise and programming spread: per-device quantities (analysis.device_drift)
+- PCM drift, read noise and programming spread: per-device quantities (analysis.device_drift)
   summed in bins of ln(G_target/Gmax), plus a histogram of ν̂ per bin for goodness of fit;
+- RRAM relaxation and read noise: the same, from the per-device relaxation fits;
 - endurance: counts of devices per failure interval (lower, upper] and of survivors per
   censoring point, and counts per failure mode;
 - faults and yield: counts of programmed, converged and stuck devices.
@@ -54,6 +55,28 @@ class DriftSums:
 
 
 @dataclass
+class RelaxationSums:
+    """RRAM: per ln-G_target bin sums of the per-device relaxation fits."""
+
+    n: np.ndarray = field(default_factory=_zeros)
+    ln_g: np.ndarray = field(default_factory=_zeros)  # Σ ln(G_target/Gmax)
+    g: np.ndarray = field(default_factory=_zeros)  # Σ G_target
+    g_mean: np.ndarray = field(default_factory=_zeros)  # Σ mean fitted G over the reads
+    delta: np.ndarray = field(default_factory=_zeros)
+    delta2: np.ndarray = field(default_factory=_zeros)
+    delta_var: np.ndarray = field(default_factory=_zeros)
+    resid_var: np.ndarray = field(default_factory=_zeros)
+
+    def __add__(self, other: RelaxationSums) -> RelaxationSums:
+        return RelaxationSums(**{f.name: getattr(self, f.name) + getattr(other, f.name)
+                                 for f in fields(self)})
+
+    @property
+    def devices(self) -> int:
+        return int(self.n.sum())
+
+
+@dataclass
 class EnduranceCounts:
     """Failures per interval (lower, upper] and survivors censored at ``lower``."""
 
@@ -94,6 +117,7 @@ class CampaignStats:
     dies: list[tuple[int, int]] = field(default_factory=list)
     g_max: float = 0.0
     drift: DriftSums = field(default_factory=DriftSums)
+    relaxation: RelaxationSums = field(default_factory=RelaxationSums)
     endurance: EnduranceCounts = field(default_factory=EnduranceCounts)
     programming: ProgrammingCounts = field(default_factory=ProgrammingCounts)
     samples: int = 0  # measurements read to make these statistics
@@ -104,6 +128,7 @@ class CampaignStats:
                              f"{other.g_max:g} S")
         return CampaignStats(self.sources + other.sources, self.dies + other.dies,
                              self.g_max or other.g_max, self.drift + other.drift,
+                             self.relaxation + other.relaxation,
                              self.endurance + other.endurance,
                              self.programming + other.programming,
                              self.samples + other.samples)

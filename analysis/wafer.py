@@ -21,7 +21,7 @@ from analysis.errors import FitError
 from analysis.extract import campaign_stats
 from analysis.model_fit import ModelFit, fit_model
 from analysis.sufficient import CampaignStats
-from sim_backend.models import PCMModel
+from sim_backend.models import PCMModel, RRAMModel
 from xbarlab.errors import XbarlabError
 
 
@@ -80,10 +80,6 @@ class WaferFit:
         return xr.Dataset(data, coords={k: ("die", v) for k, v in cols.items()})
 
 
-def _stats_args(base: PCMModel) -> tuple[float, float, float, float]:
-    return base.g_min, base.g_max, base.drift.t0_s, base.read_noise.t_read_s
-
-
 def _client(scheduler: str):
     from dask.distributed import Client, LocalCluster
 
@@ -104,15 +100,14 @@ def _client(scheduler: str):
                            f"({exc})") from None
 
 
-def gather_stats(files: list[Path], base: PCMModel, scheduler: str | None = None,
+def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str | None = None,
                  progress: Callable[[int, int], None] | None = None) -> list[CampaignStats]:
     """Sufficient statistics of every file, in file order."""
-    args = _stats_args(base)
     done = 0
     out: list[CampaignStats | None] = [None] * len(files)
     if scheduler is None:
         for k, f in enumerate(files):
-            out[k] = campaign_stats(f, *args)
+            out[k] = campaign_stats(f, base)
             done += 1
             if progress:
                 progress(done, len(files))
@@ -121,7 +116,7 @@ def gather_stats(files: list[Path], base: PCMModel, scheduler: str | None = None
 
     client, cluster = _client(scheduler)
     try:
-        futures = {client.submit(campaign_stats, str(f), *args, pure=False): k
+        futures = {client.submit(campaign_stats, str(f), base, pure=False): k
                    for k, f in enumerate(files)}
         for fut in as_completed(futures):
             out[futures[fut]] = fut.result()
@@ -135,7 +130,8 @@ def gather_stats(files: list[Path], base: PCMModel, scheduler: str | None = None
     return out  # type: ignore[return-value]
 
 
-def _die_summary(stats: CampaignStats, base: PCMModel, skip: frozenset[str]) -> DieSummary:
+def _die_summary(stats: CampaignStats, base: PCMModel | RRAMModel,
+                 skip: frozenset[str]) -> DieSummary:
     (x, y), source = stats.dies[0], stats.sources[0]
     p = stats.programming
     d = stats.drift
@@ -148,7 +144,7 @@ def _die_summary(stats: CampaignStats, base: PCMModel, skip: frozenset[str]) -> 
         summary.error = str(exc)
         return summary
     dev = fit.model.device
-    if "programming" in {r.name for r in fit.reports}:
+    if "programming" in {r.name for r in fit.reports} and isinstance(dev, PCMModel):
         summary.sigma_programming = float(np.polyval(dev.programming.coeffs[::-1], 0.5))
     if "endurance" in {r.name for r in fit.reports}:
         e = dev.endurance
@@ -156,8 +152,9 @@ def _die_summary(stats: CampaignStats, base: PCMModel, skip: frozenset[str]) -> 
     return summary
 
 
-def fit_wafer(files: list[Path], base: PCMModel | None = None, *, scheduler: str | None = None,
-              per_die: bool = False, skip: frozenset[str] = frozenset(),
+def fit_wafer(files: list[Path], base: PCMModel | RRAMModel | None = None, *,
+              scheduler: str | None = None, per_die: bool = False,
+              skip: frozenset[str] = frozenset(),
               progress: Callable[[int, int], None] | None = None) -> WaferFit:
     base = base or PCMModel()
     stats = gather_stats(files, base, scheduler, progress)

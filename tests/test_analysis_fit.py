@@ -17,7 +17,7 @@ from analysis.aihwkit_export import to_aihwkit
 from analysis.errors import FitError
 from analysis.extract import campaign_stats
 from analysis.model_fit import fit_model
-from sim_backend.models import ChipModel, PCMModel
+from sim_backend.models import ChipModel, PCMModel, RRAMModel
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
 
@@ -73,9 +73,7 @@ def run_campaign(directory: Path, name: str, model: PCMModel, seed: int, size: i
 
 
 def fit(path: Path):
-    base = PCMModel()
-    return fit_model(campaign_stats(path, base.g_min, base.g_max, base.drift.t0_s,
-                                    base.read_noise.t_read_s))
+    return fit_model(campaign_stats(path, PCMModel()))
 
 
 def loglin(f, g):
@@ -196,3 +194,72 @@ def test_aihwkit_export_scales_a_fitted_read_noise():
     assert np.abs(aihwkit_q / q - 1).max() == pytest.approx(
         exported["notes"]["read_noise_max_mismatch"])
     assert 0 < exported["notes"]["read_noise_max_mismatch"] < 0.5
+
+
+RRAM = RRAMModel(endurance={"weibull_shape": 1.5, "weibull_scale": 5e5})
+RRAM_CAMPAIGN = """
+[limits]
+max_pulse_energy = 1e-5  # the endurance pulses below: 1.5 V x 10 mA x 100 us
+[target.simulated]
+model = "{model}"
+rows = 256
+cols = 256
+seed = {seed}
+[[steps]]
+[steps.drift]
+levels = 12
+g_low = 4e-6
+g_high = 36e-6
+spacing = "log"
+t_stop_s = 1e5
+fit_from_s = 1.0
+[steps.drift.program]
+tolerance = 1e-6
+set_start = 0.85
+set_max = 1.2
+reset_start = 0.95
+reset_step = 0.02
+reset_max = 1.5
+max_pulses = 100
+max_reversals = 30
+[[steps]]
+[steps.endurance]
+max_cycles = 1000000
+# soft-bounds RRAM needs long pulses to swing far in one cycle (on/off about 1.6)
+set_amplitude = 1.2
+set_width = 1e-4
+reset_amplitude = 1.5
+reset_width = 1e-4
+min_on_off = 1.35
+min_window = 2e-6
+region = {{ rows = [0, 8] }}
+"""
+RRAM_TOL = {"mean_rel": 0.10, "sigma_base": 0.15, "sigma_rel": 0.10, "rel": 0.05,
+            "base": 0.05, "weibull_shape": 0.10, "weibull_scale": 0.10, "modes_abs": 0.05,
+            "stuck": 0.30}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_rram_parameters_are_recovered(tmp_path, seed):
+    (tmp_path / "truth.json").write_text(ChipModel(device=RRAM).model_dump_json())
+    text = RRAM_CAMPAIGN.format(model="truth.json", seed=seed)
+    out = tmp_path / "rram.h5"
+    CampaignRunner(parse_campaign(text), text, out, base_dir=tmp_path).run()
+    fitted = fit_model(campaign_stats(out, RRAMModel()), RRAMModel()).model.device
+    t, f = RRAM, fitted
+    err = {
+        "mean_rel": abs(f.relaxation.mean_rel / t.relaxation.mean_rel - 1),
+        "sigma_base": abs(f.relaxation.sigma_base / t.relaxation.sigma_base - 1),
+        "sigma_rel": abs(f.relaxation.sigma_rel / t.relaxation.sigma_rel - 1),
+        "rel": abs(f.read_noise.rel / t.read_noise.rel - 1),
+        "base": abs(f.read_noise.base / t.read_noise.base - 1),
+        "weibull_shape": abs(f.endurance.weibull_shape / t.endurance.weibull_shape - 1),
+        "weibull_scale": abs(f.endurance.weibull_scale / t.endurance.weibull_scale - 1),
+        "modes_abs": max(abs(f.endurance.p_stuck_set - t.endurance.p_stuck_set),
+                         abs(f.endurance.p_stuck_reset - t.endurance.p_stuck_reset)),
+        "stuck": max(abs(f.faults.stuck_set_fraction / t.faults.stuck_set_fraction - 1),
+                     abs(f.faults.stuck_reset_fraction / t.faults.stuck_reset_fraction - 1)),
+    }
+    print("RRAM recovery errors:", {k: round(float(v), 4) for k, v in err.items()})
+    bad = {k: float(v) for k, v in err.items() if not v <= RRAM_TOL[k]}
+    assert not bad, f"outside tolerance: {bad}"

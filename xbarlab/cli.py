@@ -192,9 +192,10 @@ def fit(
     scheduler: Annotated[str | None, typer.Option(
         help="Run on dask.distributed: local:N (a LocalCluster of N workers) or a scheduler "
              "address.")] = None,
+    device: Annotated[str, typer.Option(help="pcm | rram: the kind of model to fit.")] = "pcm",
     base: Annotated[Path | None, typer.Option(
-        help="Model JSON whose unfitted parts the result keeps (default: PCM defaults).")]
-    = None,
+        help="Model JSON whose unfitted parts the result keeps (default: the defaults of "
+             "--device); its kind overrides --device.")] = None,
     skip: Annotated[str, typer.Option(help="Parts not to fit: drift, endurance, faults.")] = "",
     summary: Annotated[Path | None, typer.Option(
         help="Per-die summary table to write (.csv or .nc); implies --per-die.")] = None,
@@ -215,7 +216,12 @@ def fit(
             raise XbarlabError(f"{path}: exists; choose another {what} file")
     if summary is not None and summary.suffix not in (".csv", ".nc"):
         raise XbarlabError(f"--summary {summary}: use a .csv or .nc file name")
-    base_model = None
+    from sim_backend.models import PCMModel, RRAMModel
+
+    kinds = {"pcm": PCMModel, "rram": RRAMModel}
+    if device not in kinds:
+        raise XbarlabError(f"--device {device!r}: use pcm or rram")
+    base_model = kinds[device]()
     if base is not None:
         try:
             base_model = ChipModel.model_validate_json(base.read_text()).device

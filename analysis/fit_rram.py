@@ -1,0 +1,57 @@
+"""RRAM statistics from binned relaxation sums (analysis.sufficient.RelaxationSums):
+
+- relaxation: δ ~ N(mean_rel·(G − Gmin), sigma_base + sigma_rel·(G − Gmin)): mean_rel is the
+  slope through the origin of the per-bin mean δ̂ against G − Gmin; the spread, per bin the
+  standard deviation of δ̂ less its estimation variance, is a straight line in G − Gmin;
+- read noise: σ_read = rel·G + base, a straight line through the per-bin RMS residuals
+  against the bin's mean conductance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.errors import FitError
+from analysis.estimates import Z95, Estimate, FitReport, estimates, weighted_polyfit
+from analysis.sufficient import RelaxationSums
+from sim_backend.models import RRAMModel
+
+MIN_BIN_DEVICES = 30
+MIN_BINS = 3
+
+
+def _bins(s: RelaxationSums, where: str, what: str) -> np.ndarray:
+    good = np.flatnonzero(s.n >= MIN_BIN_DEVICES)
+    if good.size < MIN_BINS:
+        raise FitError(f"{where}: {what}: needs devices at {MIN_BINS} or more conductance "
+                       f"levels with {MIN_BIN_DEVICES}+ devices each (has {good.size})")
+    return good
+
+
+def fit_relaxation(s: RelaxationSums, base: RRAMModel, where: str) -> FitReport:
+    b = _bins(s, where, "relaxation")
+    n = s.n[b]
+    above = s.g[b] / n - base.g_min
+    mean = s.delta[b] / n
+    var = s.delta2[b] / n - mean**2
+    # mean: weighted slope through the origin, weights n/var
+    w = n / np.maximum(var, 1e-30)
+    mean_rel = float((w * above) @ mean / ((w * above) @ above))
+    se = float(np.sqrt(1 / ((w * above) @ above)))
+    spread = np.sqrt(np.maximum(var - s.delta_var[b] / n, 0))
+    coef, cov, r2 = weighted_polyfit(above, spread, n, 1)
+    params = {"mean_rel": Estimate(mean_rel, mean_rel - Z95 * se, mean_rel + Z95 * se),
+              **estimates(["sigma_base", "sigma_rel"], coef, cov),
+              "tau_s": Estimate(base.relaxation.tau_s, fixed=True),
+              "t_ref_s": Estimate(base.relaxation.t_ref_s, fixed=True)}
+    return FitReport("relaxation", params, {"r2_spread": r2}, int(n.sum()))
+
+
+def fit_rram_read_noise(s: RelaxationSums, where: str) -> FitReport:
+    b = _bins(s, where, "read noise")
+    n = s.n[b]
+    g = s.g_mean[b] / n
+    rms = np.sqrt(s.resid_var[b] / n)
+    coef, cov, r2 = weighted_polyfit(g, rms, n, 1)
+    params = estimates(["base", "rel"], coef, cov)
+    return FitReport("read_noise", params, {"r2": r2}, int(n.sum()))
