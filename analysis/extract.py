@@ -9,6 +9,7 @@ import numpy as np
 
 from analysis.device_drift import device_drift, device_relaxation
 from analysis.errors import FitError
+from analysis.fit_pulse import pulse_sums
 from analysis.sufficient import (
     LN_G_EDGES,
     NU_EDGES,
@@ -135,12 +136,17 @@ def campaign_stats(path: str | Path, model: PCMModel | RRAMModel) -> CampaignSta
                 relax, n = relaxation_sums(reads, results, model, where)
                 stats.relaxation += relax
             stats.samples += n
+        if run.protocol == "pulse_response" and "trains" in tables:
+            trains = read_table(path, run.name, "trains")
+            stats.pulse += pulse_sums(trains, run.config, model)
+            stats.samples += int(trains.sizes["record"])
         if run.protocol == "endurance" and "results" in tables and "checkpoints" in tables:
             checkpoints = read_table(path, run.name, "checkpoints")
             stats.endurance += endurance_counts(read_table(path, run.name, "results"),
                                                 checkpoints, g_max)
             stats.samples += int(checkpoints.sizes["record"])
     if not (stats.drift.devices or stats.relaxation.devices or stats.endurance.devices
-            or stats.programming.targeted):
-        raise FitError(f"{path}: no program_verify, drift or endurance records to fit")
+            or stats.programming.targeted or stats.pulse.steps):
+        raise FitError(f"{path}: no program_verify, drift, endurance or pulse_response records "
+                       "to fit")
     return stats

@@ -7,10 +7,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from analysis.device_drift import flicker_factor
 from analysis.errors import FitError
 from analysis.estimates import Estimate, FitReport
 from analysis.fit_endurance import fit_weibull
-from analysis.fit_pcm import fit_drift, fit_programming, fit_read_noise
+from analysis.fit_pcm import VERIFY_DELAY_S, fit_drift, fit_programming, fit_read_noise
+from analysis.fit_pulse import fit_pulse_response
 from analysis.fit_rram import fit_relaxation, fit_rram_read_noise
 from analysis.sufficient import CampaignStats
 from sim_backend.models import ArrayConfig, ChipModel, LogLinearClipped, PCMModel, RRAMModel
@@ -38,8 +42,18 @@ def _value(e: Estimate) -> float:
     return e.value
 
 
-PARTS = ("drift", "endurance", "faults")  # what can be skipped: drift covers read noise and
-# programming spread, which come from the same reads
+# what can be skipped; drift covers read noise and programming spread (or RRAM relaxation),
+# which come from the same reads
+PARTS = ("drift", "endurance", "faults", "pulse")
+
+
+def _read_sigma(base: PCMModel | RRAMModel, noise):
+    """σ of one read at conductance G, right after programming (where pulse trains read)."""
+    if isinstance(base, RRAMModel):
+        return lambda g: noise.rel * g + noise.base
+    f = flicker_factor(np.array(VERIFY_DELAY_S), noise.t_read_s)
+    return lambda g: np.minimum(noise.coeff / (g / base.g_max) ** noise.exponent,
+                                noise.q_max) * f * g
 
 
 def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
@@ -92,6 +106,14 @@ def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
         update["endurance"] = base.endurance.model_copy(update=fields)
     else:
         carried.append("endurance")
+    if stats.pulse.steps and "pulse" not in skip:
+        noise = update.get("read_noise", base.read_noise)
+        rep = fit_pulse_response(stats.pulse, base, _read_sigma(base, noise), where)
+        reports.append(rep)
+        update["pulse"] = base.pulse.model_copy(
+            update={k: _value(v) for k, v in rep.params.items()})
+    else:
+        carried.append("pulse")
     p = stats.programming
     if p.targeted and "faults" not in skip:
         fractions = {"stuck_set_fraction": p.stuck_set / p.targeted,
@@ -102,7 +124,7 @@ def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
         update["faults"] = base.faults.model_copy(update=fractions)
     else:
         carried.append("faults")
-    carried += ["g_min", "g_max", "pulse"]
+    carried += ["g_min", "g_max"]
     try:
         device = type(base).model_validate({**base.model_dump(), **{
             k: v.model_dump() for k, v in update.items()}})

@@ -7,7 +7,8 @@ workers when asked) and only these travel to the process that fits.
 - RRAM relaxation and read noise: the same, from the per-device relaxation fits;
 - endurance: counts of devices per failure interval (lower, upper] and of survivors per
   censoring point, and counts per failure mode;
-- faults and yield: counts of programmed, converged and stuck devices.
+- faults and yield: counts of programmed, converged and stuck devices;
+- pulse response: steps of potentiation/depression pulses binned by the state before them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 import numpy as np
+
+from analysis.fit_pulse import PulseSums
 
 LN_G_EDGES = np.linspace(np.log(1e-3), np.log(1.5), 49)  # ln(G_target/Gmax) bins
 NU_EDGES = np.linspace(-0.1, 0.3, 401)  # ν̂ histogram bins, for goodness of fit
@@ -120,6 +123,7 @@ class CampaignStats:
     relaxation: RelaxationSums = field(default_factory=RelaxationSums)
     endurance: EnduranceCounts = field(default_factory=EnduranceCounts)
     programming: ProgrammingCounts = field(default_factory=ProgrammingCounts)
+    pulse: PulseSums = field(default_factory=PulseSums)
     samples: int = 0  # measurements read to make these statistics
 
     def __add__(self, other: CampaignStats) -> CampaignStats:
@@ -131,7 +135,7 @@ class CampaignStats:
                              self.relaxation + other.relaxation,
                              self.endurance + other.endurance,
                              self.programming + other.programming,
-                             self.samples + other.samples)
+                             self.pulse + other.pulse, self.samples + other.samples)
 
     @property
     def where(self) -> str:

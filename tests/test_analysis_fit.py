@@ -25,7 +25,8 @@ from xbarlab.campaign.runner import CampaignRunner
 # about three standard errors of the estimate for this campaign size (65,536 devices in 12
 # levels, 2,048 under endurance stress), from repeated seeds.
 TOL = {"mu": 0.05, "sigma": 0.12, "q": 0.15, "programming": 0.10, "lo": 0.03,
-       "weibull_shape": 0.10, "weibull_scale": 0.10, "modes_abs": 0.05, "stuck": 0.45}
+       "weibull_shape": 0.10, "weibull_scale": 0.10, "modes_abs": 0.05, "stuck": 0.45,
+       "set_step": 0.10, "state_exponent": 0.15, "c2c_rel": 0.20}
 
 DEFAULT = PCMModel(endurance={"weibull_shape": 1.2, "weibull_scale": 8.6e5})  # ~30 % survive
 OTHER = PCMModel(
@@ -58,6 +59,12 @@ program = {{ tolerance = 0.3e-6 }}
 [steps.endurance]
 max_cycles = 1000000
 region = {{ rows = [0, {stress_rows}] }}
+[[steps]]
+[steps.pulse_response]
+region = {{ rows = [{pulse_start}, {size}], cols = [0, {pulse_cols}] }}
+set_amplitude = 1.0  # steps well above two reads' noise, so their spread is measurable
+pulses = 40
+alternating = 0
 """
 
 
@@ -66,7 +73,8 @@ def run_campaign(directory: Path, name: str, model: PCMModel, seed: int, size: i
     model_path = directory / f"{name}.model.json"
     model_path.write_text(ChipModel(device=model).model_dump_json())
     text = CAMPAIGN.format(model=model_path.name, size=size, seed=seed, die=die,
-                           stress_rows=max(1, size // 32))
+                           stress_rows=max(1, size // 32), pulse_start=size - min(size, 32),
+                           pulse_cols=min(size, 32))
     out = directory / f"{name}.h5"
     CampaignRunner(parse_campaign(text), text, out, base_dir=directory).run()
     return out
@@ -97,6 +105,8 @@ def assert_recovers(fitted: PCMModel, truth: PCMModel) -> None:
         "stuck": max(abs(fitted.faults.stuck_set_fraction / truth.faults.stuck_set_fraction - 1),
                      abs(fitted.faults.stuck_reset_fraction
                          / truth.faults.stuck_reset_fraction - 1)),
+        **{k: abs(getattr(fitted.pulse, k) / getattr(truth.pulse, k) - 1)
+           for k in ("set_step", "state_exponent", "c2c_rel")},
     }
     print("recovery errors:", {k: round(float(v), 4) for k, v in err.items()})
     bad = {k: float(v) for k, v in err.items() if not v <= TOL[k]}
@@ -115,6 +125,7 @@ def campaigns(tmp_path_factory) -> dict[str, Path]:
                                              ("other1", OTHER)])
 def test_parameters_are_recovered(campaigns, name, truth):
     result = fit(campaigns[name])
+    assert not result.carried[:-2], result.carried  # every part fitted but the range
     assert_recovers(result.model.device, truth)
     for rep in result.reports:  # every reported figure is a number, never a silent NaN
         for est in rep.params.values():
@@ -159,8 +170,8 @@ def test_bad_inputs_name_the_file_and_the_fit(tmp_path):
     text = "[target.simulated]\nrows = 4\ncols = 4\n[[steps]]\n[steps.iv_sweep]\n"
     iv_only = tmp_path / "iv.h5"
     CampaignRunner(parse_campaign(text), text, iv_only).run()
-    with pytest.raises(FitError, match=r"iv\.h5: no program_verify, drift or endurance "
-                                       "records to fit"):
+    with pytest.raises(FitError, match=r"iv\.h5: no program_verify, drift, endurance or "
+                                       "pulse_response records to fit"):
         fit(iv_only)
     r = subprocess.run([sys.executable, "-m", "xbarlab.cli", "fit", str(small), "-o",
                         str(tmp_path / "m.json")], capture_output=True, text=True, timeout=120)
@@ -233,10 +244,18 @@ reset_width = 1e-4
 min_on_off = 1.35
 min_window = 2e-6
 region = {{ rows = [0, 8] }}
+[[steps]]
+[steps.pulse_response]
+region = {{ rows = [224, 256], cols = [0, 32] }}
+set_amplitude = 1.0
+reset_amplitude = 1.1
+pulses = 40
+alternating = 0
 """
 RRAM_TOL = {"mean_rel": 0.10, "sigma_base": 0.15, "sigma_rel": 0.10, "rel": 0.05,
             "base": 0.05, "weibull_shape": 0.10, "weibull_scale": 0.10, "modes_abs": 0.05,
-            "stuck": 0.30}
+            "stuck": 0.30, "alpha_set": 0.10, "alpha_reset": 0.10, "gamma_set": 0.15,
+            "gamma_reset": 0.15, "c2c_base": 0.30, "c2c_slope": 0.15}
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -259,6 +278,9 @@ def test_rram_parameters_are_recovered(tmp_path, seed):
                          abs(f.endurance.p_stuck_reset - t.endurance.p_stuck_reset)),
         "stuck": max(abs(f.faults.stuck_set_fraction / t.faults.stuck_set_fraction - 1),
                      abs(f.faults.stuck_reset_fraction / t.faults.stuck_reset_fraction - 1)),
+        **{k: abs(getattr(f.pulse, k) / getattr(t.pulse, k) - 1)
+           for k in ("alpha_set", "alpha_reset", "gamma_set", "gamma_reset", "c2c_base",
+                     "c2c_slope")},
     }
     print("RRAM recovery errors:", {k: round(float(v), 4) for k, v in err.items()})
     bad = {k: float(v) for k, v in err.items() if not v <= RRAM_TOL[k]}
