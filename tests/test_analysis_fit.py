@@ -146,18 +146,25 @@ def test_dask_local_cluster_gives_the_in_process_result(tmp_path):
     files = [run_campaign(tmp_path, f"die{k}", DEFAULT, seed=k, size=64, die=k)
              for k in range(8)]
 
-    def run(*extra: str) -> dict:
-        out = tmp_path / f"model{len(extra)}.json"
+    def run(name: str, *extra: str) -> dict:
+        out = tmp_path / f"{name}.json"
         r = subprocess.run([sys.executable, "-m", "xbarlab.cli", "fit", str(tmp_path), "-o",
                             str(out), "--skip", "endurance", *extra], capture_output=True,
                            text=True, timeout=300)
         assert r.returncode == 0, r.stderr
         return json.loads(out.read_text())
 
-    in_process = run()
-    on_cluster = run("--scheduler", "local:2")
+    in_process = run("in_process", "--summary", str(tmp_path / "wafer.csv"))
+    on_cluster = run("cluster", "--scheduler", "local:2")
     assert on_cluster == in_process
-    report = json.loads((tmp_path / "model2.fit.json").read_text())
+    import csv
+
+    with open(tmp_path / "wafer.csv") as f:
+        dies = sorted(csv.DictReader(f), key=lambda d: int(d["die_x"]))
+    assert [int(d["die_x"]) for d in dies] == list(range(8))
+    assert all(d["error"] == "" and 0.95 < float(d["yield"]) <= 1 and
+               0.04 < float(d["mean_nu"]) < 0.08 for d in dies)
+    report = json.loads((tmp_path / "cluster.fit.json").read_text())
     assert sorted(report["sources"]) == sorted(str(f) for f in files)
     assert sorted(report["dies"]) == [[k, 0] for k in range(8)]
 
