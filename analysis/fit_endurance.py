@@ -18,6 +18,7 @@ from analysis.estimates import Z95, Estimate, FitReport
 from analysis.sufficient import EnduranceCounts
 
 MIN_FAILURES = 10
+MAX_SHAPE = 50.0  # beyond this the failures all sit in one checkpoint interval: no fit
 
 
 def _neg_loglik(theta: np.ndarray, lower: np.ndarray, upper: np.ndarray, count: np.ndarray,
@@ -64,8 +65,11 @@ def fit_weibull(c: EnduranceCounts, where: str) -> FitReport:
                                 options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 4000})
         if best is None or res.fun < best.fun:
             best = res
-    if not best.success:
-        raise FitError(f"{where}: endurance: Weibull fit did not converge ({best.message})")
+    k_fit = float(np.exp(best.x[0]))
+    if not best.success or not np.all(np.isfinite(best.x)) or k_fit > MAX_SHAPE:
+        raise FitError(f"{where}: endurance: Weibull fit did not converge (shape "
+                       f"{k_fit:.3g}): the failures do not spread over enough checkpoints to "
+                       "fix a distribution")
     cov = np.linalg.pinv(_hessian(lambda t: _neg_loglik(t, *args), best.x))
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
     k, lam = np.exp(best.x)

@@ -292,3 +292,13 @@ def test_rram_parameters_are_recovered(tmp_path, seed):
     print("RRAM recovery errors:", {k: round(float(v), 4) for k, v in err.items()})
     bad = {k: float(v) for k, v in err.items() if not v <= RRAM_TOL[k]}
     assert not bad, f"outside tolerance: {bad}"
+
+
+def test_a_weibull_fit_without_spread_fails_with_a_message():
+    from analysis.fit_endurance import fit_weibull
+    from analysis.sufficient import EnduranceCounts
+
+    # every device failed between the same two checkpoints: any shape above ~50 fits
+    counts = EnduranceCounts(np.array([[1000, 1259, 200]]), np.array([200, 0, 0]))
+    with pytest.raises(FitError, match=r"^w\.h5: endurance: Weibull fit did not converge"):
+        fit_weibull(counts, "w.h5")
