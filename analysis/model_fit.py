@@ -11,7 +11,7 @@ import numpy as np
 
 from analysis.device_drift import flicker_factor
 from analysis.errors import FitError
-from analysis.estimates import Estimate, FitReport
+from analysis.estimates import Z95, Estimate, FitReport
 from analysis.fit_endurance import fit_weibull
 from analysis.fit_pcm import VERIFY_DELAY_S, fit_drift, fit_programming, fit_read_noise
 from analysis.fit_pulse import fit_pulse_response
@@ -45,6 +45,14 @@ def _value(e: Estimate) -> float:
 # what can be skipped; drift covers read noise and programming spread (or RRAM relaxation),
 # which come from the same reads
 PARTS = ("drift", "endurance", "faults", "pulse")
+
+
+def _binomial(p: float, n: int) -> Estimate:
+    """A fraction with its 95 % Wilson score interval."""
+    z2 = Z95**2
+    center = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return Estimate(p, max(0.0, center - half), min(1.0, center + half))
 
 
 def _read_sigma(base: PCMModel | RRAMModel, noise):
@@ -119,7 +127,7 @@ def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
         fractions = {"stuck_set_fraction": p.stuck_set / p.targeted,
                      "stuck_reset_fraction": p.stuck_reset / p.targeted}
         reports.append(FitReport(
-            "faults", {k: Estimate(v) for k, v in fractions.items()},
+            "faults", {k: _binomial(v, p.targeted) for k, v in fractions.items()},
             {"yield": p.converged / p.targeted}, p.targeted))
         update["faults"] = base.faults.model_copy(update=fractions)
     else:
@@ -135,13 +143,17 @@ def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
     return ModelFit(model, reports, stats.sources, stats.dies, carried, stats.samples)
 
 
-def write_model(fit: ModelFit, path) -> tuple[str, str]:
+def write_model(fit: ModelFit, path, per_die: list[dict] | None = None) -> tuple[str, str]:
     """Write ``path`` (the ChipModel JSON) and ``<path stem>.fit.json`` (parameters with
-    confidence intervals, goodness of fit, sources); returns both paths."""
+    confidence intervals, goodness of fit, sources, and each die's own fits when given);
+    returns both paths."""
     from pathlib import Path
 
     path = Path(path)
     report = path.with_name(path.stem + ".fit.json")
     path.write_text(fit.model.model_dump_json(indent=2))
-    report.write_text(json.dumps(fit.summary(), indent=2))
+    summary = fit.summary()
+    if per_die is not None:
+        summary["per_die"] = per_die
+    report.write_text(json.dumps(summary, indent=2, default=float))
     return str(path), str(report)

@@ -53,6 +53,7 @@ class DieSummary:
     mean_nu: float  # mean drift exponent over all fitted devices
     median_lifetime: float  # cycles, from the die's Weibull fit (NaN without endurance data)
     error: str = ""  # why a fit of this die failed, if it did
+    fits: dict = field(default_factory=dict)  # the die's own fit reports (FitReport.to_dict)
 
 
 @dataclass
@@ -143,6 +144,7 @@ def _die_summary(stats: CampaignStats, base: PCMModel | RRAMModel,
     except FitError as exc:
         summary.error = str(exc)
         return summary
+    summary.fits = {r.name: r.to_dict() for r in fit.reports}
     dev = fit.model.device
     if "programming" in {r.name for r in fit.reports} and isinstance(dev, PCMModel):
         summary.sigma_programming = float(np.polyval(dev.programming.coeffs[::-1], 0.5))

@@ -167,6 +167,11 @@ def test_dask_local_cluster_gives_the_in_process_result(tmp_path):
     report = json.loads((tmp_path / "cluster.fit.json").read_text())
     assert sorted(report["sources"]) == sorted(str(f) for f in files)
     assert sorted(report["dies"]) == [[k, 0] for k in range(8)]
+    per_die = json.loads((tmp_path / "in_process.fit.json").read_text())["per_die"]
+    assert len(per_die) == 8
+    for die in per_die:  # each die's own fit, with intervals around its estimates
+        mu = die["fits"]["drift.mu"]["params"]["lo"]
+        assert mu["ci95"][0] < mu["value"] < mu["ci95"][1]
 
 
 def test_bad_inputs_name_the_file_and_the_fit(tmp_path):

@@ -235,7 +235,9 @@ def fit(
         result = fit_wafer(files, base_model, scheduler=scheduler,
                            per_die=per_die or summary is not None, skip=parts,
                            progress=lambda done, total: bars.update(task, completed=done))
-    model_path, report_path = write_model(result.pooled, output)
+    per_die_fits = [{"source": d.source, "die_x": d.die_x, "die_y": d.die_y, "error": d.error,
+                     "fits": d.fits} for d in result.dies] if result.dies else None
+    model_path, report_path = write_model(result.pooled, output, per_die_fits)
     table = Table(title=f"{len(files)} campaign file(s), {result.samples:,} samples")
     for col in ("fit", "parameters (95 % CI)", "goodness of fit", "devices"):
         table.add_column(col)
