@@ -272,6 +272,50 @@ def fit(
     out.print(f"wrote {model_path} and {report_path}")
 
 
+@app.command()
+def report(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Campaign files, directories of them, or glob patterns (several: a wafer).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
+    model: Annotated[Path | None, typer.Option(
+        help="Fitted model (from xbarlab fit) to show with its goodness of fit.")] = None,
+) -> None:
+    """Write a self-contained HTML report (opens offline) of one campaign or a wafer."""
+    from analysis.report import write_report
+    from analysis.wafer import find_campaigns
+
+    if output.exists():
+        raise XbarlabError(f"{output}: exists; choose another report file")
+    if model is not None and not model.exists():
+        raise XbarlabError(f"--model {model}: no such model file")
+    files = find_campaigns(inputs)
+    write_report(files, output, model)
+    out.print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)")
+
+
+@app.command()
+def watch(
+    file: Annotated[Path, typer.Argument(help="Campaign file (.h5), being written or not.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5006,
+) -> None:
+    """Serve a live view of a campaign on 127.0.0.1 that follows it while it is written."""
+    from analysis.live import serve
+
+    if not 0 < port < 65536:
+        raise XbarlabError(f"--port {port}: use 1..65535")
+    try:
+        server = serve(file, port)
+    except OSError as exc:
+        raise XbarlabError(f"watch: cannot listen on 127.0.0.1:{port} ({exc})") from None
+    print(f"watching {file} at http://127.0.0.1:{port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        server.io_loop.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
 sim_app = typer.Typer(help="Simulated instruments and chips that speak the real protocols.",
                       no_args_is_help=True)
 app.add_typer(sim_app, name="sim")

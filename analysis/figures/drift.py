@@ -1,0 +1,111 @@
+"""Drift figures: conductance against time per target level (log-log, with each level's fitted
+power law), ν against conductance with the model's μν ± σν band, and the global drift
+compensation factor over time."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from analysis.figures.common import (
+    US,
+    figure,
+    level_colors,
+    sample,
+    source,
+    state_decimation,
+)
+from sim_backend.models import PCMModel
+
+
+def _by_device(reads: xr.Dataset, fit: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, G (times × devices), target per device) with devices in the fit's order."""
+    from analysis.device_drift import reads_matrix
+
+    times, g, row, col = reads_matrix(reads, "drift reads")
+    cols = int(max(col.max(), fit["col"].values.max())) + 1
+    fit_flat = fit["row"].values.astype(np.int64) * cols + fit["col"].values
+    order = np.argsort(fit_flat)
+    k = order[np.searchsorted(fit_flat, row.astype(np.int64) * cols + col, sorter=order)]
+    return times, g, fit["target"].values[k]
+
+
+def g_vs_time(reads: xr.Dataset, fit: xr.Dataset, t0: float = 20.0):
+    """Median G of each level at each read time, and the power law with the level's median ν
+    through its median G at t0."""
+    times, g, target = _by_device(reads, fit)
+    levels = np.unique(target)
+    fig = figure("Conductance against time per level", "time since programming (s)",
+                 "G (µS)", x_log=True, y_log=True,
+                 tooltips=[("t", "@t{0.0a} s"), ("median G", "@g{0.000} µS")])
+    sources = {}
+    nu = fit["nu"].values
+    fit_t = fit["target"].values
+    for color, level in zip(level_colors(levels.size), levels, strict=True):
+        m = target == level
+        med = np.median(g[:, m], axis=1) * US
+        src = source(t=times, g=med)
+        fig.scatter("t", "g", source=src, color=color, size=5,
+                    legend_label=f"{level * US:.3g} µS")
+        late = times >= t0
+        if late.any():
+            nu_level = float(np.nanmedian(nu[fit_t == level]))
+            g0 = float(np.exp(np.interp(np.log(t0), np.log(times), np.log(np.maximum(med,
+                                                                                      1e-9)))))
+            tt = np.geomspace(t0, times[-1], 30)
+            fig.line(tt, g0 * (tt / t0) ** -nu_level, color=color, line_dash="dashed")
+        sources[float(level)] = src
+    fig.legend.label_text_font_size = "9px"
+    fig.legend.location = "bottom_left"
+    return fig, sources
+
+
+def nu_vs_g(fit: xr.Dataset, model: PCMModel | None = None):
+    g = fit["target"].values * US
+    nu = fit["nu"].values
+    ok = np.isfinite(nu)
+    idx = sample(int(ok.sum()))
+    fig = figure("Drift exponent against conductance", "target G (µS)", "ν", x_log=True,
+                 tooltips=[("G", "@g{0.00} µS"), ("ν", "@nu{0.0000}")])
+    src = source(g=g[ok][idx], nu=nu[ok][idx])
+    fig.scatter("g", "nu", source=src, size=2, alpha=0.3, legend_label="devices")
+    levels = np.unique(g[ok])
+    mean = np.array([nu[ok][g[ok] == lv].mean() for lv in levels])
+    std = np.array([nu[ok][g[ok] == lv].std() for lv in levels])
+    stats = source(g=levels, mean=mean, lo=mean - std, hi=mean + std)
+    fig.scatter("g", "mean", source=stats, size=8, color="black", legend_label="level mean")
+    if model is not None:
+        gg = np.geomspace(max(levels.min(), 1e-3), levels.max(), 60)
+        x = np.log(gg / (model.g_max * US))
+        mu = np.clip(model.drift.mu.slope * x + model.drift.mu.intercept, model.drift.mu.lo,
+                     model.drift.mu.hi)
+        sd = np.clip(model.drift.sigma.slope * x + model.drift.sigma.intercept,
+                     model.drift.sigma.lo, model.drift.sigma.hi)
+        band = source(g=gg, mu=mu, lo=mu - sd, hi=mu + sd)
+        fig.varea("g", "lo", "hi", source=band, alpha=0.2, color="orange",
+                  legend_label="model μν ± σν")
+        fig.line("g", "mu", source=band, color="orange", line_width=2)
+    state_decimation(fig, idx.size, int(ok.sum()))
+    fig.legend.label_text_font_size = "9px"
+    return fig, {"devices": src, "levels": stats}
+
+
+def compensation(comp: xr.Dataset):
+    fig = figure("Global drift compensation factor", "time since programming (s)",
+                 "Σ G(first read) / Σ G(t)", x_log=True,
+                 tooltips=[("t", "@t{0.0a} s"), ("factor", "@factor{0.0000}")])
+    src = source(t=comp["time"].values, factor=comp["factor"].values)
+    fig.line("t", "factor", source=src)
+    fig.scatter("t", "factor", source=src, size=5)
+    return fig, src
+
+
+def figures(tables: dict[str, xr.Dataset], model=None) -> list:
+    out = []
+    if "reads" in tables and "fit" in tables:
+        t0 = model.drift.t0_s if isinstance(model, PCMModel) else 20.0
+        out.append(g_vs_time(tables["reads"], tables["fit"], t0)[0])
+        out.append(nu_vs_g(tables["fit"], model if isinstance(model, PCMModel) else None)[0])
+    if "compensation" in tables:
+        out.append(compensation(tables["compensation"])[0])
+    return out

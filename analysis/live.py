@@ -1,0 +1,96 @@
+"""The live view of a campaign being written: a Bokeh server app that reads the campaign file
+alongside its writer (SWMR reads, never the writer's lock) and, every second, updates the
+status, the committed steps of every run, a timeline of the steps committed, and the records of
+the run in progress. When the campaign ends it shows the final state and says whether it
+completed, was interrupted or failed (and how to continue it)."""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+from bokeh.application import Application
+from bokeh.application.handlers.function import FunctionHandler
+from bokeh.layouts import column, row
+from bokeh.models import ColumnDataSource, Div
+from bokeh.plotting import figure
+
+from xbarlab.errors import XbarlabError
+from xbarlab.store.errors import CampaignFileError
+from xbarlab.store.reader import read_info
+
+ENDED = {"completed": "#2a7d2a", "interrupted": "#b8860b", "failed": "#b22222"}
+
+
+def _snapshot(path: Path):
+    try:
+        return read_info(path)
+    except (FileNotFoundError, CampaignFileError, OSError, XbarlabError):
+        return None  # not there yet, or caught between writes: try again next tick
+
+
+def make_document(doc, path: Path, interval_ms: int = 1000) -> None:
+    status = Div(text=f"<h2>waiting for {html.escape(str(path))}</h2>",
+                 sizing_mode="stretch_width")
+    runs = ColumnDataSource({"run": [], "steps": []})
+    timeline = ColumnDataSource({"t": [], "steps": []})
+    tables = ColumnDataSource({"table": [], "rows": []})
+    steps_fig = figure(title="Committed steps per run", x_range=[], height=300,
+                       sizing_mode="stretch_width", y_axis_label="steps")
+    steps_fig.vbar(x="run", top="steps", source=runs, width=0.8)
+    time_fig = figure(title="Steps committed over time", height=300,
+                      sizing_mode="stretch_width", x_axis_label="time watching (s)",
+                      y_axis_label="steps (all runs)")
+    time_fig.line("t", "steps", source=timeline)
+    table_fig = figure(title="Records of the run in progress", x_range=[], height=300,
+                       sizing_mode="stretch_width", y_axis_label="committed records")
+    table_fig.vbar(x="table", top="rows", source=tables, width=0.8)
+    t0 = time.monotonic()
+
+    def update() -> None:
+        info = _snapshot(path)
+        if info is None:
+            return
+        total = sum(r.steps for r in info.runs.values())
+        names = list(info.runs)
+        if list(steps_fig.x_range.factors) != names:
+            steps_fig.x_range.factors = names
+        runs.data = {"run": names, "steps": [r.steps for r in info.runs.values()]}
+        timeline.stream({"t": [time.monotonic() - t0], "steps": [total]}, rollover=3600)
+        current = next((r for r in reversed(list(info.runs.values())) if r.steps), None)
+        if current is not None:
+            tnames = list(current.tables)
+            if list(table_fig.x_range.factors) != tnames:
+                table_fig.x_range.factors = tnames
+            tables.data = {"table": tnames, "rows": [t.rows for t in current.tables.values()]}
+            table_fig.title.text = f"Records of {current.name}"
+        color = ENDED.get(info.status, "#1f5fa8")
+        note = ""
+        if info.status == "interrupted":
+            note = (f"<p>interrupted{': ' + html.escape(info.error) if info.error else ''}; "
+                    "continue it with <code>xbarlab run CAMPAIGN.toml -o "
+                    f"{html.escape(path.name)} --resume</code></p>")
+        elif info.status == "failed":
+            note = f"<p>failed: {html.escape(info.error)}</p>"
+        status.text = (f"<h2>{html.escape(path.name)}: <span style='color:{color}'>"
+                       f"{html.escape(info.status)}</span></h2>"
+                       f"<p class='xbarlab-steps'>steps committed: <b>{total}</b> in "
+                       f"{len(info.runs)} run(s)</p>{note}")
+        doc.title = f"xbarlab watch: {total} steps, {info.status}"
+
+    update()
+    doc.add_root(column(status, row(steps_fig, time_fig, sizing_mode="stretch_width"),
+                        table_fig, sizing_mode="stretch_width"))
+    doc.add_periodic_callback(update, interval_ms)
+
+
+def serve(path: Path, port: int, interval_ms: int = 1000):
+    """A started Bokeh server on 127.0.0.1:port following ``path``; run its io_loop."""
+    from bokeh.server.server import Server
+
+    app = Application(FunctionHandler(lambda doc: make_document(doc, path, interval_ms)))
+    server = Server({"/": app}, port=port, address="127.0.0.1",
+                    allow_websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"])
+    server.start()
+    return server

@@ -1,0 +1,165 @@
+"""Self-contained HTML reports of campaign files: a header (identity, status, software
+versions, the campaign config), a section per run with its protocol's figures, and the fitted
+model with its goodness of fit when given. Several files (a wafer) get wafer maps first and a
+tab per die. Bokeh's JavaScript is inlined, so the file opens offline."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+from bokeh.embed import file_html
+from bokeh.layouts import column, gridplot
+from bokeh.models import Div, TabPanel, Tabs
+from bokeh.resources import INLINE
+
+import xbarlab
+from analysis.figures import drift as drift_figs
+from analysis.figures import others
+from analysis.figures import program_verify as pv_figs
+from analysis.figures.wafer import wafer_map
+from sim_backend.models import ChipModel
+from xbarlab.store.reader import CampaignInfo, read_info, read_table
+
+STATUS_COLOR = {"completed": "#2a7d2a", "running": "#1f5fa8"}
+
+
+def _tables(path: Path, run) -> dict:
+    return {name: read_table(path, run.name, name) for name in run.tables}
+
+
+def run_figures(path: Path, run, model=None) -> list:
+    tables = _tables(path, run)
+    device = model.device if model is not None else None
+    out: list = []
+    if run.protocol in ("program_verify", "drift", "mvm"):
+        out += pv_figs.figures(tables)
+    if run.protocol == "drift":
+        out += drift_figs.figures(tables, device)
+    out += others.figures(run.protocol, tables, device)
+    return out
+
+
+def _kv_table(rows: list[tuple[str, str]]) -> str:
+    cells = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+                    f"<td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+def header(info: CampaignInfo) -> Div:
+    ident = info.identity
+    color = STATUS_COLOR.get(info.status, "#b22222")
+    status = (f"<span style='color:{color};font-weight:bold'>{html.escape(info.status)}</span>"
+              + (f" — {html.escape(info.error)}" if info.error else ""))
+    rows = [("lot", ident.lot or "-"), ("wafer", ident.wafer or "-"),
+            ("die", f"({ident.die_x}, {ident.die_y})"), ("array", ident.array or "-"),
+            ("created", info.created),
+            ("software", ", ".join(f"{k} {v}" for k, v in info.software.items())),
+            ("report by", f"xbarlab {xbarlab.__version__}")]
+    if info.resumed:
+        rows.append(("resumed", f"{len(info.resumed)} time(s)"))
+    runs = "".join(f"<li>{html.escape(r.name)}: {html.escape(r.status)}, {r.steps} steps</li>"
+                   for r in info.runs.values())
+    config = (f"<details><summary>campaign config</summary><pre>"
+              f"{html.escape(info.config_text or '(none recorded)')}</pre></details>")
+    text = (f"<h1>{html.escape(str(info.path.name))}</h1><p>status: {status}</p>"
+            f"{_kv_table(rows)}<h3>runs</h3><ul>{runs}</ul>{config}")
+    return Div(text=text, sizing_mode="stretch_width")
+
+
+def model_section(model_path: Path) -> Div:
+    report_path = model_path.with_name(model_path.stem + ".fit.json")
+    parts = [f"<h2>Fitted model: {html.escape(model_path.name)}</h2>"]
+    if report_path.exists():
+        fits = json.loads(report_path.read_text())
+        rows = []
+        for name, rep in fits.get("fits", {}).items():
+            params = ", ".join(
+                f"{k} = {p['value']:.4g}" + (" (base)" if p["fixed"] else
+                                             f" [{p['ci95'][0]:.3g}, {p['ci95'][1]:.3g}]"
+                                             if p["ci95"][0] == p["ci95"][0] else "")
+                for k, p in rep["params"].items())
+            gof = ", ".join(f"{k} {v:.3g}" for k, v in rep["gof"].items())
+            rows.append(f"<tr><td><b>{html.escape(name)}</b></td><td>{html.escape(params)}</td>"
+                        f"<td>{html.escape(gof)}</td><td>{rep['devices']:,}</td></tr>")
+        parts.append("<table><tr><th>fit</th><th>parameters (95 % CI)</th><th>goodness of "
+                     "fit</th><th>devices</th></tr>" + "".join(rows) + "</table>")
+        if fits.get("carried_from_base"):
+            parts.append("<p>kept from the base model: "
+                         + html.escape(", ".join(fits["carried_from_base"])) + "</p>")
+    parts.append("<details><summary>model JSON</summary><pre>"
+                 + html.escape(model_path.read_text()) + "</pre></details>")
+    return Div(text="".join(parts), sizing_mode="stretch_width")
+
+
+def campaign_layout(path: Path, model=None) -> list:
+    info = read_info(path)
+    items: list = [header(info)]
+    for run in info.runs.values():
+        items.append(Div(text=f"<h2>{html.escape(run.name)}</h2><p>{html.escape(run.status)}"
+                     f", {run.steps} steps</p>", sizing_mode="stretch_width"))
+        figs = run_figures(path, run, model) if run.steps else []
+        if figs:
+            items.append(gridplot(figs, ncols=2, sizing_mode="stretch_width",
+                                  toolbar_location="right"))
+    return items
+
+
+def die_statistics(paths: list[Path]) -> dict[str, np.ndarray]:
+    """Per-die figures straight from the records (no fit): yield, mean ν, median detected
+    lifetime."""
+    stats = {"die_x": [], "die_y": [], "yield": [], "mean_nu": [], "median_lifetime": [],
+             "file": []}
+    for p in paths:
+        info = read_info(p)
+        stats["die_x"].append(info.identity.die_x)
+        stats["die_y"].append(info.identity.die_y)
+        stats["file"].append(p.name)
+        conv, nus, life = [], [], []
+        for run in info.runs.values():
+            if "results" in run.tables and run.protocol in ("program_verify", "drift", "mvm"):
+                conv.append(read_table(p, run.name, "results")["converged"].values)
+            if run.protocol == "drift" and "fit" in run.tables:
+                nus.append(read_table(p, run.name, "fit")["nu"].values)
+            if run.protocol == "endurance" and "results" in run.tables:
+                times, s = others.kaplan_meier(read_table(p, run.name, "results"))
+                below = np.flatnonzero(s <= 0.5)
+                life.append(float(times[below[0]]) if below.size else np.nan)
+        stats["yield"].append(float(np.concatenate(conv).mean()) if conv else np.nan)
+        stats["mean_nu"].append(float(np.nanmean(np.concatenate(nus))) if nus else np.nan)
+        stats["median_lifetime"].append(life[0] if life else np.nan)
+    return {k: np.asarray(v) for k, v in stats.items()}
+
+
+def build_report(paths: list[Path], model_path: Path | None = None):
+    model = ChipModel.model_validate_json(model_path.read_text()) if model_path else None
+    items: list = []
+    if len(paths) > 1:
+        s = die_statistics(paths)
+        items.append(Div(text=f"<h1>Wafer: {len(paths)} dies</h1>",
+                         sizing_mode="stretch_width"))
+        maps = [wafer_map(s["die_x"], s["die_y"], s[name], name=name, unit=unit,
+                          labels=s["file"])[0]
+                for name, unit in (("yield", ""), ("mean_nu", ""), ("median_lifetime",
+                                                                    "cycles"))
+                if np.isfinite(s[name]).any()]
+        items.append(gridplot(maps, ncols=3, sizing_mode="stretch_width"))
+    if model_path is not None:
+        items.append(model_section(model_path))
+    if len(paths) == 1:
+        items += campaign_layout(paths[0], model)
+    else:
+        items.append(Tabs(tabs=[TabPanel(child=column(campaign_layout(p, model),
+                                                      sizing_mode="stretch_width"),
+                                         title=p.stem) for p in paths],
+                          sizing_mode="stretch_width"))
+    return column(items, sizing_mode="stretch_width")
+
+
+def write_report(paths: list[Path], out: Path, model_path: Path | None = None) -> Path:
+    title = paths[0].name if len(paths) == 1 else f"wafer of {len(paths)} dies"
+    out.write_text(file_html(build_report(paths, model_path), INLINE,
+                             title=f"xbarlab report: {title}"), encoding="utf-8")
+    return out
