@@ -9,7 +9,7 @@ from bokeh.models import ColumnDataSource, HoverTool, Title
 from bokeh.palettes import Category10_10, Viridis256
 from bokeh.plotting import figure as bokeh_figure
 
-MAX_POINTS = 20_000  # scatter points drawn per figure; more are sampled down
+MAX_POINTS = 10_000  # scatter points drawn per figure; more are sampled down
 US = 1e6  # S -> µS
 PALETTE = Category10_10
 HEIGHT = 320
