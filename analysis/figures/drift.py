@@ -107,5 +107,8 @@ def figures(tables: dict[str, xr.Dataset], model=None) -> list:
         out.append(g_vs_time(tables["reads"], tables["fit"], t0)[0])
         out.append(nu_vs_g(tables["fit"], model if isinstance(model, PCMModel) else None)[0])
     if "compensation" in tables:
-        out.append(compensation(tables["compensation"])[0])
+        comp = compensation(tables["compensation"])[0]
+        if out:  # the same time axis: panning or zooming one moves the other
+            comp.x_range = out[0].x_range
+        out.append(comp)
     return out

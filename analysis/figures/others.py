@@ -155,7 +155,10 @@ def figures(protocol: str, tables: dict[str, xr.Dataset], model=None) -> list:
         if "results" in tables:
             wb = ((model.endurance.weibull_shape, model.endurance.weibull_scale)
                   if model is not None else None)
-            out.append(survival(tables["results"], wb)[0])
+            surv = survival(tables["results"], wb)[0]
+            if out:  # the same cycles axis as the window, linked
+                surv.x_range = out[0].x_range
+            out.append(surv)
         return out
     if protocol == "mvm":
         out = []
