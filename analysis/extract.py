@@ -1,26 +1,21 @@
-"""Reduce one campaign file to its sufficient statistics (analysis.sufficient): the map step of
-every fit, run once per file, in-process or on a Dask worker."""
+"""Reduce a campaign's tables (xarray Datasets from xbarlab.store) to sufficient statistics
+(analysis.sufficient): the map step of every fit. Pure functions of the tables; opening the
+files is xbarlab.fitting's job."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
 from analysis.device_drift import device_drift, device_relaxation
-from analysis.errors import FitError
-from analysis.fit_pulse import pulse_sums
 from analysis.sufficient import (
     LN_G_EDGES,
     NU_EDGES,
-    CampaignStats,
     DriftSums,
     EnduranceCounts,
     ProgrammingCounts,
     RelaxationSums,
 )
-from sim_backend.models import PCMModel, RRAMModel
-from xbarlab.store.reader import read_info, read_table
+from sim_backend.models import RRAMModel
 
 PROGRAMMED_BY = ("program_verify", "drift", "mvm")  # runs with a program-and-verify results table
 MAX_Q2 = 0.25  # a device whose reads scatter by more than Q_s = 0.5 is a failed fit, not data
@@ -106,47 +101,3 @@ def programming_counts(results, g_min: float, g_max: float) -> ProgrammingCounts
     at_bottom = ~converged & (final <= g_min + 0.05 * span)
     return ProgrammingCounts(targeted=int(converged.size), converged=int(converged.sum()),
                              stuck_set=int(at_top.sum()), stuck_reset=int(at_bottom.sum()))
-
-
-def campaign_stats(path: str | Path, model: PCMModel | RRAMModel) -> CampaignStats:
-    """The sufficient statistics of one campaign file, for fitting a model of ``model``'s
-    kind (its range, drift or relaxation times, read time)."""
-    path = Path(path)
-    g_min, g_max = model.g_min, model.g_max
-    info = read_info(path)
-    stats = CampaignStats(sources=[str(path)],
-                          dies=[(info.identity.die_x, info.identity.die_y)], g_max=g_max)
-    for run in info.runs.values():
-        if run.steps == 0:
-            continue
-        where = f"{path}: run {run.name}"
-        tables = run.tables
-        if run.protocol in PROGRAMMED_BY and "results" in tables:
-            results = read_table(path, run.name, "results")
-            stats.programming += programming_counts(results, g_min, g_max)
-            stats.samples += int(results.sizes["record"])
-        if run.protocol == "drift" and "reads" in tables and "results" in tables:
-            reads = read_table(path, run.name, "reads")
-            results = read_table(path, run.name, "results")
-            if isinstance(model, PCMModel):
-                sums, n = drift_sums(reads, results, g_max, model.drift.t0_s,
-                                     model.read_noise.t_read_s, where)
-                stats.drift += sums
-            else:
-                relax, n = relaxation_sums(reads, results, model, where)
-                stats.relaxation += relax
-            stats.samples += n
-        if run.protocol == "pulse_response" and "trains" in tables:
-            trains = read_table(path, run.name, "trains")
-            stats.pulse += pulse_sums(trains, run.config, model)
-            stats.samples += int(trains.sizes["record"])
-        if run.protocol == "endurance" and "results" in tables and "checkpoints" in tables:
-            checkpoints = read_table(path, run.name, "checkpoints")
-            stats.endurance += endurance_counts(read_table(path, run.name, "results"),
-                                                checkpoints, g_max)
-            stats.samples += int(checkpoints.sizes["record"])
-    if not (stats.drift.devices or stats.relaxation.devices or stats.endurance.devices
-            or stats.programming.targeted or stats.pulse.steps):
-        raise FitError(f"{path}: no program_verify, drift, endurance or pulse_response records "
-                       "to fit")
-    return stats

@@ -62,7 +62,7 @@ def generate(directory: Path, dies: int, size: int) -> list[Path]:
 
 def fit_child(files: list[str], scheduler: str | None) -> None:
     """Run in a fresh process: fit, print one JSON line of figures."""
-    from analysis.wafer import fit_wafer
+    from xbarlab.fitting import fit_wafer
 
     t0 = time.perf_counter()
     result = fit_wafer([Path(f) for f in files], scheduler=scheduler)

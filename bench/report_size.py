@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     from bokeh.models import Plot
 
-    from analysis.report import build_report, write_report
     from tests.browser import chrome, console_errors, wait_for_plots
     from xbarlab.campaign.config import load_campaign
     from xbarlab.campaign.runner import CampaignRunner
+    from xbarlab.report import build_report, write_report
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--campaign", type=Path, default=ROOT / "examples" / "pcm_array.toml")

@@ -15,11 +15,11 @@ import pytest
 
 from analysis.aihwkit_export import to_aihwkit
 from analysis.errors import FitError
-from analysis.extract import campaign_stats
 from analysis.model_fit import fit_model
 from sim_backend.models import ChipModel, PCMModel, RRAMModel
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
+from xbarlab.fitting import campaign_stats
 
 # Stated tolerances (relative unless noted), over the measured range G = 1.5 .. 20 µS. Each is
 # about three standard errors of the estimate for this campaign size (65,536 devices in 12

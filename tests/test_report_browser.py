@@ -14,9 +14,9 @@ import time
 
 from bokeh.models import Plot
 
-from analysis.report import build_report, write_report
 from tests.browser import chrome, console_errors, screenshot, wait_for_plots
 from tests.test_report_figures import make_campaign
+from xbarlab.report import build_report, write_report
 
 
 def test_report_opens_offline_with_every_figure_drawn(tmp_path):
@@ -100,7 +100,7 @@ def test_live_view_says_when_a_campaign_was_interrupted(tmp_path):
     from bokeh.document import Document
     from bokeh.models import Div
 
-    from analysis.live import make_document
+    from xbarlab.live import make_document
     from xbarlab.store import CampaignWriter
 
     path = tmp_path / "stopped.h5"

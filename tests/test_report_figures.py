@@ -13,9 +13,9 @@ from analysis.figures import drift as drift_figs
 from analysis.figures import others
 from analysis.figures import program_verify as pv
 from analysis.figures.wafer import wafer_map
-from analysis.report import die_statistics, write_report
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
+from xbarlab.report import die_statistics, write_report
 from xbarlab.store.reader import read_table
 
 CAMPAIGN = """
@@ -173,9 +173,9 @@ def test_report_is_self_contained(campaign, tmp_path):
 
 
 def test_report_shows_the_fitted_model_with_its_goodness_of_fit(campaign, tmp_path):
-    from analysis.extract import campaign_stats
     from analysis.model_fit import fit_model, write_model
     from sim_backend.models import PCMModel
+    from xbarlab.fitting import campaign_stats
 
     fit = fit_model(campaign_stats(campaign, PCMModel()),
                     skip=frozenset({"endurance", "pulse"}))  # too few devices for those

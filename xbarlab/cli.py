@@ -208,8 +208,8 @@ def fit(
     from rich.progress import Progress
 
     from analysis.model_fit import write_model
-    from analysis.wafer import find_campaigns, fit_wafer
     from sim_backend.models import ChipModel
+    from xbarlab.fitting import find_campaigns, fit_wafer
 
     for path, what in ((output, "model"), (summary, "summary"), (aihwkit, "aihwkit")):
         if path is not None and path.exists():
@@ -281,8 +281,8 @@ def report(
         help="Fitted model (from xbarlab fit) to show with its goodness of fit.")] = None,
 ) -> None:
     """Write a self-contained HTML report (opens offline) of one campaign or a wafer."""
-    from analysis.report import write_report
-    from analysis.wafer import find_campaigns
+    from xbarlab.fitting import find_campaigns
+    from xbarlab.report import write_report
 
     if output.exists():
         raise XbarlabError(f"{output}: exists; choose another report file")
@@ -299,7 +299,7 @@ def watch(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5006,
 ) -> None:
     """Serve a live view of a campaign on 127.0.0.1 that follows it while it is written."""
-    from analysis.live import serve
+    from xbarlab.live import serve
 
     if not 0 < port < 65536:
         raise XbarlabError(f"--port {port}: use 1..65535")

@@ -1,10 +1,12 @@
-"""Fit a wafer: many campaign files (dies) reduced to sufficient statistics one file at a time,
+"""Fit campaign files: each file's tables reduced to sufficient statistics
+(:func:`campaign_stats`), then a wafer of them (many dies) one file at a time,
 in this process or on a ``dask.distributed`` cluster (a LocalCluster of N workers, or an
 existing scheduler), then pooled and fitted; optionally each die fitted on its own, with a
 per-die summary table (yield, programming spread, mean ν, median lifetime) by die position.
 
-The cluster path is the same code: each worker runs :func:`analysis.extract.campaign_stats` on
-its files and returns only the statistics (kilobytes); nothing else travels to this process.
+The cluster path is the same code: each worker runs :func:`campaign_stats` on its files and
+returns only the statistics (kilobytes); nothing else travels to this process. This module
+opens the files; the reductions and fits it calls (analysis) are pure functions of tables.
 """
 
 from __future__ import annotations
@@ -18,11 +20,63 @@ from pathlib import Path
 import numpy as np
 
 from analysis.errors import FitError
-from analysis.extract import campaign_stats
+from analysis.extract import (
+    PROGRAMMED_BY,
+    drift_sums,
+    endurance_counts,
+    programming_counts,
+    relaxation_sums,
+)
+from analysis.fit_pulse import pulse_sums
 from analysis.model_fit import ModelFit, fit_model
 from analysis.sufficient import CampaignStats
 from sim_backend.models import PCMModel, RRAMModel
 from xbarlab.errors import XbarlabError
+from xbarlab.store.reader import read_info, read_table
+
+
+def campaign_stats(path: str | Path, model: PCMModel | RRAMModel) -> CampaignStats:
+    """The sufficient statistics of one campaign file, for fitting a model of ``model``'s
+    kind (its range, drift or relaxation times, read time)."""
+    path = Path(path)
+    g_min, g_max = model.g_min, model.g_max
+    info = read_info(path)
+    stats = CampaignStats(sources=[str(path)],
+                          dies=[(info.identity.die_x, info.identity.die_y)], g_max=g_max)
+    for run in info.runs.values():
+        if run.steps == 0:
+            continue
+        where = f"{path}: run {run.name}"
+        tables = run.tables
+        if run.protocol in PROGRAMMED_BY and "results" in tables:
+            results = read_table(path, run.name, "results")
+            stats.programming += programming_counts(results, g_min, g_max)
+            stats.samples += int(results.sizes["record"])
+        if run.protocol == "drift" and "reads" in tables and "results" in tables:
+            reads = read_table(path, run.name, "reads")
+            results = read_table(path, run.name, "results")
+            if isinstance(model, PCMModel):
+                sums, n = drift_sums(reads, results, g_max, model.drift.t0_s,
+                                     model.read_noise.t_read_s, where)
+                stats.drift += sums
+            else:
+                relax, n = relaxation_sums(reads, results, model, where)
+                stats.relaxation += relax
+            stats.samples += n
+        if run.protocol == "pulse_response" and "trains" in tables:
+            trains = read_table(path, run.name, "trains")
+            stats.pulse += pulse_sums(trains, run.config, model)
+            stats.samples += int(trains.sizes["record"])
+        if run.protocol == "endurance" and "results" in tables and "checkpoints" in tables:
+            checkpoints = read_table(path, run.name, "checkpoints")
+            stats.endurance += endurance_counts(read_table(path, run.name, "results"),
+                                                checkpoints, g_max)
+            stats.samples += int(checkpoints.sizes["record"])
+    if not (stats.drift.devices or stats.relaxation.devices or stats.endurance.devices
+            or stats.programming.targeted or stats.pulse.steps):
+        raise FitError(f"{path}: no program_verify, drift, endurance or pulse_response records "
+                       "to fit")
+    return stats
 
 
 def find_campaigns(inputs: list[str]) -> list[Path]:
