@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,29 @@ from xbarlab.store.reader import CampaignInfo, read_info, read_table
 STATUS_COLOR = {"completed": "#2a7d2a", "running": "#1f5fa8"}
 
 
-def _tables(path: Path, run) -> dict:
-    return {name: read_table(path, run.name, name) for name in run.tables}
+class _Tables(Mapping):
+    """A run's tables, each read when a figure first asks for it (a report draws from a few
+    of them; the others, like the read-noise protocol's millions of raw reads, stay on disk)."""
+
+    def __init__(self, path: Path, run):
+        self.path, self.run, self._cache = path, run, {}
+
+    def __getitem__(self, name: str):
+        if name not in self.run.tables:
+            raise KeyError(name)
+        if name not in self._cache:
+            self._cache[name] = read_table(self.path, self.run.name, name)
+        return self._cache[name]
+
+    def __iter__(self):
+        return iter(self.run.tables)
+
+    def __len__(self) -> int:
+        return len(self.run.tables)
 
 
 def run_figures(path: Path, run, model=None) -> list:
-    tables = _tables(path, run)
+    tables = _Tables(path, run)
     device = model.device if model is not None else None
     out: list = []
     if run.protocol in ("program_verify", "drift", "mvm"):
