@@ -60,6 +60,14 @@ class RecordingTransport(Transport):
         self._log("read", data)
         return data
 
+    def read_some(self, max_bytes: int, timeout_s: float) -> bytes:
+        data = self.inner.read_some(max_bytes, timeout_s)
+        self._log("read", data)
+        return data
+
+    def reset_input(self) -> None:
+        self.inner.reset_input()
+
     def close(self) -> None:
         if not self.closed:
             self._fh.close()
@@ -85,6 +93,18 @@ def _show(e: dict) -> str:
     return f"{e['dir']} {e['data']!r}" if "data" in e else f"{e['dir']} bytes {e['hex']}"
 
 
+def _diff(path: Path, entries: list[dict], position: int, actual: str) -> str:
+    """A readable diff: the exchanges leading up to the deviation, then expected (−) against
+    actual (+)."""
+    lines = [f"{path}: exchange {position + 1} deviates from the recording"]
+    for k in range(max(0, position - 3), position):
+        lines.append(f"    {k + 1:4d}  {_show(entries[k])}")
+    expected = _show(entries[position]) if position < len(entries) else "(recording ended)"
+    lines.append(f"  - {position + 1:4d}  expected {expected}")
+    lines.append(f"  + {position + 1:4d}  got {actual}")
+    return "\n".join(lines)
+
+
 class ReplayTransport(Transport):
     """Plays a recording back in strict order."""
 
@@ -96,17 +116,13 @@ class ReplayTransport(Transport):
 
     def _next(self, direction: str, actual: dict) -> dict:
         if self.position >= len(self.entries):
-            raise ReplayMismatch(
-                f"{self.path}: exchange {self.position + 1}: recording ended, got "
-                f"{_show(actual)}")
+            raise ReplayMismatch(_diff(self.path, self.entries, self.position, _show(actual)))
         expected = self.entries[self.position]
         same = expected["dir"] == direction and (
             direction == "read" or {k: expected.get(k) for k in ("data", "hex")}
             == {k: actual.get(k) for k in ("data", "hex")})
         if not same:
-            raise ReplayMismatch(
-                f"{self.path}: exchange {self.position + 1}: expected {_show(expected)}, "
-                f"got {_show(actual)}")
+            raise ReplayMismatch(_diff(self.path, self.entries, self.position, _show(actual)))
         self.position += 1
         return expected
 
@@ -132,6 +148,19 @@ class ReplayTransport(Transport):
             raise ReplayMismatch(f"{self.path}: exchange {self.position}: recorded "
                                  f"{len(data)} bytes, {size} asked for")
         return data
+
+    def read_some(self, max_bytes: int, timeout_s: float) -> bytes:
+        """The next recorded piece of a stream, as the live link delivered it."""
+        self._check_open()
+        e = self._next("read", {"dir": "read", "hex": f"<up to {max_bytes} bytes>"})
+        data = bytes.fromhex(e["hex"]) if "hex" in e else e["data"].encode()
+        if len(data) > max_bytes:
+            raise ReplayMismatch(f"{self.path}: exchange {self.position}: recorded "
+                                 f"{len(data)} bytes, at most {max_bytes} asked for")
+        return data
+
+    def reset_input(self) -> None:
+        """Nothing is buffered in a replay."""
 
     @property
     def remaining(self) -> int:
