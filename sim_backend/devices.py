@@ -40,6 +40,9 @@ class DeviceState:
     fault: np.ndarray  # u1: OK, STUCK_SET, STUCK_RESET, COLLAPSED
     last_pol: np.ndarray  # i1: +1 after a SET, −1 after a RESET, 0 as fabricated
     fault_version: int = 0  # bumped whenever a device fails, to invalidate cached masks
+    # f4 per device, or None: a chip twin's fixed drift z-score per device (NaN: draw fresh),
+    # so a device keeps its measured place in the ν distribution each time it is programmed
+    nu_z: np.ndarray | None = None
 
     @classmethod
     def empty(cls, n: int) -> DeviceState:
@@ -344,7 +347,11 @@ class PCMPhysics(DevicePhysics):
         np.maximum(ln_g, F(1e-6), out=ln_g)
         np.log(ln_g, out=ln_g)
         nu = _out(st.nu, sel, n)
-        np.multiply(_loglin(m.drift.sigma, ln_g), normal(rng, n), out=nu)
+        z = normal(rng, n)  # drawn even for a twin's devices, so the stream stays the same
+        if st.nu_z is not None:
+            fixed = take(st.nu_z, sel)
+            z = np.where(np.isfinite(fixed), fixed, z).astype(z.dtype, copy=False)
+        np.multiply(_loglin(m.drift.sigma, ln_g), z, out=nu)
         nu += _loglin(m.drift.mu, ln_g)
         np.maximum(nu, 0, out=nu)
         rn = m.read_noise

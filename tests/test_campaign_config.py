@@ -57,7 +57,8 @@ BAD = [
      "steps[1].endurance.max_cycle: unknown field; did you mean 'max_cycles'?"),
     ("two targets", "[[steps]]\n[steps.program_verify]",
      "[target.simulated]\n[[steps]]\n[steps.program_verify]",
-     "target: give exactly one of simulated, serial, smu_matrix (got simulated, serial)"),
+     "target: give exactly one of simulated, serial, smu_matrix, twin (got simulated, "
+     "serial)"),
     ("no steps", GOOD[GOOD.index("[[steps]]"):], "",
      "steps: required field is missing"),
     ("voltage over the limit", '[chip]\nlot = "L1"', '[chip]\nlot = "L1"\n[limits]\n'

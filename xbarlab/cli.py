@@ -316,6 +316,76 @@ def watch(
         server.stop()
 
 
+@app.command()
+def twin(
+    file: Annotated[Path, typer.Argument(help="Campaign file (.h5) of the chip.")],
+    model: Annotated[Path, typer.Option(help="Its fitted model (xbarlab fit).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Twin file to write.")],
+    seed: Annotated[int, typer.Option(help="Seed of what the records don't say.")] = 0,
+) -> None:
+    """Build a chip twin: a simulated chip with this chip's own devices (stuck cells, drift,
+    lifetimes), for `target.twin` in a campaign."""
+    import numpy as np
+
+    from sim_backend.models import ChipModel
+    from xbarlab.twin import build_twin
+
+    if output.exists():
+        raise XbarlabError(f"{output}: exists; choose another twin file")
+    try:
+        chip_model = ChipModel.model_validate_json(model.read_text())
+    except (OSError, ValueError) as exc:
+        raise XbarlabError(f"--model {model}: not a chip model "
+                           f"({str(exc).splitlines()[0]})") from None
+    t = build_twin(file, chip_model, seed)
+    t.save(output)
+    stuck = int((t.fault != 0).sum())
+    out.print(f"wrote {output}: {t.shape[0]}x{t.shape[1]} devices, "
+              f"{int(np.isfinite(t.g_prog).sum()):,} measured states, "
+              f"{int(np.isfinite(t.nu_z).sum()):,} drift exponents, {stuck} stuck cells, "
+              f"{output.stat().st_size / 1e6:.1f} MB")
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="The recorded campaign file (.h5).")],
+    twin_file: Annotated[Path, typer.Option("--twin", help="Chip twin (xbarlab twin).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Campaign file to write.")],
+    campaign: Annotated[Path | None, typer.Option(
+        help="Another campaign to run (default: the one recorded in FILE).")] = None,
+) -> None:
+    """Rerun a recorded campaign (or another) against a chip twin and compare the key
+    statistics of the original and the replay side by side."""
+    import tomllib
+
+    import tomli_w
+
+    from xbarlab.campaign.config import parse_campaign
+    from xbarlab.campaign.runner import CampaignRunner
+    from xbarlab.store.reader import read_info
+    from xbarlab.twin import key_statistics
+
+    if output.exists():
+        raise XbarlabError(f"{output}: exists; choose another output file")
+    text = campaign.read_text() if campaign else read_info(file).config_text
+    if not text:
+        raise XbarlabError(f"{file}: no campaign recorded; give --campaign")
+    doc = tomllib.loads(text)
+    doc["target"] = {"twin": str(twin_file.resolve())}
+    text = tomli_w.dumps(doc)
+    cfg = parse_campaign(text, f"replay of {campaign or file}")
+    CampaignRunner(cfg, text, output, source=str(campaign or file)).run()
+    a, b = key_statistics(file), key_statistics(output)
+    table = Table(title=f"{file.name} against its replay on {twin_file.name}")
+    for col in ("statistic", "original", "replay", "difference"):
+        table.add_column(col)
+    for k in a:
+        diff = b[k] - a[k]
+        table.add_row(k, f"{a[k]:.4g}", f"{b[k]:.4g}", f"{diff:+.3g}")
+    out.print(table)
+    out.print(f"wrote {output}")
+
+
 sim_app = typer.Typer(help="Simulated instruments and chips that speak the real protocols.",
                       no_args_is_help=True)
 app.add_typer(sim_app, name="sim")

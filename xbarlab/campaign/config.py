@@ -6,7 +6,7 @@ Layout (see ``docs/campaigns.md`` for every field)::
 
     [chip]            identity: lot, wafer, die_x, die_y, array
     [limits]          safety limits (instruments.safety.SafetyLimits)
-    [target.<kind>]   simulated | serial | smu_matrix
+    [target.<kind>]   simulated | serial | smu_matrix, or target.twin = "chip.twin.h5"
     [[steps]]         ordered protocol steps, each one table named after its protocol
     [steps.program_verify]
     tolerance = 0.4e-6
@@ -65,24 +65,29 @@ class SmuMatrixTarget(_Strict):
     visa_backend: str = "@py"
 
 
+TARGET_KINDS = ("simulated", "serial", "smu_matrix", "twin")
+
+
 class Target(_Strict):
     """Exactly one of the kinds."""
 
     simulated: SimulatedTarget | None = None
     serial: SerialTarget | None = None
     smu_matrix: SmuMatrixTarget | None = None
+    twin: str | None = Field(None, description="chip twin file (xbarlab twin), relative to "
+                             "the campaign file")
 
     @model_validator(mode="after")
     def _one(self) -> Target:
-        given = [k for k in ("simulated", "serial", "smu_matrix") if getattr(self, k)]
+        given = [k for k in TARGET_KINDS if getattr(self, k)]
         if len(given) != 1:
-            raise ValueError("give exactly one of simulated, serial, smu_matrix "
+            raise ValueError(f"give exactly one of {', '.join(TARGET_KINDS)} "
                              f"(got {', '.join(given) or 'none'})")
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("simulated", "serial", "smu_matrix") if getattr(self, k))
+        return next(k for k in TARGET_KINDS if getattr(self, k))
 
 
 class _StepBase(BaseModel):

@@ -50,6 +50,19 @@ def chip_model(t: SimulatedTarget, base: Path):
 def open_chip(target: Target, identity: ChipIdentity, limits: SafetyLimits,
               base: Path = Path(".")) -> Chip:
     t = getattr(target, target.kind)
+    if target.kind == "twin":
+        import dataclasses
+
+        from sim_backend.twin import load_twin
+
+        path = _path(base, t, "target.twin")
+        try:
+            chip = load_twin(path, limits=limits)
+        except ValueError as exc:
+            raise CampaignConfigError(f"target.twin: {exc}") from None
+        if identity != ChipIdentity():  # the campaign's [chip] names it; else the twin's own
+            chip.info = dataclasses.replace(chip.info, identity=identity)
+        return chip
     if isinstance(t, SimulatedTarget):
         from sim_backend.sim_chip import SimChip  # the simulator only when asked for
 

@@ -1,0 +1,125 @@
+"""Build a chip twin (sim_backend.twin) from a campaign file and its fitted model, and compare
+a replay on the twin with the original campaign.
+
+Per device, from the records where they have it:
+- the last programming result's conductance (post-programming G);
+- the drift exponent, kept as a z-score within the model's ν distribution at its conductance;
+- stuck cells (a failed programming that reads at a rail, as in the fits), at their positions;
+- lifetimes: inside the detected failure interval (lower, upper] for devices that failed,
+  beyond the last checkpoint for survivors (the Weibull conditioned on surviving), both seeded.
+Elsewhere, draws from the fitted model, seeded by position. The same file, model and seed
+always build the same twin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from analysis.extract import PROGRAMMED_BY
+from sim_backend.devices import STUCK_RESET, STUCK_SET
+from sim_backend.models import ChipModel, PCMModel
+from sim_backend.twin import ChipTwin, draw_lifetimes
+from xbarlab.errors import XbarlabError
+from xbarlab.store.reader import read_info, read_table
+
+
+def _shape(info, tables: list) -> tuple[int, int]:
+    """The array's shape: the simulated target's, else the extent of the records."""
+    import tomllib
+
+    try:
+        sim = tomllib.loads(info.config_text).get("target", {}).get("simulated", {})
+    except tomllib.TOMLDecodeError:
+        sim = {}
+    if sim.get("rows") and sim.get("cols"):
+        return int(sim["rows"]), int(sim["cols"])
+    rows = max(int(t["row"].values.max()) for t in tables) + 1
+    cols = max(int(t["col"].values.max()) for t in tables) + 1
+    return rows, cols
+
+
+def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
+    path = Path(path)
+    info = read_info(path)
+    results = [read_table(path, r.name, "results") for r in info.runs.values()
+               if r.protocol in PROGRAMMED_BY and "results" in r.tables]
+    if not results:
+        raise XbarlabError(f"{path}: no program-and-verify results to build a twin from")
+    rows, cols = _shape(info, results)
+    n = rows * cols
+    dev = model.device
+    twin_model = model.model_copy(update={"array": model.array.model_copy(
+        update={"rows": rows, "cols": cols})})
+    g_prog = np.full(n, np.nan, np.float32)
+    fault = np.zeros(n, np.uint8)
+    span = dev.g_max - dev.g_min
+    for res in results:  # in run order: a later programming overrides an earlier one
+        flat = res["row"].values.astype(np.int64) * cols + res["col"].values
+        final = res["final_g"].values
+        conv = res["converged"].values.astype(bool)
+        g_prog[flat] = final
+        fault[flat[~conv & (final >= dev.g_max - 0.1 * span)]] = STUCK_SET
+        fault[flat[~conv & (final <= dev.g_min + 0.05 * span)]] = STUCK_RESET
+    nu_z = np.full(n, np.nan, np.float32)
+    if isinstance(dev, PCMModel):
+        for run in info.runs.values():
+            if run.protocol == "drift" and "fit" in run.tables:
+                fit = read_table(path, run.name, "fit")
+                flat = fit["row"].values.astype(np.int64) * cols + fit["col"].values
+                x = np.log(np.clip(fit["target"].values / dev.g_max, 1e-6, None))
+                mu = np.clip(dev.drift.mu.slope * x + dev.drift.mu.intercept, dev.drift.mu.lo,
+                             dev.drift.mu.hi)
+                sd = np.clip(dev.drift.sigma.slope * x + dev.drift.sigma.intercept,
+                             dev.drift.sigma.lo, dev.drift.sigma.hi)
+                nu_z[flat] = (fit["nu"].values - mu) / sd
+    lifetime = draw_lifetimes(twin_model, n, seed)
+    e = dev.endurance
+    rng = np.random.default_rng([seed, 2])
+    for run in info.runs.values():
+        if run.protocol == "endurance" and "results" in run.tables:
+            res = read_table(path, run.name, "results")
+            flat = res["row"].values.astype(np.int64) * cols + res["col"].values
+            lower = res["cycles_lower"].values.astype(float)
+            upper = res["cycles_upper"].values.astype(float)
+            censored = res["censored"].values.astype(bool)
+            u = rng.random(flat.size)
+            # failed: uniformly inside the interval it was detected in
+            inside = lower + u * (np.maximum(upper, lower) - lower)
+            # survived: the Weibull conditioned on lasting beyond the last checkpoint
+            beyond = e.weibull_scale * ((lower / e.weibull_scale) ** e.weibull_shape
+                                        - np.log(np.maximum(u, 1e-12))) ** (1 / e.weibull_shape)
+            lifetime[flat] = np.where(censored, beyond, np.maximum(inside, 1)).astype(np.float32)
+    return ChipTwin(model=twin_model, g_prog=g_prog, nu_z=nu_z, fault=fault,
+                    lifetime=lifetime, seed=seed, identity=info.identity, source=path.name)
+
+
+def key_statistics(path: str | Path) -> dict[str, float]:
+    """Yield, programming spread, mean ν, median lifetime and first MVM error of a campaign."""
+    from analysis.figures.others import kaplan_meier
+
+    path = Path(path)
+    info = read_info(path)
+    conv, err, nus, life, mvm = [], [], [], np.nan, np.nan
+    for run in info.runs.values():
+        if run.protocol in PROGRAMMED_BY and "results" in run.tables:
+            r = read_table(path, run.name, "results")
+            c = r["converged"].values.astype(bool)
+            conv.append(c)
+            err.append((r["final_g"].values - r["target"].values)[c])
+        if run.protocol == "drift" and "fit" in run.tables:
+            nus.append(read_table(path, run.name, "fit")["nu"].values)
+        if run.protocol == "endurance" and "results" in run.tables:
+            t, s = kaplan_meier(read_table(path, run.name, "results"))
+            below = np.flatnonzero(s <= 0.5)
+            life = float(t[below[0]]) if below.size else np.nan
+        if run.protocol == "mvm" and "errors" in run.tables:
+            mvm = float(read_table(path, run.name, "errors")["rel_l2"].values[0])
+    return {
+        "yield": float(np.concatenate(conv).mean()) if conv else np.nan,
+        "sigma_programmed_uS": float(np.std(np.concatenate(err)) * 1e6) if err else np.nan,
+        "mean_nu": float(np.nanmean(np.concatenate(nus))) if nus else np.nan,
+        "median_lifetime": life,
+        "mvm_error": mvm,
+    }
