@@ -49,12 +49,16 @@ class SerialChip(Chip):
         retries: int = 3,
         read_format: ReadFormat = ReadFormat.U16,
         baudrate: int = 115200,
+        first_request_id: int | None = None,
     ):
         self.transport = (port if not isinstance(port, str)
                           else SerialTransport(port, baudrate=baudrate, timeout_s=timeout_s))
         self.timeout_s, self.retries, self.read_format = timeout_s, retries, read_format
         self.parser = wire.FrameParser()
-        self._rid = int(time.monotonic_ns()) & 0xFFFF
+        # a new link starts its request ids somewhere new, so a late reply to a previous link
+        # cannot pass for this one's; a recorded session fixes it so that it replays
+        self._rid = (int(time.monotonic_ns()) if first_request_id is None
+                     else first_request_id - 1) & 0xFFFF
         self.retried = 0
         reply = self._request(Command.HELLO, bytes([wire.VERSION, wire.VERSION]))
         hello = wire.decode_json(reply[1:])

@@ -9,6 +9,8 @@ import pytest
 
 from xbarlab.store import CampaignWriter
 
+pytest_plugins = ["pytester"]  # the pytest plugin's own tests run inner test sessions
+
 
 @pytest.fixture
 def small_campaign(tmp_path: Path) -> Path:
