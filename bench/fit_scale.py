@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 # run as a script, this directory comes first on sys.path, and bench/protocols.py would shadow
 # the protocols package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import peak_mb  # noqa: E402
 
 CAMPAIGN = """
 [chip]
@@ -68,7 +69,7 @@ def fit_child(files: list[str], scheduler: str | None) -> None:
     result = fit_wafer([Path(f) for f in files], scheduler=scheduler)
     seconds = time.perf_counter() - t0
     print(json.dumps({"seconds": seconds, "samples": result.samples,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3,
+                      "peak_rss_mb": peak_mb(),
                       "mean_nu": result.pooled.model.device.drift.mu.lo}))
 
 

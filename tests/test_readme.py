@@ -11,7 +11,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_python_example_runs(tmp_path, monkeypatch):
-    (code,) = re.findall(r"```python\n(.*?)```", README, re.S)
+    (code,) = re.findall(r"```python\n(.*?)```", README, re.S)  # not the ```python test block
     script = tmp_path / "example.py"
     script.write_text(code)
     monkeypatch.chdir(tmp_path)
@@ -26,3 +26,10 @@ def test_ci_runs_the_readme_test_command():
     assert len(commands) == 2
     ci = (ROOT / ".ci" / "run").read_text()
     assert commands[1] in ci
+
+
+def test_the_readme_example_test_passes(pytester):
+    (code,) = re.findall(r"```python test\n(.*?)```", README, re.S)
+    pytester.makepyfile(test_readme_example=code)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

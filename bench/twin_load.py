@@ -1,0 +1,87 @@
+"""Loading a chip twin of a 1024×1024 chip: a campaign (program-and-verify and drift tracking)
+on the simulator, fitted, built into a twin, then loaded in a fresh process that reports the
+load time and its own peak memory.
+
+    python bench/twin_load.py [--size 1024]
+
+Target (issue 9): under 2 s and under 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# run as a script, this directory comes first on sys.path, and bench/protocols.py would shadow
+# the protocols package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import peak_mb  # noqa: E402
+
+CAMPAIGN = """
+[target.simulated]
+rows = {size}
+cols = {size}
+seed = 1
+[[steps]]
+[steps.drift]
+levels = 8
+t_start_s = 20.0
+t_stop_s = 1e4
+points_per_decade = 2
+program = {{ trace = false }}
+"""
+
+
+def child(path: str) -> None:
+    t0 = time.perf_counter()
+    from sim_backend.twin import load_twin
+
+    chip = load_twin(path)
+    g = chip.read()  # the loaded chip works
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"seconds": seconds, "shape": list(g.shape),
+                      "peak_mb": peak_mb()}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--child")
+    args = ap.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    from analysis.model_fit import fit_model
+    from sim_backend.models import PCMModel
+    from xbarlab.campaign.config import parse_campaign
+    from xbarlab.campaign.runner import CampaignRunner
+    from xbarlab.fitting import campaign_stats
+    from xbarlab.twin import build_twin
+
+    with tempfile.TemporaryDirectory() as tmp:
+        h5 = Path(tmp) / "chip.h5"
+        text = CAMPAIGN.format(size=args.size)
+        t0 = time.perf_counter()
+        CampaignRunner(parse_campaign(text), text, h5).run()
+        model = fit_model(campaign_stats(h5, PCMModel())).model
+        t1 = time.perf_counter()
+        twin = build_twin(h5, model).save(Path(tmp) / "chip.twin.h5")
+        t2 = time.perf_counter()
+        print(f"campaign + fit {t1 - t0:.1f} s; twin built in {t2 - t1:.2f} s, "
+              f"{twin.stat().st_size / 1e6:.1f} MB")
+        r = subprocess.run([sys.executable, __file__, "--child", str(twin)], check=True,
+                           capture_output=True, text=True)
+        m = json.loads(r.stdout.strip().splitlines()[-1])
+        print(f"load_twin {m['shape'][0]}x{m['shape'][1]} in a fresh process: "
+              f"{m['seconds']:.2f} s (target < 2), peak {m['peak_mb']:.0f} MB (target < 200), "
+              "imports and a first full-array read included")
+
+
+if __name__ == "__main__":
+    main()
