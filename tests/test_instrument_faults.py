@@ -131,7 +131,10 @@ def test_server_survives_garbage_abrupt_closes_and_serves_clients_in_turn():
         s.sendall(b"\xff\xfe\x00\x01 garbage\n*OPC?\n")
         assert s.makefile("rb").readline() == b"1\n"
         s.close()
-        for junk in (b":SOUR:VOLT 0.1;:MEAS:CURR", b"x" * 5000):
+        # half a command, then a flood, each cut off mid-line. Nothing that changes the source:
+        # each client has its own server thread, and one still finishing could otherwise run
+        # after the next client's commands
+        for junk in (b":MEAS:CURR?;:SYST:ERR", b"x" * 5000):
             s = socket.create_connection(("127.0.0.1", server.port))
             s.sendall(junk)
             s.close()  # abruptly, mid-line
