@@ -131,16 +131,16 @@ def test_server_survives_garbage_abrupt_closes_and_serves_clients_in_turn():
         s.sendall(b"\xff\xfe\x00\x01 garbage\n*OPC?\n")
         assert s.makefile("rb").readline() == b"1\n"
         s.close()
-        # half a command, then a flood, each cut off mid-line. Nothing that changes the source:
-        # each client has its own server thread, and one still finishing could otherwise run
-        # after the next client's commands
-        for junk in (b":MEAS:CURR?;:SYST:ERR", b"x" * 5000):
+        for junk in (b":SOUR:VOLT 0.1;:MEAS:CURR", b"x" * 5000):
             s = socket.create_connection(("127.0.0.1", server.port))
             s.sendall(junk)
             s.close()  # abruptly, mid-line
         first = DRIVERS["keithley2450"](VisaTransport(server.resource, timeout_s=5))
         first.source_voltage(0.25, 1e-3)
         first.output_on()
+        # each client has its own server thread: a query makes sure the commands before it
+        # ran before the next client's do
+        first.identify()
         first.transport.close()
         second = DRIVERS["keithley2450"](VisaTransport(server.resource, timeout_s=5))
         assert second.measure_current() == pytest.approx(0.25 / 10e3)  # state kept, 10 kΩ
