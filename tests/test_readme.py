@@ -21,11 +21,12 @@ def test_python_example_runs(tmp_path, monkeypatch):
     assert 9e-6 < float(ds["conductance"].mean()) < 1.1e-5
 
 
-def test_ci_runs_the_readme_test_command():
+def test_ci_runs_the_readme_commands():
     commands = re.findall(r"^(python3 -m venv .*?)\s+#", README, re.M)
     assert len(commands) == 2
+    assert commands[0].endswith("xbarlab demo") and commands[1].endswith("pytest")
     ci = (ROOT / ".ci" / "run").read_text()
-    assert commands[1] in ci
+    assert all(c in ci for c in commands)
 
 
 def test_the_readme_example_test_passes(pytester):

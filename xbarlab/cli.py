@@ -44,6 +44,27 @@ def _root(
 
 
 @app.command()
+def demo(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the results.")]
+    = Path("xbarlab-demo"),
+    device: Annotated[str, typer.Option(help="pcm | rram")] = "pcm",
+    dies: Annotated[int, typer.Option(help="Simulated dies of the wafer.")] = 4,
+    size: Annotated[int, typer.Option(help="Rows and columns of each die's array.")] = 128,
+) -> None:
+    """The whole loop on the built-in simulator: characterize a small simulated wafer, fit the
+    device model, write the report, build a chip twin and replay on it."""
+    from xbarlab.demo import run_demo
+
+    if device not in ("pcm", "rram"):
+        raise XbarlabError(f"--device {device!r}: use pcm or rram")
+    if not 1 <= dies <= 64:
+        raise XbarlabError(f"--dies {dies}: use 1..64")
+    if not 64 <= size <= 1024:
+        raise XbarlabError(f"--size {size}: use 64..1024")
+    run_demo(output, device, dies, size, out)
+
+
+@app.command()
 def inspect(
     file: Annotated[Path, typer.Argument(help="Campaign file (.h5).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,

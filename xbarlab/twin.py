@@ -4,7 +4,8 @@ a replay on the twin with the original campaign.
 Per device, from the records where they have it:
 - the last programming result's conductance (post-programming G);
 - the drift exponent, kept as a z-score within the model's ν distribution at its conductance;
-- stuck cells (a failed programming that reads at a rail, as in the fits), at their positions;
+- stuck cells (a failed programming that reads at a rail, as in the fits), at their positions,
+  but not the devices an endurance run wore out: their lifetime makes them fail when cycled;
 - lifetimes: inside the detected failure interval (lower, upper] for devices that failed,
   beyond the last checkpoint for survivors (the Weibull conditioned on surviving), both seeded.
 Elsewhere, draws from the fitted model, seeded by position. The same file, model and seed
@@ -43,25 +44,36 @@ def _shape(info, tables: list) -> tuple[int, int]:
 def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
     path = Path(path)
     info = read_info(path)
-    results = [read_table(path, r.name, "results") for r in info.runs.values()
-               if r.protocol in PROGRAMMED_BY and "results" in r.tables]
-    if not results:
+    programmed = [r for r in info.runs.values()
+                  if r.protocol in PROGRAMMED_BY and "results" in r.tables]
+    if not programmed:
         raise XbarlabError(f"{path}: no program-and-verify results to build a twin from")
-    rows, cols = _shape(info, results)
+    results = {r.name: read_table(path, r.name, "results") for r in programmed}
+    rows, cols = _shape(info, list(results.values()))
     n = rows * cols
     dev = model.device
     twin_model = model.model_copy(update={"array": model.array.model_copy(
         update={"rows": rows, "cols": cols})})
     g_prog = np.full(n, np.nan, np.float32)
     fault = np.zeros(n, np.uint8)
+    worn = np.zeros(n, bool)  # worn out by endurance cycling: its lifetime says when, not a fault
     span = dev.g_max - dev.g_min
-    for res in results:  # in run order: a later programming overrides an earlier one
+    for run in info.runs.values():  # in run order: a later programming overrides an earlier one
+        if run.protocol == "endurance" and "results" in run.tables:
+            res = read_table(path, run.name, "results")
+            flat = res["row"].values.astype(np.int64) * cols + res["col"].values
+            failed = ~res["censored"].values.astype(bool) & (res["cycles_lower"].values > 0)
+            worn[flat[failed]] = True
+        if run.name not in results:
+            continue
+        res = results[run.name]
         flat = res["row"].values.astype(np.int64) * cols + res["col"].values
+        fresh = ~worn[flat]
         final = res["final_g"].values
         conv = res["converged"].values.astype(bool)
-        g_prog[flat] = final
-        fault[flat[~conv & (final >= dev.g_max - 0.1 * span)]] = STUCK_SET
-        fault[flat[~conv & (final <= dev.g_min + 0.05 * span)]] = STUCK_RESET
+        g_prog[flat[fresh]] = final[fresh]
+        fault[flat[fresh & ~conv & (final >= dev.g_max - 0.1 * span)]] = STUCK_SET
+        fault[flat[fresh & ~conv & (final <= dev.g_min + 0.05 * span)]] = STUCK_RESET
     nu_z = np.full(n, np.nan, np.float32)
     if isinstance(dev, PCMModel):
         for run in info.runs.values():
