@@ -158,3 +158,13 @@ def test_missing_file_and_errors_are_one_line(tmp_path):
         parse_campaign("[target.simulated]\nrows = 0\n[[steps]]\n[steps.drift]\nt_stop_s = 0\n",
                        "c.toml")
     assert str(err.value) == "c.toml: target.simulated.rows: must be > 0 (got 0) (and 1 more)"
+
+
+def test_campaign_reference_in_docs_is_current():
+    from xbarlab.campaign.reference import reference_markdown
+
+    committed = (ROOT / "docs" / "campaign_reference.md").read_text()
+    assert committed == reference_markdown(), "regenerate: xbarlab schema --markdown > " \
+                                              "docs/campaign_reference.md"
+    for protocol in ("program_verify", "drift", "endurance", "mvm", "iv_sweep"):
+        assert f"### `[steps.{protocol}]`" in committed

@@ -196,8 +196,16 @@ def run(
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    markdown: Annotated[bool, typer.Option(
+        "--markdown", help="Print the reference of every field as Markdown instead.")] = False,
+) -> None:
     """Print the JSON schema of campaign files (for editors and validators)."""
+    if markdown:
+        from xbarlab.campaign.reference import reference_markdown
+
+        print(reference_markdown(), end="")
+        return
     from xbarlab.campaign.config import CampaignConfig
 
     print(json.dumps(CampaignConfig.model_json_schema(), indent=2))

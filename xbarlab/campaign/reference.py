@@ -1,0 +1,74 @@
+"""The campaign-file reference, generated from the pydantic models: every table and field with
+its type, default, constraints and description. `xbarlab schema --markdown` prints it;
+docs/campaign_reference.md is its output (a test keeps the two equal)."""
+
+from __future__ import annotations
+
+import typing
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from instruments.safety import SafetyLimits
+from xbarlab.campaign.config import SerialTarget, SimulatedTarget, SmuMatrixTarget
+from xbarlab.campaign.steps import STEP_TYPES, Region
+
+CONSTRAINTS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+
+
+def _type(annotation) -> str:
+    text = str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+    return text.replace("NoneType", "None").replace(" | ", " or ")
+
+
+def _constraints(info: FieldInfo) -> str:
+    out = []
+    for meta in info.metadata:
+        for attr, sign in CONSTRAINTS:
+            value = getattr(meta, attr, None)
+            if value is not None:
+                out.append(f"{sign} {value:g}" if isinstance(value, float) else f"{sign} {value}")
+    return ", ".join(out)
+
+
+def _default(info: FieldInfo) -> str:
+    if info.is_required():
+        return "required"
+    value = info.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel):
+        return "(table)"
+    return f"`{value!r}`"
+
+
+def table(model: type[BaseModel]) -> str:
+    rows = ["| field | type | default | constraint | description |", "|---|---|---|---|---|"]
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        nested = next((a for a in (ann, *typing.get_args(ann))
+                       if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        kind = f"table ({nested.__name__})" if nested else _type(ann)
+        rows.append(f"| `{name}` | {kind} | {_default(info)} | {_constraints(info)} | "
+                    f"{(info.description or '').replace('|', chr(92) + '|')} |")
+    return "\n".join(rows)
+
+
+def reference_markdown() -> str:
+    parts = ["# Campaign file reference", "",
+             "Generated from the pydantic models by `xbarlab schema --markdown`; see "
+             "[campaigns.md](campaigns.md) for how a campaign runs.", "",
+             "## `[limits]`", "", table(SafetyLimits), "",
+             "## `[target]`: one of", "",
+             "`twin = \"chip.twin.h5\"` (a chip twin file, relative to the campaign file), or "
+             "one of these tables:", ""]
+    for name, model in (("simulated", SimulatedTarget), ("serial", SerialTarget),
+                        ("smu_matrix", SmuMatrixTarget)):
+        parts += [f"### `[target.{name}]`", "", table(model), ""]
+    parts += ["## `[[steps]]`: one protocol table each", "",
+              "`region` (where a step has it) is a table:", "", table(Region), ""]
+    for name, model in STEP_TYPES.items():
+        parts += [f"### `[steps.{name}]`", "", table(model), ""]
+        for field, info in model.model_fields.items():
+            sub = info.annotation
+            if isinstance(sub, type) and issubclass(sub, BaseModel) and sub is not Region:
+                parts += [f"#### `[steps.{name}.{field}]`", "", table(sub), ""]
+    return "\n".join(parts).rstrip() + "\n"
