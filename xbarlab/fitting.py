@@ -43,6 +43,7 @@ def campaign_stats(path: str | Path, model: PCMModel | RRAMModel) -> CampaignSta
     info = read_info(path)
     stats = CampaignStats(sources=[str(path)],
                           dies=[(info.identity.die_x, info.identity.die_y)], g_max=g_max)
+    worn: set[tuple[int, int]] = set()  # cells an endurance run wore out: not fabrication faults
     for run in info.runs.values():
         if run.steps == 0:
             continue
@@ -50,8 +51,12 @@ def campaign_stats(path: str | Path, model: PCMModel | RRAMModel) -> CampaignSta
         tables = run.tables
         if run.protocol in PROGRAMMED_BY and "results" in tables:
             results = read_table(path, run.name, "results")
-            stats.programming += programming_counts(results, g_min, g_max)
             stats.samples += int(results.sizes["record"])
+            if worn:
+                cells = zip(results["row"].values, results["col"].values, strict=True)
+                keep = np.array([(int(r), int(c)) not in worn for r, c in cells])
+                results = results.isel(record=np.flatnonzero(keep))
+            stats.programming += programming_counts(results, g_min, g_max)
         if run.protocol == "drift" and "reads" in tables and "results" in tables:
             reads = read_table(path, run.name, "reads")
             results = read_table(path, run.name, "results")
@@ -69,9 +74,14 @@ def campaign_stats(path: str | Path, model: PCMModel | RRAMModel) -> CampaignSta
             stats.samples += int(trains.sizes["record"])
         if run.protocol == "endurance" and "results" in tables and "checkpoints" in tables:
             checkpoints = read_table(path, run.name, "checkpoints")
-            stats.endurance += endurance_counts(read_table(path, run.name, "results"),
-                                                checkpoints, g_max)
+            results = read_table(path, run.name, "results")
+            stats.endurance += endurance_counts(results, checkpoints, g_max)
             stats.samples += int(checkpoints.sizes["record"])
+            failed = ~results["censored"].values.astype(bool) & (
+                results["cycles_lower"].values > 0)
+            worn |= {(int(r), int(c)) for r, c in zip(results["row"].values[failed],
+                                                      results["col"].values[failed],
+                                                      strict=True)}
     if not (stats.drift.devices or stats.relaxation.devices or stats.endurance.devices
             or stats.programming.targeted or stats.pulse.steps):
         raise FitError(f"{path}: no program_verify, drift, endurance or pulse_response records "
