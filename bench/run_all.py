@@ -40,6 +40,12 @@ def main() -> None:
         out = r.stdout.strip() if r.returncode == 0 else f"FAILED ({r.returncode}):\n{r.stderr}"
         rows.append((script, seconds, r.returncode, out))
         print(f"## `bench/{script}` ({seconds:.0f} s)\n\n```\n{out}\n```\n", flush=True)
+    print("## Summary: every figure with a target\n\n| benchmark | figure |\n|---|---|")
+    for script, _, _, out in rows:
+        for line in out.splitlines():
+            if "target" in line and not line.startswith("Target"):
+                print(f"| {script} | {' '.join(line.split())} |")
+    print()
     failed = [s for s, _, rc, _ in rows if rc]
     print(f"{len(rows) - len(failed)} of {len(rows)} benchmarks ran"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
