@@ -90,14 +90,30 @@ def endurance_counts(results, checkpoints, g_max: float) -> EnduranceCounts:
     return EnduranceCounts(np.column_stack([keys, counts]).astype(np.int64), modes)
 
 
-def programming_counts(results, g_min: float, g_max: float) -> ProgrammingCounts:
-    """A device that failed to program and reads at a rail of the range is stuck there: the
-    protocol calls most of them "stuck", but read noise at the top of the range can hide a
-    stuck-SET device's lack of progress until it runs out of pulses instead."""
-    converged = results["converged"].values.astype(bool)
+def flat_cells(table, cols: int) -> np.ndarray:
+    """row·cols + col of every record."""
+    return table["row"].values.astype(np.int64) * cols + table["col"].values
+
+
+def stuck_at_rails(results, g_min: float, g_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """(stuck SET, stuck RESET) masks of program-and-verify results: a device that failed to
+    program and reads at a rail of the range is stuck there. The protocol calls most of them
+    "stuck", but read noise at the top of the range can hide a stuck-SET device's lack of
+    progress until it runs out of pulses instead."""
+    failed = ~results["converged"].values.astype(bool)
     final = results["final_g"].values
     span = g_max - g_min
-    at_top = ~converged & (final >= g_max - 0.1 * span)
-    at_bottom = ~converged & (final <= g_min + 0.05 * span)
+    return failed & (final >= g_max - 0.1 * span), failed & (final <= g_min + 0.05 * span)
+
+
+def worn_out(results) -> np.ndarray:
+    """Endurance results of devices that cycling wore out: failed after passing at least one
+    check (failing the very first check is a fabrication fault, analysis.fit_endurance)."""
+    return ~results["censored"].values.astype(bool) & (results["cycles_lower"].values > 0)
+
+
+def programming_counts(results, g_min: float, g_max: float) -> ProgrammingCounts:
+    at_top, at_bottom = stuck_at_rails(results, g_min, g_max)
+    converged = results["converged"].values.astype(bool)
     return ProgrammingCounts(targeted=int(converged.size), converged=int(converged.sum()),
                              stuck_set=int(at_top.sum()), stuck_reset=int(at_bottom.sum()))

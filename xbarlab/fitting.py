@@ -24,8 +24,10 @@ from analysis.extract import (
     PROGRAMMED_BY,
     drift_sums,
     endurance_counts,
+    flat_cells,
     programming_counts,
     relaxation_sums,
+    worn_out,
 )
 from analysis.fit_pulse import pulse_sums
 from analysis.model_fit import ModelFit, fit_model
@@ -33,6 +35,8 @@ from analysis.sufficient import CampaignStats
 from sim_backend.models import PCMModel, RRAMModel
 from xbarlab.errors import XbarlabError
 from xbarlab.store.reader import read_info, read_table
+
+WIDE = 1 << 20  # a row stride wider than any array, to number cells without knowing its width
 
 
 def campaign_stats(path: str | Path, model: PCMModel | RRAMModel) -> CampaignStats:
@@ -43,7 +47,7 @@ def campaign_stats(path: str | Path, model: PCMModel | RRAMModel) -> CampaignSta
     info = read_info(path)
     stats = CampaignStats(sources=[str(path)],
                           dies=[(info.identity.die_x, info.identity.die_y)], g_max=g_max)
-    worn: set[tuple[int, int]] = set()  # cells an endurance run wore out: not fabrication faults
+    worn = np.zeros(0, np.int64)  # cells an endurance run wore out: not fabrication faults
     for run in info.runs.values():
         if run.steps == 0:
             continue
@@ -52,9 +56,8 @@ def campaign_stats(path: str | Path, model: PCMModel | RRAMModel) -> CampaignSta
         if run.protocol in PROGRAMMED_BY and "results" in tables:
             results = read_table(path, run.name, "results")
             stats.samples += int(results.sizes["record"])
-            if worn:
-                cells = zip(results["row"].values, results["col"].values, strict=True)
-                keep = np.array([(int(r), int(c)) not in worn for r, c in cells])
+            if worn.size:
+                keep = ~np.isin(flat_cells(results, WIDE), worn)
                 results = results.isel(record=np.flatnonzero(keep))
             stats.programming += programming_counts(results, g_min, g_max)
         if run.protocol == "drift" and "reads" in tables and "results" in tables:
@@ -77,11 +80,7 @@ def campaign_stats(path: str | Path, model: PCMModel | RRAMModel) -> CampaignSta
             results = read_table(path, run.name, "results")
             stats.endurance += endurance_counts(results, checkpoints, g_max)
             stats.samples += int(checkpoints.sizes["record"])
-            failed = ~results["censored"].values.astype(bool) & (
-                results["cycles_lower"].values > 0)
-            worn |= {(int(r), int(c)) for r, c in zip(results["row"].values[failed],
-                                                      results["col"].values[failed],
-                                                      strict=True)}
+            worn = np.union1d(worn, flat_cells(results, WIDE)[worn_out(results)])
     if not (stats.drift.devices or stats.relaxation.devices or stats.endurance.devices
             or stats.programming.targeted or stats.pulse.steps):
         raise FitError(f"{path}: no program_verify, drift, endurance or pulse_response records "

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.extract import PROGRAMMED_BY
+from analysis.extract import PROGRAMMED_BY, flat_cells, stuck_at_rails, worn_out
 from sim_backend.devices import STUCK_RESET, STUCK_SET
 from sim_backend.models import ChipModel, PCMModel
 from sim_backend.twin import ChipTwin, draw_lifetimes
@@ -57,29 +57,25 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
     g_prog = np.full(n, np.nan, np.float32)
     fault = np.zeros(n, np.uint8)
     worn = np.zeros(n, bool)  # worn out by endurance cycling: its lifetime says when, not a fault
-    span = dev.g_max - dev.g_min
     for run in info.runs.values():  # in run order: a later programming overrides an earlier one
         if run.protocol == "endurance" and "results" in run.tables:
             res = read_table(path, run.name, "results")
-            flat = res["row"].values.astype(np.int64) * cols + res["col"].values
-            failed = ~res["censored"].values.astype(bool) & (res["cycles_lower"].values > 0)
-            worn[flat[failed]] = True
+            worn[flat_cells(res, cols)[worn_out(res)]] = True
         if run.name not in results:
             continue
         res = results[run.name]
-        flat = res["row"].values.astype(np.int64) * cols + res["col"].values
+        flat = flat_cells(res, cols)
         fresh = ~worn[flat]
-        final = res["final_g"].values
-        conv = res["converged"].values.astype(bool)
-        g_prog[flat[fresh]] = final[fresh]
-        fault[flat[fresh & ~conv & (final >= dev.g_max - 0.1 * span)]] = STUCK_SET
-        fault[flat[fresh & ~conv & (final <= dev.g_min + 0.05 * span)]] = STUCK_RESET
+        at_top, at_bottom = stuck_at_rails(res, dev.g_min, dev.g_max)
+        g_prog[flat[fresh]] = res["final_g"].values[fresh]
+        fault[flat[fresh & at_top]] = STUCK_SET
+        fault[flat[fresh & at_bottom]] = STUCK_RESET
     nu_z = np.full(n, np.nan, np.float32)
     if isinstance(dev, PCMModel):
         for run in info.runs.values():
             if run.protocol == "drift" and "fit" in run.tables:
                 fit = read_table(path, run.name, "fit")
-                flat = fit["row"].values.astype(np.int64) * cols + fit["col"].values
+                flat = flat_cells(fit, cols)
                 x = np.log(np.clip(fit["target"].values / dev.g_max, 1e-6, None))
                 mu = np.clip(dev.drift.mu.slope * x + dev.drift.mu.intercept, dev.drift.mu.lo,
                              dev.drift.mu.hi)
@@ -92,7 +88,7 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
     for run in info.runs.values():
         if run.protocol == "endurance" and "results" in run.tables:
             res = read_table(path, run.name, "results")
-            flat = res["row"].values.astype(np.int64) * cols + res["col"].values
+            flat = flat_cells(res, cols)
             lower = res["cycles_lower"].values.astype(float)
             upper = res["cycles_upper"].values.astype(float)
             censored = res["censored"].values.astype(bool)
