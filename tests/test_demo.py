@@ -12,7 +12,7 @@ from rich.console import Console
 from sim_backend.models import ChipModel
 from xbarlab.demo import run_demo
 from xbarlab.errors import XbarlabError
-from xbarlab.twin import key_statistics
+from xbarlab.summary import key_statistics
 
 
 def test_demo_produces_every_artifact_and_a_faithful_replay(tmp_path):

@@ -15,7 +15,8 @@ from xbarlab.campaign import runner as runner_mod
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
 from xbarlab.fitting import campaign_stats
-from xbarlab.twin import build_twin, key_statistics
+from xbarlab.summary import key_statistics
+from xbarlab.twin import build_twin
 
 # this die drifts more than the published model: μν is 0.02 higher everywhere
 DIE = PCMModel(drift={"mu": {"slope": -0.0155, "intercept": 0.0444, "lo": 0.069, "hi": 0.12}})

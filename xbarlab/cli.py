@@ -392,7 +392,7 @@ def replay(
     from xbarlab.campaign.config import parse_campaign
     from xbarlab.campaign.runner import CampaignRunner
     from xbarlab.store.reader import read_info
-    from xbarlab.twin import key_statistics
+    from xbarlab.summary import key_statistics
 
     if output.exists():
         raise XbarlabError(f"{output}: exists; choose another output file")

@@ -12,7 +12,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from analysis.model_fit import write_model
 from sim_backend.models import ChipModel, PCMModel, RRAMModel
+from xbarlab.campaign.config import parse_campaign
+from xbarlab.campaign.display import RichObserver
+from xbarlab.campaign.runner import CampaignRunner
+from xbarlab.errors import XbarlabError
+from xbarlab.fitting import fit_wafer
+from xbarlab.report import write_report
+from xbarlab.summary import key_statistics
+from xbarlab.twin import build_twin
 
 PCM_STEPS = """
 [[steps]]
@@ -124,14 +133,6 @@ def device_model(device: str) -> ChipModel:
 
 def run_demo(out: Path, device: str = "pcm", dies: int = 4, size: int = 128,
              console: Console | None = None) -> DemoResult:
-    from xbarlab.campaign.config import parse_campaign
-    from xbarlab.campaign.display import RichObserver
-    from xbarlab.campaign.runner import CampaignRunner
-    from xbarlab.errors import XbarlabError
-    from xbarlab.fitting import fit_wafer
-    from xbarlab.report import write_report
-    from xbarlab.twin import build_twin, key_statistics
-
     console = console or Console()
     t0 = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
@@ -159,15 +160,11 @@ def run_demo(out: Path, device: str = "pcm", dies: int = 4, size: int = 128,
     console.print("fitting the device model from every die …")
     base = RRAMModel() if device == "rram" else PCMModel()
     fit = fit_wafer(campaigns, base, per_die=True)
-    from analysis.model_fit import write_model
-
     model_path, _ = write_model(fit.pooled, out / "model.json")
     console.print("writing the report …")
     report = write_report(campaigns, out / "report.html", Path(model_path))
     console.print("building a chip twin of the first die and replaying its campaign on it …")
-    from sim_backend.models import ChipModel as _ChipModel
-
-    twin = build_twin(campaigns[0], _ChipModel.model_validate_json(
+    twin = build_twin(campaigns[0], ChipModel.model_validate_json(
         Path(model_path).read_text())).save(out / "die_0_0.twin.h5")
     replay_text = campaigns[0].with_suffix(".toml").read_text().split("[target.simulated]")
     head, rest = replay_text[0], replay_text[1].split("\n[[steps]]", 1)[1]

@@ -23,6 +23,7 @@ from analysis.figures import program_verify as pv_figs
 from analysis.figures.wafer import wafer_map
 from sim_backend.models import ChipModel
 from xbarlab.store.reader import CampaignInfo, read_info, read_table
+from xbarlab.summary import key_statistics
 
 STATUS_COLOR = {"completed": "#2a7d2a", "running": "#1f5fa8"}
 
@@ -126,29 +127,13 @@ def campaign_layout(path: Path, model=None) -> list:
 
 
 def die_statistics(paths: list[Path]) -> dict[str, np.ndarray]:
-    """Per-die figures straight from the records (no fit): yield, mean ν, median detected
-    lifetime."""
-    stats = {"die_x": [], "die_y": [], "yield": [], "mean_nu": [], "median_lifetime": [],
-             "file": []}
-    for p in paths:
-        info = read_info(p)
-        stats["die_x"].append(info.identity.die_x)
-        stats["die_y"].append(info.identity.die_y)
-        stats["file"].append(p.name)
-        conv, nus, life = [], [], []
-        for run in info.runs.values():
-            if "results" in run.tables and run.protocol in ("program_verify", "drift", "mvm"):
-                conv.append(read_table(p, run.name, "results")["converged"].values)
-            if run.protocol == "drift" and "fit" in run.tables:
-                nus.append(read_table(p, run.name, "fit")["nu"].values)
-            if run.protocol == "endurance" and "results" in run.tables:
-                times, s = others.kaplan_meier(read_table(p, run.name, "results"))
-                below = np.flatnonzero(s <= 0.5)
-                life.append(float(times[below[0]]) if below.size else np.nan)
-        stats["yield"].append(float(np.concatenate(conv).mean()) if conv else np.nan)
-        stats["mean_nu"].append(float(np.nanmean(np.concatenate(nus))) if nus else np.nan)
-        stats["median_lifetime"].append(life[0] if life else np.nan)
-    return {k: np.asarray(v) for k, v in stats.items()}
+    """Per-die key statistics (xbarlab.summary) with the die positions, for the wafer maps."""
+    rows = [(read_info(p).identity, key_statistics(p)) for p in paths]
+    out = {"die_x": [i.die_x for i, _ in rows], "die_y": [i.die_y for i, _ in rows],
+           "file": [p.name for p in paths]}
+    for name in ("yield", "mean_nu", "median_lifetime"):
+        out[name] = [k[name] for _, k in rows]
+    return {k: np.asarray(v) for k, v in out.items()}
 
 
 def build_report(paths: list[Path], model_path: Path | None = None):

@@ -101,33 +101,3 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
             lifetime[flat] = np.where(censored, beyond, np.maximum(inside, 1)).astype(np.float32)
     return ChipTwin(model=twin_model, g_prog=g_prog, nu_z=nu_z, fault=fault,
                     lifetime=lifetime, seed=seed, identity=info.identity, source=path.name)
-
-
-def key_statistics(path: str | Path) -> dict[str, float]:
-    """Yield, programming spread, mean ν, median lifetime and first MVM error of a campaign."""
-    from analysis.figures.others import kaplan_meier
-
-    path = Path(path)
-    info = read_info(path)
-    conv, err, nus, life, mvm = [], [], [], np.nan, np.nan
-    for run in info.runs.values():
-        if run.protocol in PROGRAMMED_BY and "results" in run.tables:
-            r = read_table(path, run.name, "results")
-            c = r["converged"].values.astype(bool)
-            conv.append(c)
-            err.append((r["final_g"].values - r["target"].values)[c])
-        if run.protocol == "drift" and "fit" in run.tables:
-            nus.append(read_table(path, run.name, "fit")["nu"].values)
-        if run.protocol == "endurance" and "results" in run.tables:
-            t, s = kaplan_meier(read_table(path, run.name, "results"))
-            below = np.flatnonzero(s <= 0.5)
-            life = float(t[below[0]]) if below.size else np.nan
-        if run.protocol == "mvm" and "errors" in run.tables:
-            mvm = float(read_table(path, run.name, "errors")["rel_l2"].values[0])
-    return {
-        "yield": float(np.concatenate(conv).mean()) if conv else np.nan,
-        "sigma_programmed_uS": float(np.std(np.concatenate(err)) * 1e6) if err else np.nan,
-        "mean_nu": float(np.nanmean(np.concatenate(nus))) if nus else np.nan,
-        "median_lifetime": life,
-        "mvm_error": mvm,
-    }
