@@ -29,8 +29,8 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
                where: str) -> tuple[DriftSums, int]:
     """Sums over one drift run's devices; also the number of reads used."""
     d = device_drift(reads, t0, t_read, where)
-    g_verify = _targets(results, d.row, d.col, "final_g")
-    target = _targets(results, d.row, d.col)
+    g_verify = values_at(results, d.row, d.col, "final_g")
+    target = values_at(results, d.row, d.col)
     ok = (np.isfinite(d.g_t0) & np.isfinite(d.nu) & np.isfinite(g_verify) & (d.g_t0 > 0)
           & np.isfinite(d.q2) & (target > 0) & (d.q2 < MAX_Q2))
     # binned by target, which carries no measurement noise: binning by the fitted Ĝ(t0)
@@ -54,7 +54,7 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
 def relaxation_sums(reads, results, model: RRAMModel, where: str) -> tuple[RelaxationSums, int]:
     r = model.relaxation
     d = device_relaxation(reads, r.tau_s, r.t_ref_s, where)
-    target = _targets(results, d.row, d.col)
+    target = values_at(results, d.row, d.col)
     ok = np.isfinite(d.delta) & np.isfinite(d.resid_var) & (target > 0)
     x = np.log(target[ok] / model.g_max)
     nb = LN_G_EDGES.size - 1
@@ -66,13 +66,14 @@ def relaxation_sums(reads, results, model: RRAMModel, where: str) -> tuple[Relax
             int(reads.sizes["record"]))
 
 
-def _targets(results, row: np.ndarray, col: np.ndarray, column: str = "target") -> np.ndarray:
-    """``column`` of the program-and-verify results for the devices (row, col)."""
-    cols = int(max(results["col"].values.max(), col.max())) + 1
-    flat_results = results["row"].values.astype(np.int64) * cols + results["col"].values
-    order = np.argsort(flat_results)
-    k = order[np.searchsorted(flat_results, row.astype(np.int64) * cols + col, sorter=order)]
-    return np.asarray(results[column].values, float)[k]
+def values_at(table, row: np.ndarray, col: np.ndarray, column: str = "target") -> np.ndarray:
+    """``column`` of a per-device table (program-and-verify results, a drift fit) for the
+    devices (row, col), in that order."""
+    cols = int(max(table["col"].values.max(), col.max())) + 1
+    flat_table = flat_cells(table, cols)
+    order = np.argsort(flat_table)
+    k = order[np.searchsorted(flat_table, row.astype(np.int64) * cols + col, sorter=order)]
+    return np.asarray(table[column].values, float)[k]
 
 
 def endurance_counts(results, checkpoints, g_max: float) -> EnduranceCounts:

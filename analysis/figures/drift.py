@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from analysis.device_drift import reads_matrix
+from analysis.extract import values_at
 from analysis.figures.common import (
     US,
     figure,
@@ -19,15 +21,9 @@ from sim_backend.models import PCMModel
 
 
 def _by_device(reads: xr.Dataset, fit: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(times, G (times × devices), target per device) with devices in the fit's order."""
-    from analysis.device_drift import reads_matrix
-
+    """(times, G (times × devices), each device's target)."""
     times, g, row, col = reads_matrix(reads, "drift reads")
-    cols = int(max(col.max(), fit["col"].values.max())) + 1
-    fit_flat = fit["row"].values.astype(np.int64) * cols + fit["col"].values
-    order = np.argsort(fit_flat)
-    k = order[np.searchsorted(fit_flat, row.astype(np.int64) * cols + col, sorter=order)]
-    return times, g, fit["target"].values[k]
+    return times, g, values_at(fit, row, col)
 
 
 def g_vs_time(reads: xr.Dataset, fit: xr.Dataset, t0: float = 20.0):
