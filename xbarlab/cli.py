@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 import xbarlab
+from analysis.errors import FitError
 from instruments.errors import InstrumentError
 from xbarlab.errors import XbarlabError
 
@@ -494,7 +495,7 @@ def sim_chip(
 def main() -> None:
     try:
         app()
-    except (XbarlabError, InstrumentError) as exc:
+    except (XbarlabError, InstrumentError, FitError) as exc:
         print(f"xbarlab: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
