@@ -17,8 +17,7 @@ of the measured chip. Field by field (docs/analysis.md has the full table):
 from __future__ import annotations
 
 import numpy as np
-
-from sim_backend.models import LogLinearClipped, PCMModel
+from xbarlab.sim_backend.models import LogLinearClipped, PCMModel
 
 AIHWKIT_Q_COEFF, AIHWKIT_Q_EXPONENT, AIHWKIT_Q_MAX = 0.0088, 0.65, 0.2  # aihwkit's fixed Q_s
 

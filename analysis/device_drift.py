@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-
-from analysis.errors import FitError
+from xbarlab.analysis.errors import FitError
 
 
 @dataclass(frozen=True)

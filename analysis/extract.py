@@ -5,9 +5,8 @@ files is xbarlab.fitting's job."""
 from __future__ import annotations
 
 import numpy as np
-
-from analysis.device_drift import device_drift, device_relaxation
-from analysis.sufficient import (
+from xbarlab.analysis.device_drift import device_drift, device_relaxation
+from xbarlab.analysis.sufficient import (
     LN_G_EDGES,
     NU_EDGES,
     DriftSums,
@@ -15,7 +14,7 @@ from analysis.sufficient import (
     ProgrammingCounts,
     RelaxationSums,
 )
-from sim_backend.models import RRAMModel
+from xbarlab.sim_backend.models import RRAMModel
 
 PROGRAMMED_BY = ("program_verify", "drift", "mvm")  # runs with a program-and-verify results table
 MAX_Q2 = 0.25  # a device whose reads scatter by more than Q_s = 0.5 is a failed fit, not data

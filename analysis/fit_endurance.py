@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import optimize
-
-from analysis.errors import FitError
-from analysis.estimates import Z95, Estimate, FitReport
-from analysis.sufficient import EnduranceCounts
+from xbarlab.analysis.errors import FitError
+from xbarlab.analysis.estimates import Z95, Estimate, FitReport
+from xbarlab.analysis.sufficient import EnduranceCounts
 
 MIN_FAILURES = 10
 MAX_SHAPE = 50.0  # beyond this the failures all sit in one checkpoint interval: no fit

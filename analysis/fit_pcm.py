@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import special
-
-from analysis.device_drift import flicker_factor
-from analysis.errors import FitError
-from analysis.estimates import Estimate, FitReport, clipped_loglinear, estimates, weighted_polyfit
-from analysis.sufficient import NU_EDGES, DriftSums
-from sim_backend.models import LogLinearClipped, PCMModel
+from xbarlab.analysis.device_drift import flicker_factor
+from xbarlab.analysis.errors import FitError
+from xbarlab.analysis.estimates import (
+    Estimate,
+    FitReport,
+    clipped_loglinear,
+    estimates,
+    weighted_polyfit,
+)
+from xbarlab.analysis.sufficient import NU_EDGES, DriftSums
+from xbarlab.sim_backend.models import LogLinearClipped, PCMModel
 
 MIN_BIN_DEVICES = 30
 MIN_BINS = 3

@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-
-from analysis.errors import FitError
-from analysis.estimates import Estimate, FitReport, estimates, weighted_polyfit
-from sim_backend.models import PCMModel, RRAMModel
+from xbarlab.analysis.errors import FitError
+from xbarlab.analysis.estimates import Estimate, FitReport, estimates, weighted_polyfit
+from xbarlab.sim_backend.models import PCMModel, RRAMModel
 
 X_EDGES = np.linspace(0, 1, 41)
 MIN_BIN_STEPS = 30

@@ -10,11 +10,10 @@
 from __future__ import annotations
 
 import numpy as np
-
-from analysis.errors import FitError
-from analysis.estimates import Z95, Estimate, FitReport, estimates, weighted_polyfit
-from analysis.sufficient import RelaxationSums
-from sim_backend.models import RRAMModel
+from xbarlab.analysis.errors import FitError
+from xbarlab.analysis.estimates import Z95, Estimate, FitReport, estimates, weighted_polyfit
+from xbarlab.analysis.sufficient import RelaxationSums
+from xbarlab.sim_backend.models import RRAMModel
 
 MIN_BIN_DEVICES = 30
 MIN_BINS = 3

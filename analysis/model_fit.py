@@ -4,20 +4,18 @@ schema, so ``target.simulated.model = "model.json"`` runs a chip with the fitted
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from analysis.device_drift import flicker_factor
-from analysis.errors import FitError
-from analysis.estimates import Z95, Estimate, FitReport
-from analysis.fit_endurance import fit_weibull
-from analysis.fit_pcm import VERIFY_DELAY_S, fit_drift, fit_programming, fit_read_noise
-from analysis.fit_pulse import fit_pulse_response
-from analysis.fit_rram import fit_relaxation, fit_rram_read_noise
-from analysis.sufficient import CampaignStats
-from sim_backend.models import ArrayConfig, ChipModel, LogLinearClipped, PCMModel, RRAMModel
+from xbarlab.analysis.device_drift import flicker_factor
+from xbarlab.analysis.errors import FitError
+from xbarlab.analysis.estimates import Z95, Estimate, FitReport
+from xbarlab.analysis.fit_endurance import fit_weibull
+from xbarlab.analysis.fit_pcm import VERIFY_DELAY_S, fit_drift, fit_programming, fit_read_noise
+from xbarlab.analysis.fit_pulse import fit_pulse_response
+from xbarlab.analysis.fit_rram import fit_relaxation, fit_rram_read_noise
+from xbarlab.analysis.sufficient import CampaignStats
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel, LogLinearClipped, PCMModel, RRAMModel
 
 
 @dataclass
@@ -141,19 +139,3 @@ def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
                        f"{str(exc).splitlines()[0]}") from None
     model = ChipModel(device=device, array=array or ArrayConfig())
     return ModelFit(model, reports, stats.sources, stats.dies, carried, stats.samples)
-
-
-def write_model(fit: ModelFit, path, per_die: list[dict] | None = None) -> tuple[str, str]:
-    """Write ``path`` (the ChipModel JSON) and ``<path stem>.fit.json`` (parameters with
-    confidence intervals, goodness of fit, sources, and each die's own fits when given);
-    returns both paths."""
-    from pathlib import Path
-
-    path = Path(path)
-    report = path.with_name(path.stem + ".fit.json")
-    path.write_text(fit.model.model_dump_json(indent=2))
-    summary = fit.summary()
-    if per_die is not None:
-        summary["per_die"] = per_die
-    report.write_text(json.dumps(summary, indent=2, default=float))
-    return str(path), str(report)

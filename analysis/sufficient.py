@@ -16,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-
-from analysis.fit_pulse import PulseSums
+from xbarlab.analysis.fit_pulse import PulseSums
 
 LN_G_EDGES = np.linspace(np.log(1e-3), np.log(1.5), 49)  # ln(G_target/Gmax) bins
 NU_EDGES = np.linspace(-0.1, 0.3, 401)  # ν̂ histogram bins, for goodness of fit

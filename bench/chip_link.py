@@ -15,11 +15,10 @@ import sys
 import time
 
 import numpy as np
-
-from chip_drivers.serial_chip import SerialChip
-from chip_drivers.wire import ReadFormat
-from sim_backend.models import ArrayConfig, ChipModel
-from sim_backend.sim_chip import SimChip
+from xbarlab.chip_drivers.serial_chip import SerialChip
+from xbarlab.chip_drivers.wire import ReadFormat
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel
+from xbarlab.sim_backend.sim_chip import SimChip
 
 
 def _median_s(fn, repeats: int) -> float:
@@ -41,7 +40,7 @@ def main() -> None:
     local = SimChip(ChipModel(array=ArrayConfig(rows=n, cols=n)), seed=0)
     t_chip = _median_s(local.read, args.repeats)
     t_array = _median_s(local.array.read, args.repeats)
-    proc = subprocess.Popen([sys.executable, "-m", "xbarlab.cli", "sim", "chip", "--rows",
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "xbarlab.cli", "sim", "chip", "--rows",
                              str(n), "--cols", str(n)], stdout=subprocess.PIPE, text=True)
     try:
         chip = SerialChip(proc.stdout.readline().strip())

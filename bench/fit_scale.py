@@ -19,11 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# run as a script, this directory comes first on sys.path, and bench/protocols.py would shadow
-# the protocols package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import peak_mb  # noqa: E402
+from _common import peak_mb
 
 CAMPAIGN = """
 [chip]

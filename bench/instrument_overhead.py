@@ -20,15 +20,14 @@ import time
 
 import numpy as np
 import pyvisa
-
-from instruments.keithley2450 import Keithley2450
-from instruments.visa import VisaTransport
+from xbarlab.instruments.keithley2450 import Keithley2450
+from xbarlab.instruments.visa import VisaTransport
 
 
 class Server:
     def __init__(self, *args: str):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "xbarlab.cli", "sim", "serve", "--instrument",
+            [sys.executable, "-P", "-m", "xbarlab.cli", "sim", "serve", "--instrument",
              "keithley2450", "--device", "resistor:1e4", *args],
             stdout=subprocess.PIPE, text=True)
         self.resource = self.proc.stdout.readline().strip()

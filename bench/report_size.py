@@ -10,24 +10,19 @@ Targets (issue 8): under 20 MB, opens in under 5 s.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# run as a script, this directory comes first on sys.path, and bench/protocols.py would shadow
-# the protocols package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
     from bokeh.models import Plot
 
-    from tests.browser import chrome, console_errors, wait_for_plots
     from xbarlab.campaign.config import load_campaign
     from xbarlab.campaign.runner import CampaignRunner
+    from xbarlab.headless_browser import chrome, console_errors, wait_for_plots
     from xbarlab.report import build_report, write_report
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

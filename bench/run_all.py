@@ -20,7 +20,7 @@ BENCHES = [  # (script, arguments, quick arguments)
     ("sim_array.py", [], ["--size", "256"]),
     ("instrument_overhead.py", [], ["--repeats", "1"]),
     ("chip_link.py", [], []),
-    ("protocols.py", [], ["--size", "256"]),
+    ("program_verify_speed.py", [], ["--size", "256"]),
     ("fit_scale.py", [], ["--dies", "4", "--size", "128"]),
     ("report_size.py", [], []),
     ("twin_load.py", [], ["--size", "256"]),

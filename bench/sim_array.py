@@ -18,9 +18,8 @@ import resource
 import time
 
 import numpy as np
-
-from sim_backend.array import SimulatedArray
-from sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
+from xbarlab.sim_backend.array import SimulatedArray
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
 
 
 def _median_ms(fn, repeats: int) -> float:

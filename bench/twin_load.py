@@ -17,11 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# run as a script, this directory comes first on sys.path, and bench/protocols.py would shadow
-# the protocols package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import peak_mb  # noqa: E402
+from _common import peak_mb
 
 CAMPAIGN = """
 [target.simulated]
@@ -40,7 +36,7 @@ program = {{ trace = false }}
 
 def child(path: str) -> None:
     t0 = time.perf_counter()
-    from sim_backend.twin import load_twin
+    from xbarlab.twin_file import load_twin
 
     chip = load_twin(path)
     g = chip.read()  # the loaded chip works
@@ -57,12 +53,14 @@ def main() -> None:
     if args.child:
         child(args.child)
         return
-    from analysis.model_fit import fit_model
-    from sim_backend.models import PCMModel
+    from xbarlab.analysis.model_fit import fit_model
+    from xbarlab.sim_backend.models import PCMModel
+
     from xbarlab.campaign.config import parse_campaign
     from xbarlab.campaign.runner import CampaignRunner
     from xbarlab.fitting import campaign_stats
     from xbarlab.twin import build_twin
+    from xbarlab.twin_file import save_twin
 
     with tempfile.TemporaryDirectory() as tmp:
         h5 = Path(tmp) / "chip.h5"
@@ -71,7 +69,7 @@ def main() -> None:
         CampaignRunner(parse_campaign(text), text, h5).run()
         model = fit_model(campaign_stats(h5, PCMModel())).model
         t1 = time.perf_counter()
-        twin = build_twin(h5, model).save(Path(tmp) / "chip.twin.h5")
+        twin = save_twin(build_twin(h5, model), Path(tmp) / "chip.twin.h5")
         t2 = time.perf_counter()
         print(f"campaign + fit {t1 - t0:.1f} s; twin built in {t2 - t1:.2f} s, "
               f"{twin.stat().st_size / 1e6:.1f} MB")

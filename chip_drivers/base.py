@@ -12,11 +12,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from chip_drivers import cells as cells_mod
-from chip_drivers.cells import Cells
-from chip_drivers.identity import ChipIdentity
-from instruments.safety import SafetyLimits
+from xbarlab.chip_drivers import cells as cells_mod
+from xbarlab.chip_drivers.cells import Cells
+from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.instruments.safety import SafetyLimits
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,19 @@ import struct
 import time
 
 import numpy as np
-
-from chip_drivers import wire
-from chip_drivers.base import Chip, ChipInfo, MVMResult
-from chip_drivers.channel_map import ChannelMap
-from chip_drivers.identity import ChipIdentity
-from chip_drivers.wire import Command, ReadFormat, Status
-from instruments.errors import InstrumentError, ProtocolError, TransportError, TransportTimeout
-from instruments.safety import SafetyLimits
-from instruments.serial_transport import SerialTransport
+from xbarlab.chip_drivers import wire
+from xbarlab.chip_drivers.base import Chip, ChipInfo, MVMResult
+from xbarlab.chip_drivers.channel_map import ChannelMap
+from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.chip_drivers.wire import Command, ReadFormat, Status
+from xbarlab.instruments.errors import (
+    InstrumentError,
+    ProtocolError,
+    TransportError,
+    TransportTimeout,
+)
+from xbarlab.instruments.safety import SafetyLimits
+from xbarlab.instruments.serial_transport import SerialTransport
 
 
 class ChipLinkError(TransportError):

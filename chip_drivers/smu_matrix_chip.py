@@ -12,13 +12,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
-from chip_drivers.base import Chip, ChipInfo, MVMResult
-from chip_drivers.channel_map import ChannelMap
-from chip_drivers.identity import ChipIdentity
-from instruments.safety import SafetyLimits
-from instruments.smu import SMU
-from instruments.switch_matrix import SwitchMatrix
+from xbarlab.chip_drivers.base import Chip, ChipInfo, MVMResult
+from xbarlab.chip_drivers.channel_map import ChannelMap
+from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.instruments.safety import SafetyLimits
+from xbarlab.instruments.smu import SMU
+from xbarlab.instruments.switch_matrix import SwitchMatrix
 
 HI_ROW, LO_ROW = 1, 2
 

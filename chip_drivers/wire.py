@@ -26,8 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-
-from instruments.errors import ProtocolError
+from xbarlab.instruments.errors import ProtocolError
 
 SYNC = b"\xa5\x5a"
 VERSION = 1

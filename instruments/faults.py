@@ -4,9 +4,8 @@ disconnects on top of any transport."""
 from __future__ import annotations
 
 import numpy as np
-
-from instruments.errors import TransportClosed, TransportTimeout
-from instruments.transport import Transport
+from xbarlab.instruments.errors import TransportClosed, TransportTimeout
+from xbarlab.instruments.transport import Transport
 
 
 class FaultyTransport(Transport):

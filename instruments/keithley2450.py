@@ -9,8 +9,8 @@ alternating pulse and base levels with the source delay as the pulse width (≥ 
 
 from __future__ import annotations
 
-from instruments.properties import Control
-from instruments.smu import ScpiSMU, SweepResult, parse_float, parse_floats
+from xbarlab.instruments.properties import Control
+from xbarlab.instruments.smu import ScpiSMU, SweepResult, parse_float, parse_floats
 
 BUFFER = '"defbuffer1"'
 

@@ -10,8 +10,8 @@ one chunk separated by ``;``, which the TSP (Lua) parser accepts.
 
 from __future__ import annotations
 
-from instruments.properties import Control, on_off
-from instruments.smu import SMU, SweepResult, parse_float, parse_floats
+from xbarlab.instruments.properties import Control, on_off
+from xbarlab.instruments.smu import SMU, SweepResult, parse_float, parse_floats
 
 BUF = "smua.nvbuffer1"
 

@@ -9,8 +9,8 @@ PULSe, :SOURce:PULSe:WIDTh/DELay, :SOURce:VOLTage:TRIGgered, :TRIGger:COUNt, :IN
 
 from __future__ import annotations
 
-from instruments.properties import Control
-from instruments.smu import ScpiSMU, SweepResult, parse_float, parse_floats
+from xbarlab.instruments.properties import Control
+from xbarlab.instruments.smu import ScpiSMU, SweepResult, parse_float, parse_floats
 
 
 class KeysightB2900(ScpiSMU):

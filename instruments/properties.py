@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
-from instruments.errors import ProtocolError
+from xbarlab.instruments.errors import ProtocolError
 
 
 class Control:

@@ -13,8 +13,8 @@ import os
 import time
 from pathlib import Path
 
-from instruments.errors import ReplayMismatch
-from instruments.transport import Transport
+from xbarlab.instruments.errors import ReplayMismatch
+from xbarlab.instruments.transport import Transport
 
 
 def _entry(direction: str, data: str | bytes, t: float) -> dict:

@@ -11,8 +11,7 @@ import math
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-
-from instruments.errors import SafetyLimitError
+from xbarlab.instruments.errors import SafetyLimitError
 
 
 class SafetyLimits(BaseModel):

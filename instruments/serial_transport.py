@@ -8,9 +8,13 @@ import os
 import select
 
 import serial
-
-from instruments.errors import ProtocolError, TransportClosed, TransportError, TransportTimeout
-from instruments.transport import Transport
+from xbarlab.instruments.errors import (
+    ProtocolError,
+    TransportClosed,
+    TransportError,
+    TransportTimeout,
+)
+from xbarlab.instruments.transport import Transport
 
 
 class SerialTransport(Transport):

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-
-from instruments.errors import InstrumentReportedError, ProtocolError, SafetyLimitError
-from instruments.safety import SafetyLimits
-from instruments.transport import Transport
+from xbarlab.instruments.errors import InstrumentReportedError, ProtocolError, SafetyLimitError
+from xbarlab.instruments.safety import SafetyLimits
+from xbarlab.instruments.transport import Transport
 
 MAX_POINTS = 100_000
 

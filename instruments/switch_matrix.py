@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from instruments.errors import ProtocolError
-from instruments.smu import scpi_errors
-from instruments.transport import Transport
+from xbarlab.instruments.errors import ProtocolError
+from xbarlab.instruments.smu import scpi_errors
+from xbarlab.instruments.transport import Transport
 
 
 def channel_list(points: Iterable[tuple[int, int]]) -> str:

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from instruments.errors import TransportClosed, TransportTimeout
+from xbarlab.instruments.errors import TransportClosed, TransportTimeout
 
 TrafficHook = Callable[[str, str | bytes], None]  # ("write" | "read", data)
 

@@ -7,14 +7,13 @@ import contextlib
 
 import pyvisa
 from pyvisa import constants
-
-from instruments.errors import (
+from xbarlab.instruments.errors import (
     ProtocolError,
     TransportClosed,
     TransportError,
     TransportTimeout,
 )
-from instruments.transport import Transport
+from xbarlab.instruments.transport import Transport
 
 _TIMEOUT = {constants.StatusCode.error_timeout}
 _CLOSED = {

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
-from chip_drivers.base import Chip
-from protocols.records import StepRecords
+from xbarlab.chip_drivers.base import Chip
+from xbarlab.protocols.records import StepRecords
 
 S = TypeVar("S")
 

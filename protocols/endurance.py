@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-
-from chip_drivers.base import Chip
-from protocols.base import Drive, Progress, Protocol
-from protocols.records import Population, StepRecords
+from xbarlab.chip_drivers.base import Chip
+from xbarlab.protocols.base import Drive, Progress, Protocol
+from xbarlab.protocols.records import Population, StepRecords
 
 
 class EnduranceConfig(BaseModel):

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from chip_drivers.base import Chip
-from protocols.base import Drive, Progress, Protocol
-from protocols.records import StepRecords
+from xbarlab.chip_drivers.base import Chip
+from xbarlab.protocols.base import Drive, Progress, Protocol
+from xbarlab.protocols.records import StepRecords
 
 
 class IVSweepConfig(BaseModel):

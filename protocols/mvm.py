@@ -18,16 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-
-from chip_drivers.base import Chip
-from protocols.base import Drive, Progress, Protocol, nested
-from protocols.program_verify import (
+from xbarlab.chip_drivers.base import Chip
+from xbarlab.protocols.base import Drive, Progress, Protocol, nested
+from xbarlab.protocols.program_verify import (
     ProgramVerify,
     ProgramVerifyConfig,
     ProgramVerifyState,
     programming_progress,
 )
-from protocols.records import StepRecords
+from xbarlab.protocols.records import StepRecords
 
 
 class MVMConfig(BaseModel):

@@ -23,10 +23,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from chip_drivers.base import Chip
-from protocols.base import Drive, Progress, Protocol
-from protocols.records import StepRecords
+from xbarlab.chip_drivers.base import Chip
+from xbarlab.protocols.base import Drive, Progress, Protocol
+from xbarlab.protocols.records import StepRecords
 
 REASONS = ("", "max_pulses", "max_reversals", "stuck")
 

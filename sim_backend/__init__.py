@@ -1,2 +1,24 @@
 """Simulated devices, arrays, instruments and chip controllers that speak the same protocols as
-real hardware. See ../shared/DESIGN.md, section Simulation backend."""
+real hardware. See ../shared/DESIGN.md, section Simulation backend.
+
+::
+
+    from xbarlab.sim_backend import SimChip, ChipModel, PCMModel, InstrumentServer
+"""
+
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "array": ["SimulatedArray"],
+    "chip_controller": ["ChipController", "PtyChipServer"],
+    "clock": ["SimClock"],
+    "dut": ["MemoryDevice", "Resistor", "make_dut"],
+    "models": ["ArrayConfig", "ChipModel", "Endurance", "Faults", "PCMModel", "RRAMModel"],
+    "server": ["InstrumentServer", "make_instrument"],
+    "sim_chip": ["SimChip"],
+    "sim_keithley2450": ["SimKeithley2450"],
+    "sim_keithley2600": ["SimKeithley2600"],
+    "sim_keysight_b2900": ["SimKeysightB2900"],
+    "sim_switch_matrix": ["SimSwitchMatrix"],
+    "twin": ["ChipTwin", "twin_chip"],
+})

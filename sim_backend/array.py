@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
-from chip_drivers import cells as cells_mod
-from chip_drivers.base import MVMResult
-from chip_drivers.cells import Cells
-from sim_backend.clock import SimClock
-from sim_backend.devices import DeviceState, F, physics_for
-from sim_backend.models import ArrayConfig, ChipModel
+from xbarlab.chip_drivers import cells as cells_mod
+from xbarlab.chip_drivers.base import MVMResult
+from xbarlab.chip_drivers.cells import Cells
+from xbarlab.sim_backend.clock import SimClock
+from xbarlab.sim_backend.devices import DeviceState, F, physics_for
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel
 
 _IR_CHUNK_BYTES = 64 << 20
 

@@ -16,13 +16,12 @@ import threading
 import tty
 
 import numpy as np
-
-from chip_drivers import wire
-from chip_drivers.identity import ChipIdentity
-from chip_drivers.wire import Command, ReadFormat, Status
-from instruments.errors import ProtocolError, SafetyLimitError
-from instruments.safety import SafetyLimits
-from sim_backend.array import SimulatedArray
+from xbarlab.chip_drivers import wire
+from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.chip_drivers.wire import Command, ReadFormat, Status
+from xbarlab.instruments.errors import ProtocolError, SafetyLimitError
+from xbarlab.instruments.safety import SafetyLimits
+from xbarlab.sim_backend.array import SimulatedArray
 
 FIRMWARE = "xbarlab-sim-controller 1.0"
 

@@ -17,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from sim_backend.models import Endurance, LogLinearClipped, PCMModel, RRAMModel
-from sim_backend.random import normal
+from xbarlab.sim_backend.models import Endurance, LogLinearClipped, PCMModel, RRAMModel
+from xbarlab.sim_backend.random import normal
 
 F = np.float32  # per-device state and arithmetic: halves memory and time; times stay float64
 

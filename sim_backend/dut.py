@@ -4,9 +4,8 @@ state changes when the sourced voltage is large enough to program it."""
 from __future__ import annotations
 
 import numpy as np
-
-from sim_backend.array import SimulatedArray
-from sim_backend.models import ArrayConfig, ChipModel, Faults, PCMModel, RRAMModel
+from xbarlab.sim_backend.array import SimulatedArray
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel, Faults, PCMModel, RRAMModel
 
 
 class Resistor:

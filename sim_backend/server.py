@@ -15,7 +15,7 @@ import socketserver
 import threading
 import time
 
-from instruments.transport import MessageDevice
+from xbarlab.instruments.transport import MessageDevice
 
 MAX_LINE = 1 << 20  # a list sweep of 100,000 points fits; longer lines end the session
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
@@ -89,15 +89,15 @@ INSTRUMENTS = ("keithley2450", "keithley2600", "b2900")
 
 def make_instrument(name: str, dut):
     if name == "keithley2450":
-        from sim_backend.sim_keithley2450 import SimKeithley2450
+        from xbarlab.sim_backend.sim_keithley2450 import SimKeithley2450
 
         return SimKeithley2450(dut)
     if name == "keithley2600":
-        from sim_backend.sim_keithley2600 import SimKeithley2600
+        from xbarlab.sim_backend.sim_keithley2600 import SimKeithley2600
 
         return SimKeithley2600(dut)
     if name == "b2900":
-        from sim_backend.sim_keysight_b2900 import SimKeysightB2900
+        from xbarlab.sim_backend.sim_keysight_b2900 import SimKeysightB2900
 
         return SimKeysightB2900(dut)
     raise ValueError(f"instrument {name!r}: use one of {', '.join(INSTRUMENTS)}")

@@ -4,12 +4,11 @@ between: what protocols and tests run against when they need no link."""
 from __future__ import annotations
 
 import numpy as np
-
-from chip_drivers.base import Chip, ChipInfo, MVMResult
-from chip_drivers.identity import ChipIdentity
-from instruments.safety import SafetyLimits
-from sim_backend.array import SimulatedArray
-from sim_backend.models import ChipModel
+from xbarlab.chip_drivers.base import Chip, ChipInfo, MVMResult
+from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.instruments.safety import SafetyLimits
+from xbarlab.sim_backend.array import SimulatedArray
+from xbarlab.sim_backend.models import ChipModel
 
 
 class SimChip(Chip):

@@ -4,8 +4,8 @@ buffers, linear and list sweeps. Syntax per the 2450 Reference Manual, section 6
 
 from __future__ import annotations
 
-from sim_backend.scpi import ScpiError, ScpiInstrument, boolean, choice, fmt, number, string
-from sim_backend.smu_core import Reading, SMUCore
+from xbarlab.sim_backend.scpi import ScpiError, ScpiInstrument, boolean, choice, fmt, number, string
+from xbarlab.sim_backend.smu_core import Reading, SMUCore
 
 FUNCS = {"VOLT": "VOLT", "VOLTAGE": "VOLT", "CURR": "CURR", "CURRENT": "CURR"}
 ELEMENTS = {"READ": "read", "READING": "read", "SOUR": "source", "SOURCE": "source",

@@ -15,7 +15,7 @@ import re
 from collections import deque
 from typing import Any
 
-from sim_backend.smu_core import Reading, SMUCore
+from xbarlab.sim_backend.smu_core import Reading, SMUCore
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"

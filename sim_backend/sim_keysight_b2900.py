@@ -4,8 +4,8 @@ SCPI Command Reference."""
 
 from __future__ import annotations
 
-from sim_backend.scpi import ScpiError, ScpiInstrument, boolean, choice, fmt, number
-from sim_backend.smu_core import Reading, SMUCore
+from xbarlab.sim_backend.scpi import ScpiError, ScpiInstrument, boolean, choice, fmt, number
+from xbarlab.sim_backend.smu_core import Reading, SMUCore
 
 FUNCS = {"VOLT": "VOLT", "VOLTAGE": "VOLT", "CURR": "CURR", "CURRENT": "CURR"}
 MODES = {"FIX": "FIX", "FIXED": "FIX", "SWE": "SWE", "SWEEP": "SWE", "LIST": "LIST"}

@@ -5,10 +5,9 @@ bit-line pin on its LO row."""
 from __future__ import annotations
 
 import numpy as np
-
-from sim_backend.array import SimulatedArray
-from sim_backend.dut import hold
-from sim_backend.scpi import ScpiError, ScpiInstrument
+from xbarlab.sim_backend.array import SimulatedArray
+from xbarlab.sim_backend.dut import hold
+from xbarlab.sim_backend.scpi import ScpiError, ScpiInstrument
 
 
 class SimSwitchMatrix(ScpiInstrument):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from sim_backend.clock import SimClock
+from xbarlab.sim_backend.clock import SimClock
 
 LINE_FREQUENCY = 50.0  # Hz: one power-line cycle of integration is 20 ms
 

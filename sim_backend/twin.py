@@ -1,27 +1,23 @@
 """Chip twins: a simulated chip with the measured chip's own devices. A twin holds, per device,
 what a campaign measured (post-programming conductance, drift z-score within the fitted ν
 distribution, stuck state, lifetime) and, where nothing was measured, draws from the fitted
-model seeded by position; loaded, it is a SimChip whose devices are those.
+model seeded by position; :func:`twin_chip` makes it a SimChip whose devices are those.
 
-The file is a small HDF5: one dataset per per-device quantity (rows × cols, flat), the chip
-model JSON and the provenance as attributes.
+Twin files (HDF5) are read and written by ``xbarlab.twin``: file formats live in the
+application, not in the simulator.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import h5py
 import numpy as np
+from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.sim_backend.devices import COLLAPSED, OK, STUCK_RESET, STUCK_SET
+from xbarlab.sim_backend.models import ChipModel, PCMModel
+from xbarlab.sim_backend.sim_chip import SimChip
 
-from chip_drivers.identity import ChipIdentity
-from sim_backend.devices import COLLAPSED, OK, STUCK_RESET, STUCK_SET
-from sim_backend.models import ChipModel, PCMModel
-from sim_backend.sim_chip import SimChip
-
-FORMAT = "xbarlab-chip-twin"
 FIELDS = ("g_prog", "nu_z", "fault", "lifetime")
 
 
@@ -40,33 +36,6 @@ class ChipTwin:
     def shape(self) -> tuple[int, int]:
         return self.model.array.rows, self.model.array.cols
 
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        with h5py.File(path, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["model"] = self.model.model_dump_json()
-            f.attrs["seed"] = self.seed
-            f.attrs["identity"] = self.identity.model_dump_json()
-            f.attrs["source"] = self.source
-            for name in FIELDS:
-                f.create_dataset(name, data=getattr(self, name))
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> ChipTwin:
-        path = Path(path)
-        try:
-            with h5py.File(path, "r") as f:
-                if f.attrs.get("format") != FORMAT:
-                    raise ValueError(f"{path}: not a chip twin file")
-                arrays = {name: f[name][()] for name in FIELDS}
-                model = ChipModel.model_validate_json(f.attrs["model"])
-                return cls(model=model, seed=int(f.attrs["seed"]),
-                           identity=ChipIdentity.model_validate_json(f.attrs["identity"]),
-                           source=str(f.attrs["source"]), **arrays)
-        except (OSError, KeyError) as exc:
-            raise ValueError(f"{path}: cannot read the chip twin ({exc})") from None
-
 
 def draw_lifetimes(model: ChipModel, n: int, seed: int) -> np.ndarray:
     """Unmeasured lifetimes: from the model's Weibull, one per position, seeded."""
@@ -75,9 +44,8 @@ def draw_lifetimes(model: ChipModel, n: int, seed: int) -> np.ndarray:
     return (e.weibull_scale * rng.weibull(e.weibull_shape, n)).astype(np.float32)
 
 
-def load_twin(path: str | Path, limits=None) -> SimChip:
+def twin_chip(twin: ChipTwin, limits=None) -> SimChip:
     """A SimChip whose devices are the twin's."""
-    twin = ChipTwin.load(path)
     chip = SimChip(twin.model, seed=twin.seed, identity=twin.identity, limits=limits)
     apply_twin(chip, twin)
     chip.info = dataclasses.replace(chip.info, description=f"chip twin of {twin.source}")

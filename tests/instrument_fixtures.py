@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
-from instruments.keithley2450 import Keithley2450
-from instruments.keithley2600 import Keithley2600
-from instruments.keysight_b2900 import KeysightB2900
-from sim_backend.dut import make_dut
-from sim_backend.server import make_instrument
+from xbarlab.instruments.keithley2450 import Keithley2450
+from xbarlab.instruments.keithley2600 import Keithley2600
+from xbarlab.instruments.keysight_b2900 import KeysightB2900
+from xbarlab.sim_backend.dut import make_dut
+from xbarlab.sim_backend.server import make_instrument
 
 DRIVERS = {"keithley2450": Keithley2450, "keithley2600": Keithley2600, "b2900": KeysightB2900}
-ROOT = Path(__file__).parent.parent
 
 
 def simulator(name: str, device: str = "resistor:1e3", seed: int = 0):
@@ -26,10 +23,9 @@ class SimServer:
 
     def __init__(self, instrument: str, *extra: str):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "xbarlab.cli", "sim", "serve", "--instrument", instrument,
+            [sys.executable, "-P", "-m", "xbarlab.cli", "sim", "serve", "--instrument", instrument,
              *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.resource = self.proc.stdout.readline().strip()
         if not self.resource.startswith("TCPIP::127.0.0.1::"):
             self.stop()

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from xbarlab.analysis.aihwkit_export import to_aihwkit
+from xbarlab.analysis.errors import FitError
+from xbarlab.analysis.model_fit import fit_model
+from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
 
-from analysis.aihwkit_export import to_aihwkit
-from analysis.errors import FitError
-from analysis.model_fit import fit_model
-from sim_backend.models import ChipModel, PCMModel, RRAMModel
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
 from xbarlab.fitting import campaign_stats
@@ -148,7 +148,7 @@ def test_dask_local_cluster_gives_the_in_process_result(tmp_path):
 
     def run(name: str, *extra: str) -> dict:
         out = tmp_path / f"{name}.json"
-        r = subprocess.run([sys.executable, "-m", "xbarlab.cli", "fit", str(tmp_path), "-o",
+        r = subprocess.run([sys.executable, "-P", "-m", "xbarlab.cli", "fit", str(tmp_path), "-o",
                             str(out), "--skip", "endurance", *extra], capture_output=True,
                            text=True, timeout=300)
         assert r.returncode == 0, r.stderr
@@ -185,7 +185,7 @@ def test_bad_inputs_name_the_file_and_the_fit(tmp_path):
     with pytest.raises(FitError, match=r"iv\.h5: no program_verify, drift, endurance or "
                                        "pulse_response records to fit"):
         fit(iv_only)
-    r = subprocess.run([sys.executable, "-m", "xbarlab.cli", "fit", str(small), "-o",
+    r = subprocess.run([sys.executable, "-P", "-m", "xbarlab.cli", "fit", str(small), "-o",
                         str(tmp_path / "m.json")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.startswith(f"xbarlab: error: {small}: drift: needs devices")
@@ -300,8 +300,8 @@ def test_rram_parameters_are_recovered(tmp_path, seed):
 
 
 def test_a_weibull_fit_without_spread_fails_with_a_message():
-    from analysis.fit_endurance import fit_weibull
-    from analysis.sufficient import EnduranceCounts
+    from xbarlab.analysis.fit_endurance import fit_weibull
+    from xbarlab.analysis.sufficient import EnduranceCounts
 
     # every device failed between the same two checkpoints: any shape above ~50 fits
     counts = EnduranceCounts(np.array([[1000, 1259, 200]]), np.array([200, 0, 0]))

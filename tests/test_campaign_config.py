@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from xbarlab.chip_drivers.wire import Command
+from xbarlab.sim_backend.array import SimulatedArray
+from xbarlab.sim_backend.chip_controller import ChipController, PtyChipServer
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel
 
-from chip_drivers.wire import Command
-from sim_backend.array import SimulatedArray
-from sim_backend.chip_controller import ChipController, PtyChipServer
-from sim_backend.models import ArrayConfig, ChipModel
 from xbarlab.campaign.config import CampaignConfigError, load_campaign, parse_campaign
 
 ROOT = Path(__file__).parent.parent
@@ -96,7 +96,7 @@ def counted_controller():
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "xbarlab.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-P", "-m", "xbarlab.cli", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=120)
 
 

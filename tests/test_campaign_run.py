@@ -12,8 +12,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from xbarlab.sim_backend.sim_chip import SimChip
 
-from sim_backend.sim_chip import SimChip
 from xbarlab.campaign.checkpoint import checkpoint_path
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
@@ -61,7 +61,7 @@ alternating = 20
 
 
 def cli(*args: str, cwd: Path, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "xbarlab.cli", *args], cwd=cwd,
+    return subprocess.Popen([sys.executable, "-P", "-m", "xbarlab.cli", *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 

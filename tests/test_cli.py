@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 from importlib.metadata import entry_points
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -15,13 +14,11 @@ import xarray as xr
 
 import xbarlab
 
-ROOT = Path(__file__).parent.parent
-
 
 def xbarlab_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "xbarlab.cli", *args],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        [sys.executable, "-P", "-m", "xbarlab.cli", *args],
+        capture_output=True, text=True, timeout=120,
     )
 
 

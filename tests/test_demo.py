@@ -8,8 +8,8 @@ import json
 
 import pytest
 from rich.console import Console
+from xbarlab.sim_backend.models import ChipModel
 
-from sim_backend.models import ChipModel
 from xbarlab.demo import run_demo
 from xbarlab.errors import XbarlabError
 from xbarlab.summary import key_statistics

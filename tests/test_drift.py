@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 from scipy import stats
-
-from protocols.drift import DriftConfig, drift_tracking, fit_drift_exponent
-from protocols.program_verify import ProgramVerifyConfig
-from sim_backend.models import ArrayConfig, ChipModel, Faults, PCMModel
-from sim_backend.sim_chip import SimChip
+from xbarlab.protocols.drift import DriftConfig, drift_tracking, fit_drift_exponent
+from xbarlab.protocols.program_verify import ProgramVerifyConfig
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel, Faults, PCMModel
+from xbarlab.sim_backend.sim_chip import SimChip
 
 GMAX = 25e-6
 

@@ -8,10 +8,9 @@ import time
 import numpy as np
 import pytest
 from pydantic import ValidationError
-
-from protocols.endurance import EnduranceConfig, endurance
-from sim_backend.models import ArrayConfig, ChipModel, Endurance, Faults, PCMModel
-from sim_backend.sim_chip import SimChip
+from xbarlab.protocols.endurance import EnduranceConfig, endurance
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel, Endurance, Faults, PCMModel
+from xbarlab.sim_backend.sim_chip import SimChip
 
 
 def test_failures_at_the_weibull_lifetimes_to_a_million_cycles():

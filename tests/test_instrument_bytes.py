@@ -8,12 +8,11 @@ import json
 
 import numpy as np
 import pytest
-
-from instruments.errors import ProtocolError, ReplayMismatch
-from instruments.keithley2450 import Keithley2450
-from instruments.keithley2600 import Keithley2600
-from instruments.keysight_b2900 import KeysightB2900
-from instruments.recording import ReplayTransport
+from xbarlab.instruments.errors import ProtocolError, ReplayMismatch
+from xbarlab.instruments.keithley2450 import Keithley2450
+from xbarlab.instruments.keithley2600 import Keithley2600
+from xbarlab.instruments.keysight_b2900 import KeysightB2900
+from xbarlab.instruments.recording import ReplayTransport
 
 
 def replay(tmp_path, exchanges: list[tuple[str, str | None]]) -> ReplayTransport:

@@ -8,11 +8,10 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from instruments.errors import SafetyLimitError
-from instruments.safety import SafetyLimits
-from instruments.transport import LoopbackTransport
-from tests.instrument_fixtures import DRIVERS, simulator
+from instrument_fixtures import DRIVERS, simulator
+from xbarlab.instruments.errors import SafetyLimitError
+from xbarlab.instruments.safety import SafetyLimits
+from xbarlab.instruments.transport import LoopbackTransport
 
 NUM = r"(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
 # every place a driver puts a sourced level, a compliance or a pulse width on the wire

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from instruments.transport import LoopbackTransport
-from instruments.visa import VisaTransport
-from tests.instrument_fixtures import DRIVERS, SimServer, simulator
+from instrument_fixtures import DRIVERS, SimServer, simulator
+from xbarlab.instruments.transport import LoopbackTransport
+from xbarlab.instruments.visa import VisaTransport
 
 R = 1e3  # the simulated device under test: a 1 kΩ resistor
 

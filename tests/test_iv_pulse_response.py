@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from instruments.errors import SafetyLimitError
-from protocols.iv_sweep import IVSweep, IVSweepConfig, switching_voltages
-from protocols.pulse_response import PulseResponse, PulseResponseConfig
-from sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
-from sim_backend.sim_chip import SimChip
-from tests.test_smu_matrix_chip import bench  # noqa: F401 - fixture
+from test_smu_matrix_chip import bench  # noqa: F401 - fixture
+from xbarlab.instruments.errors import SafetyLimitError
+from xbarlab.protocols.iv_sweep import IVSweep, IVSweepConfig, switching_voltages
+from xbarlab.protocols.pulse_response import PulseResponse, PulseResponseConfig
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
+from xbarlab.sim_backend.sim_chip import SimChip
 
 HEALTHY = {"stuck_set_fraction": 0, "stuck_reset_fraction": 0}
 

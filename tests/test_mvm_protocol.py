@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from protocols.mvm import MVMConfig, differential_targets, error_split, in_array_mvm
-from protocols.program_verify import ProgramVerifyConfig
-from sim_backend.models import ArrayConfig, ChipModel
-from sim_backend.sim_chip import SimChip
+from xbarlab.protocols.mvm import MVMConfig, differential_targets, error_split, in_array_mvm
+from xbarlab.protocols.program_verify import ProgramVerifyConfig
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel
+from xbarlab.sim_backend.sim_chip import SimChip
 
 
 def test_differential_mapping_and_error_split():

@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pydantic import ValidationError
-
-from protocols.program_verify import ProgramVerifyConfig, program_verify
-from sim_backend.devices import OK
-from sim_backend.models import ArrayConfig, ChipModel
-from sim_backend.sim_chip import SimChip
+from xbarlab.protocols.program_verify import ProgramVerifyConfig, program_verify
+from xbarlab.sim_backend.devices import OK
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel
+from xbarlab.sim_backend.sim_chip import SimChip
 
 GMAX = 25e-6
 

@@ -4,10 +4,9 @@ model's 1/f read-noise σ."""
 from __future__ import annotations
 
 import numpy as np
-
-from protocols.read_noise import ReadNoiseConfig, read_noise
-from sim_backend.models import ArrayConfig, ChipModel, Faults, PCMModel
-from sim_backend.sim_chip import SimChip
+from xbarlab.protocols.read_noise import ReadNoiseConfig, read_noise
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel, Faults, PCMModel
+from xbarlab.sim_backend.sim_chip import SimChip
 
 
 def test_measured_spread_matches_the_model():

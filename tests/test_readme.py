@@ -11,12 +11,16 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_python_example_runs(tmp_path, monkeypatch):
-    (code,) = re.findall(r"```python\n(.*?)```", README, re.S)  # not the ```python test block
-    script = tmp_path / "example.py"
-    script.write_text(code)
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)  # not the ```python test block
+    assert len(blocks) == 2  # the campaign-file example and the import paths
     monkeypatch.chdir(tmp_path)
-    result = runpy.run_path(str(script))
-    ds = result["ds"]
+    results = []
+    for k, code in enumerate(blocks):
+        script = tmp_path / f"example_{k}.py"
+        script.write_text(code)
+        results.append(runpy.run_path(str(script)))
+    assert results[1]["Keithley2450"].__module__ == "xbarlab.instruments.keithley2450"
+    ds = results[0]["ds"]
     assert ds.sizes["record"] == 6400 and ds.coords["die_x"].item() == 3
     assert 9e-6 < float(ds["conductance"].mean()) < 1.1e-5
 

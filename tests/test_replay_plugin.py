@@ -13,10 +13,10 @@ MARK = Path(__file__).parent / "simulators_started"
 
 
 def live_chip():
-    from instruments.serial_transport import SerialTransport
-    from sim_backend.array import SimulatedArray
-    from sim_backend.chip_controller import ChipController, PtyChipServer
-    from sim_backend.models import ArrayConfig, ChipModel
+    from xbarlab.instruments.serial_transport import SerialTransport
+    from xbarlab.sim_backend.array import SimulatedArray
+    from xbarlab.sim_backend.chip_controller import ChipController, PtyChipServer
+    from xbarlab.sim_backend.models import ArrayConfig, ChipModel
 
     MARK.write_text("chip")
     server = PtyChipServer(ChipController(SimulatedArray(
@@ -28,9 +28,9 @@ def live_chip():
 def live_smu():
     import threading
 
-    from instruments.visa import VisaTransport
-    from sim_backend.dut import make_dut
-    from sim_backend.server import InstrumentServer, make_instrument
+    from xbarlab.instruments.visa import VisaTransport
+    from xbarlab.sim_backend.dut import make_dut
+    from xbarlab.sim_backend.server import InstrumentServer, make_instrument
 
     MARK.write_text("smu")
     server = InstrumentServer(make_instrument("keithley2450", make_dut("resistor:5e3")))
@@ -39,8 +39,8 @@ def live_smu():
 
 
 def test_session(xbarlab_traffic):
-    from chip_drivers.serial_chip import SerialChip
-    from instruments.keithley2450 import Keithley2450
+    from xbarlab.chip_drivers.serial_chip import SerialChip
+    from xbarlab.instruments.keithley2450 import Keithley2450
 
     chip = SerialChip(xbarlab_traffic("chip", live=live_chip), first_request_id=1)
     chip.pulse(([1, 2], [3, 4]), 1.0, 1e-7)

@@ -12,11 +12,21 @@ import sys
 import textwrap
 import time
 
+import pytest
 from bokeh.models import Plot
+from test_report_figures import make_campaign
 
-from tests.browser import chrome, console_errors, screenshot, wait_for_plots
-from tests.test_report_figures import make_campaign
+from xbarlab.headless_browser import (
+    MISSING,
+    browser_available,
+    chrome,
+    console_errors,
+    screenshot,
+    wait_for_plots,
+)
 from xbarlab.report import build_report, write_report
+
+pytestmark = pytest.mark.skipif(not browser_available(), reason=MISSING)
 
 
 def test_report_opens_offline_with_every_figure_drawn(tmp_path):
@@ -63,13 +73,13 @@ def _steps(title: str) -> int:
 def test_live_view_follows_a_campaign_being_written(tmp_path):
     path = tmp_path / "live.h5"
     port = _free_port()
-    watch = subprocess.Popen([sys.executable, "-m", "xbarlab.cli", "watch", str(path),
+    watch = subprocess.Popen([sys.executable, "-P", "-m", "xbarlab.cli", "watch", str(path),
                               "--port", str(port)], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     writer = None
     try:
         assert "watching" in watch.stdout.readline()
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)])
+        writer = subprocess.Popen([sys.executable, "-P", "-c", WRITER, str(path)])
         with chrome() as driver:
             driver.get(f"http://127.0.0.1:{port}/")
             seen = []

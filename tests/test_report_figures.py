@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from xbarlab.analysis.figures import drift as drift_figs
+from xbarlab.analysis.figures import others
+from xbarlab.analysis.figures import program_verify as pv
+from xbarlab.analysis.figures.wafer import wafer_map
 
-from analysis.figures import drift as drift_figs
-from analysis.figures import others
-from analysis.figures import program_verify as pv
-from analysis.figures.wafer import wafer_map
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
 from xbarlab.report import die_statistics, write_report
@@ -173,9 +173,10 @@ def test_report_is_self_contained(campaign, tmp_path):
 
 
 def test_report_shows_the_fitted_model_with_its_goodness_of_fit(campaign, tmp_path):
-    from analysis.model_fit import fit_model, write_model
-    from sim_backend.models import PCMModel
-    from xbarlab.fitting import campaign_stats
+    from xbarlab.analysis.model_fit import fit_model
+    from xbarlab.sim_backend.models import PCMModel
+
+    from xbarlab.fitting import campaign_stats, write_model
 
     fit = fit_model(campaign_stats(campaign, PCMModel()),
                     skip=frozenset({"endurance", "pulse"}))  # too few devices for those

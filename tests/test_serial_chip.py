@@ -3,36 +3,31 @@ subprocess, or in a thread for the channel-map checks)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from xbarlab.chip_drivers.channel_map import ChannelMap
+from xbarlab.chip_drivers.serial_chip import ChipLinkError, SerialChip
+from xbarlab.chip_drivers.wire import ReadFormat
+from xbarlab.instruments.errors import SafetyLimitError, TransportError
+from xbarlab.instruments.safety import SafetyLimits
+from xbarlab.sim_backend.array import SimulatedArray
+from xbarlab.sim_backend.chip_controller import ChipController, PtyChipServer
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel, PCMModel
+from xbarlab.sim_backend.sim_chip import SimChip
 
-from chip_drivers.channel_map import ChannelMap
-from chip_drivers.serial_chip import ChipLinkError, SerialChip
-from chip_drivers.wire import ReadFormat
-from instruments.errors import SafetyLimitError, TransportError
-from instruments.safety import SafetyLimits
-from sim_backend.array import SimulatedArray
-from sim_backend.chip_controller import ChipController, PtyChipServer
-from sim_backend.models import ArrayConfig, ChipModel, PCMModel
-from sim_backend.sim_chip import SimChip
-
-ROOT = Path(__file__).parent.parent
 ROWS, COLS, SEED = 24, 16, 5
 
 
 class ChipProcess:
     def __init__(self, *extra: str):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "xbarlab.cli", "sim", "chip", "--rows", str(ROWS),
+            [sys.executable, "-P", "-m", "xbarlab.cli", "sim", "chip", "--rows", str(ROWS),
              "--cols", str(COLS), "--seed", str(SEED), *extra],
-            stdout=subprocess.PIPE, text=True, cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
+            stdout=subprocess.PIPE, text=True)
         self.path = self.proc.stdout.readline().strip()
         assert self.path.startswith("/dev/"), self.path
 
@@ -169,7 +164,7 @@ def test_safety_limits_stop_pulses_before_the_wire(threaded_controller):
 def test_controller_refusals_are_typed(threaded_controller):
     server, _ = threaded_controller
     chip = SerialChip(server.path, limits=SafetyLimits(max_voltage=20, max_pulse_energy=1))
-    from chip_drivers.serial_chip import ChipCommandError
+    from xbarlab.chip_drivers.serial_chip import ChipCommandError
 
     with pytest.raises(ChipCommandError, match="SAFETY"):  # the firmware has its own limits
         chip.pulse(None, 6.0, 1e-7)

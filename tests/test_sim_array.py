@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from sim_backend.array import SimulatedArray
-from sim_backend.clock import SimClock
-from sim_backend.models import ArrayConfig, ChipModel, Faults, PCMModel, RRAMModel
+from xbarlab.sim_backend.array import SimulatedArray
+from xbarlab.sim_backend.clock import SimClock
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel, Faults, PCMModel, RRAMModel
 
 QUIET = PCMModel(read_noise={"coeff": 0.0}, faults=Faults(stuck_set_fraction=0,
                                                          stuck_reset_fraction=0))

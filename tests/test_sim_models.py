@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-
-from sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
 
 
 @pytest.mark.parametrize("model", [PCMModel(), RRAMModel(), ChipModel(),

@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
-
-from sim_backend.array import SimulatedArray
-from sim_backend.devices import COLLAPSED, OK, STUCK_RESET, STUCK_SET
-from sim_backend.models import ArrayConfig, ChipModel, Endurance, Faults, PCMModel, RRAMModel
+from xbarlab.sim_backend.array import SimulatedArray
+from xbarlab.sim_backend.devices import COLLAPSED, OK, STUCK_RESET, STUCK_SET
+from xbarlab.sim_backend.models import (
+    ArrayConfig,
+    ChipModel,
+    Endurance,
+    Faults,
+    PCMModel,
+    RRAMModel,
+)
 
 N_SIDE = 320  # 102,400 devices
 NO_FAULTS = Faults(stuck_set_fraction=0, stuck_reset_fraction=0)

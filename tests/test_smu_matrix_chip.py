@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from chip_drivers.channel_map import ChannelMap
-from chip_drivers.smu_matrix_chip import SmuMatrixChip
-from instruments.keithley2450 import Keithley2450
-from instruments.switch_matrix import SwitchMatrix
-from instruments.transport import LoopbackTransport
-from sim_backend.array import SimulatedArray
-from sim_backend.models import ArrayConfig, ChipModel, PCMModel
-from sim_backend.sim_keithley2450 import SimKeithley2450
-from sim_backend.sim_switch_matrix import RoutedCell, SimSwitchMatrix
+from xbarlab.chip_drivers.channel_map import ChannelMap
+from xbarlab.chip_drivers.smu_matrix_chip import SmuMatrixChip
+from xbarlab.instruments.keithley2450 import Keithley2450
+from xbarlab.instruments.switch_matrix import SwitchMatrix
+from xbarlab.instruments.transport import LoopbackTransport
+from xbarlab.sim_backend.array import SimulatedArray
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel, PCMModel
+from xbarlab.sim_backend.sim_keithley2450 import SimKeithley2450
+from xbarlab.sim_backend.sim_switch_matrix import RoutedCell, SimSwitchMatrix
 
 PINS = ChannelMap(rows=[7, 3, 12], cols=[1, 9, 4, 20])  # a 3x4 array on a 2x24 matrix
 

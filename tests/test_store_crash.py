@@ -16,11 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+import campaign_script
 import h5py
 import numpy as np
 import pytest
 
-from tests import campaign_script
 from xbarlab.store.reader import read_info, read_table
 
 SCRIPT = Path(campaign_script.__file__)
@@ -29,8 +29,7 @@ TRIALS = int(os.environ.get("XBARLAB_CRASH_TRIALS", "20"))
 
 def _spawn(path: Path, resume: bool) -> subprocess.Popen:
     cmd = [sys.executable, str(SCRIPT), str(path)] + (["--resume"] if resume else [])
-    env = {**os.environ, "PYTHONPATH": str(SCRIPT.parent.parent)}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert line.strip() == "ready", f"child did not start: {line!r}"
     return proc

@@ -46,9 +46,8 @@ def held_campaign(tmp_path):
     """A campaign file held open for writing by another process."""
     path = tmp_path / "held.h5"
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path)],
+        [sys.executable, "-P", "-c", HOLDER, str(path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
     )
     assert proc.stdout.readline().strip() == "holding"
     yield path, proc

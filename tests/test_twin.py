@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from xbarlab.analysis.model_fit import fit_model
+from xbarlab.sim_backend.devices import STUCK_RESET
+from xbarlab.sim_backend.models import ChipModel, PCMModel
 
-from analysis.model_fit import fit_model
-from sim_backend.devices import STUCK_RESET
-from sim_backend.models import ChipModel, PCMModel
-from sim_backend.twin import ChipTwin, load_twin
 from xbarlab.campaign import runner as runner_mod
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
 from xbarlab.fitting import campaign_stats
 from xbarlab.summary import key_statistics
 from xbarlab.twin import build_twin
+from xbarlab.twin_file import load_twin, read_twin, save_twin
 
 # this die drifts more than the published model: μν is 0.02 higher everywhere
 DIE = PCMModel(drift={"mu": {"slope": -0.0155, "intercept": 0.0444, "lo": 0.069, "hi": 0.12}})
@@ -75,7 +75,7 @@ def test_twin_keeps_the_stuck_block_and_the_die_drift(measured, tmp_path):
     stuck = twin.fault.reshape(64, 64) == STUCK_RESET
     assert stuck[BLOCK].all()  # every injected cell is stuck in the twin, where it was
     assert stuck.sum() - stuck[BLOCK].sum() <= 10  # plus the few random fabrication faults
-    twin_path = twin.save(tmp_path / "die.twin.h5")
+    twin_path = save_twin(twin, tmp_path / "die.twin.h5")
     chip = load_twin(twin_path)
     faults = chip.array.faults
     assert (faults[BLOCK] == STUCK_RESET).all()
@@ -103,9 +103,9 @@ def test_twin_keeps_the_stuck_block_and_the_die_drift(measured, tmp_path):
 
 def test_the_same_file_builds_the_same_twin(measured, tmp_path):
     _, path, model = measured
-    one = build_twin(path, model, seed=3).save(tmp_path / "one.h5")
-    two = build_twin(path, model, seed=3).save(tmp_path / "two.h5")
-    a, b = ChipTwin.load(one), ChipTwin.load(two)
+    one = save_twin(build_twin(path, model, seed=3), tmp_path / "one.h5")
+    two = save_twin(build_twin(path, model, seed=3), tmp_path / "two.h5")
+    a, b = read_twin(one), read_twin(two)
     for name in ("g_prog", "nu_z", "fault", "lifetime"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert a.model == b.model
@@ -122,7 +122,7 @@ def test_twin_target_errors_name_the_field(tmp_path):
 
 def test_chip_twin_fixture_loads_a_twin_as_a_chip(measured, tmp_path, chip_twin):
     _, path, model = measured
-    twin_path = build_twin(path, model, seed=2).save(tmp_path / "fixture.twin.h5")
+    twin_path = save_twin(build_twin(path, model, seed=2), tmp_path / "fixture.twin.h5")
     chip = chip_twin(twin_path)
     assert chip.shape == (64, 64) and "chip twin of die.h5" in chip.info.description
     g = chip.read()

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from chip_drivers import wire
-from chip_drivers.wire import Command, ReadFormat, Status
-from instruments.errors import ProtocolError
+from xbarlab.chip_drivers import wire
+from xbarlab.chip_drivers.wire import Command, ReadFormat, Status
+from xbarlab.instruments.errors import ProtocolError
 
 
 def decode_all(data: bytes) -> tuple[list[wire.Message], int]:

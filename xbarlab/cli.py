@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 import xbarlab
-from analysis.errors import FitError
-from instruments.errors import InstrumentError
+from xbarlab.analysis.errors import FitError
 from xbarlab.errors import XbarlabError
+from xbarlab.instruments.errors import InstrumentError
 
 app = typer.Typer(
     name="xbarlab",
@@ -237,37 +237,18 @@ def fit(
     simulator's schema) and MODEL.fit.json with confidence intervals and goodness of fit."""
     from rich.progress import Progress
 
-    from analysis.model_fit import write_model
-    from sim_backend.models import ChipModel
-    from xbarlab.fitting import find_campaigns, fit_wafer
+    from xbarlab.fitting import base_model, check_outputs, find_campaigns, fit_wafer, write_fit
 
-    for path, what in ((output, "model"), (summary, "summary"), (aihwkit, "aihwkit")):
-        if path is not None and path.exists():
-            raise XbarlabError(f"{path}: exists; choose another {what} file")
-    if summary is not None and summary.suffix not in (".csv", ".nc"):
-        raise XbarlabError(f"--summary {summary}: use a .csv or .nc file name")
-    from sim_backend.models import PCMModel, RRAMModel
-
-    kinds = {"pcm": PCMModel, "rram": RRAMModel}
-    if device not in kinds:
-        raise XbarlabError(f"--device {device!r}: use pcm or rram")
-    base_model = kinds[device]()
-    if base is not None:
-        try:
-            base_model = ChipModel.model_validate_json(base.read_text()).device
-        except (OSError, ValueError) as exc:
-            raise XbarlabError(f"--base {base}: not a chip model "
-                               f"({str(exc).splitlines()[0]})") from None
+    check_outputs(output, summary, aihwkit)
+    start_from = base_model(device, base)
     files = find_campaigns(inputs)
     parts = frozenset(p.strip() for p in skip.split(",") if p.strip())
     with Progress(console=out, transient=True, disable=not out.is_terminal) as bars:
         task = bars.add_task("reading campaigns", total=len(files))
-        result = fit_wafer(files, base_model, scheduler=scheduler,
+        result = fit_wafer(files, start_from, scheduler=scheduler,
                            per_die=per_die or summary is not None, skip=parts,
                            progress=lambda done, total: bars.update(task, completed=done))
-    per_die_fits = [{"source": d.source, "die_x": d.die_x, "die_y": d.die_y, "error": d.error,
-                     "fits": d.fits} for d in result.dies] if result.dies else None
-    model_path, report_path = write_model(result.pooled, output, per_die_fits)
+    written = write_fit(result, output, summary, aihwkit)
     table = Table(title=f"{len(files)} campaign file(s), {result.samples:,} samples")
     for col in ("fit", "parameters (95 % CI)", "goodness of fit", "devices"):
         table.add_column(col)
@@ -281,25 +262,15 @@ def fit(
     out.print(table)
     if result.pooled.carried:
         out.print("kept from the base model: " + ", ".join(result.pooled.carried))
-    if result.dies:
-        failed = [d for d in result.dies if d.error]
-        for d in failed:
+    for d in result.dies:
+        if d.error:
             out.print(f"[yellow]die ({d.die_x}, {d.die_y}): {d.error}[/]")
-    if summary is not None:
-        ds = result.table()
-        if summary.suffix == ".nc":
-            ds.to_netcdf(summary, engine="h5netcdf")
-        else:
-            ds.to_dataframe().to_csv(summary)
-        out.print(f"wrote {summary}")
-    if aihwkit is not None:
-        from analysis.aihwkit_export import to_aihwkit
-
-        exported = to_aihwkit(result.pooled.model.device)
-        aihwkit.write_text(json.dumps(exported, indent=2))
-        out.print(f"wrote {aihwkit} (read-noise mismatch after scaling: "
-                  f"{exported['notes']['read_noise_max_mismatch']:.1%})")
-    out.print(f"wrote {model_path} and {report_path}")
+    if written.summary is not None:
+        out.print(f"wrote {written.summary}")
+    if written.aihwkit is not None:
+        out.print(f"wrote {written.aihwkit} (read-noise mismatch after scaling: "
+                  f"{written.aihwkit_notes['read_noise_max_mismatch']:.1%})")
+    out.print(f"wrote {written.model} and {written.report}")
 
 
 @app.command()
@@ -357,8 +328,9 @@ def twin(
     lifetimes), for `target.twin` in a campaign."""
     import numpy as np
 
-    from sim_backend.models import ChipModel
+    from xbarlab.sim_backend.models import ChipModel
     from xbarlab.twin import build_twin
+    from xbarlab.twin_file import save_twin
 
     if output.exists():
         raise XbarlabError(f"{output}: exists; choose another twin file")
@@ -368,7 +340,7 @@ def twin(
         raise XbarlabError(f"--model {model}: not a chip model "
                            f"({str(exc).splitlines()[0]})") from None
     t = build_twin(file, chip_model, seed)
-    t.save(output)
+    save_twin(t, output)
     stuck = int((t.fault != 0).sum())
     out.print(f"wrote {output}: {t.shape[0]}x{t.shape[1]} devices, "
               f"{int(np.isfinite(t.g_prog).sum()):,} measured states, "
@@ -431,8 +403,8 @@ def sim_serve(
     seed: Annotated[int, typer.Option(help="Seed of a simulated memory device.")] = 0,
 ) -> None:
     """Serve one simulated SMU over TCP; prints its VISA resource string, serves until Ctrl-C."""
-    from sim_backend.dut import make_dut
-    from sim_backend.server import InstrumentServer, make_instrument
+    from xbarlab.sim_backend.dut import make_dut
+    from xbarlab.sim_backend.server import InstrumentServer, make_instrument
 
     if latency_ms < 0:
         raise XbarlabError(f"--latency-ms must be >= 0, got {latency_ms}")
@@ -467,9 +439,9 @@ def sim_chip(
 ) -> None:
     """Serve a simulated chip controller on a pseudo-terminal; prints the tty path (open it with
     SerialChip) and serves until Ctrl-C."""
-    from sim_backend.array import SimulatedArray
-    from sim_backend.chip_controller import ChipController, PtyChipServer
-    from sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
+    from xbarlab.sim_backend.array import SimulatedArray
+    from xbarlab.sim_backend.chip_controller import ChipController, PtyChipServer
+    from xbarlab.sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
 
     models = {"pcm": PCMModel, "rram": RRAMModel}
     if device not in models:

@@ -12,16 +12,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from analysis.model_fit import write_model
-from sim_backend.models import ChipModel, PCMModel, RRAMModel
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.display import RichObserver
 from xbarlab.campaign.runner import CampaignRunner
 from xbarlab.errors import XbarlabError
-from xbarlab.fitting import fit_wafer
+from xbarlab.fitting import fit_wafer, write_model
 from xbarlab.report import write_report
+from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
 from xbarlab.summary import key_statistics
 from xbarlab.twin import build_twin
+from xbarlab.twin_file import save_twin
 
 PCM_STEPS = """
 [[steps]]
@@ -164,8 +164,8 @@ def run_demo(out: Path, device: str = "pcm", dies: int = 4, size: int = 128,
     console.print("writing the report …")
     report = write_report(campaigns, out / "report.html", Path(model_path))
     console.print("building a chip twin of the first die and replaying its campaign on it …")
-    twin = build_twin(campaigns[0], ChipModel.model_validate_json(
-        Path(model_path).read_text())).save(out / "die_0_0.twin.h5")
+    twin = save_twin(build_twin(campaigns[0], ChipModel.model_validate_json(
+        Path(model_path).read_text())), out / "die_0_0.twin.h5")
     replay_text = campaigns[0].with_suffix(".toml").read_text().split("[target.simulated]")
     head, rest = replay_text[0], replay_text[1].split("\n[[steps]]", 1)[1]
     text = head + f'[target]\ntwin = "{twin.name}"\n\n[[steps]]' + rest

@@ -6,12 +6,15 @@ per-die summary table (yield, programming spread, mean ν, median lifetime) by d
 
 The cluster path is the same code: each worker runs :func:`campaign_stats` on its files and
 returns only the statistics (kilobytes); nothing else travels to this process. This module
-opens the files; the reductions and fits it calls (analysis) are pure functions of tables.
+opens and writes the files; the reductions and fits it calls (analysis) are pure functions of
+tables. The ``xbarlab fit`` command is a thin shell over :func:`base_model`,
+:func:`check_outputs`, :func:`fit_wafer` and :func:`write_fit`.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.errors import FitError
-from analysis.extract import (
+from xbarlab.analysis.errors import FitError
+from xbarlab.analysis.extract import (
     PROGRAMMED_BY,
     drift_sums,
     endurance_counts,
@@ -29,11 +32,11 @@ from analysis.extract import (
     relaxation_sums,
     worn_out,
 )
-from analysis.fit_pulse import pulse_sums
-from analysis.model_fit import ModelFit, fit_model
-from analysis.sufficient import CampaignStats
-from sim_backend.models import PCMModel, RRAMModel
+from xbarlab.analysis.fit_pulse import pulse_sums
+from xbarlab.analysis.model_fit import ModelFit, fit_model
+from xbarlab.analysis.sufficient import CampaignStats
 from xbarlab.errors import XbarlabError
+from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
 from xbarlab.store.reader import read_info, read_table
 
 WIDE = 1 << 20  # a row stride wider than any array, to number cells without knowing its width
@@ -228,3 +231,80 @@ def fit_wafer(files: list[Path], base: PCMModel | RRAMModel | None = None, *,
     if per_die:
         result.dies = [_die_summary(s, base, skip) for s in stats]
     return result
+
+
+DEVICE_KINDS = {"pcm": PCMModel, "rram": RRAMModel}
+
+
+def base_model(device: str = "pcm", base: Path | None = None) -> PCMModel | RRAMModel:
+    """The model whose unfitted parts a fit keeps: ``base`` (a chip model JSON, whose kind then
+    decides) or the defaults of ``device``."""
+    if device not in DEVICE_KINDS:
+        raise XbarlabError(f"--device {device!r}: use " + " or ".join(DEVICE_KINDS))
+    if base is None:
+        return DEVICE_KINDS[device]()
+    try:
+        return ChipModel.model_validate_json(base.read_text()).device
+    except (OSError, ValueError) as exc:
+        raise XbarlabError(f"--base {base}: not a chip model "
+                           f"({str(exc).splitlines()[0]})") from None
+
+
+def check_outputs(model: Path, summary: Path | None = None,
+                  aihwkit: Path | None = None) -> None:
+    """Refuse, before any fitting, output files that exist or have a format we cannot write."""
+    for path, what in ((model, "model"), (summary, "summary"), (aihwkit, "aihwkit")):
+        if path is not None and path.exists():
+            raise XbarlabError(f"{path}: exists; choose another {what} file")
+    if summary is not None and summary.suffix not in (".csv", ".nc"):
+        raise XbarlabError(f"--summary {summary}: use a .csv or .nc file name")
+
+
+def write_model(fit: ModelFit, path: str | Path,
+                per_die: list[dict] | None = None) -> tuple[Path, Path]:
+    """Write ``path`` (the ChipModel JSON) and ``<path stem>.fit.json`` (parameters with
+    confidence intervals, goodness of fit, sources, and each die's own fits when given);
+    returns both paths."""
+    path = Path(path)
+    report = path.with_name(path.stem + ".fit.json")
+    path.write_text(fit.model.model_dump_json(indent=2))
+    summary = fit.summary()
+    if per_die is not None:
+        summary["per_die"] = per_die
+    report.write_text(json.dumps(summary, indent=2, default=float))
+    return path, report
+
+
+@dataclass
+class FitOutputs:
+    """The files :func:`write_fit` wrote."""
+
+    model: Path
+    report: Path
+    summary: Path | None = None
+    aihwkit: Path | None = None
+    aihwkit_notes: dict = field(default_factory=dict)
+
+
+def write_fit(result: WaferFit, model: Path, summary: Path | None = None,
+              aihwkit: Path | None = None) -> FitOutputs:
+    """Write a wafer fit: the model and its fit report (with each die's fits when there are
+    dies), and optionally the per-die summary table (.csv or .nc) and the aihwkit export."""
+    per_die = [{"source": d.source, "die_x": d.die_x, "die_y": d.die_y, "error": d.error,
+                "fits": d.fits} for d in result.dies] if result.dies else None
+    model_path, report_path = write_model(result.pooled, model, per_die)
+    written = FitOutputs(model_path, report_path)
+    if summary is not None:
+        table = result.table()
+        if summary.suffix == ".nc":
+            table.to_netcdf(summary, engine="h5netcdf")
+        else:
+            table.to_dataframe().to_csv(summary)
+        written.summary = summary
+    if aihwkit is not None:
+        from xbarlab.analysis.aihwkit_export import to_aihwkit
+
+        exported = to_aihwkit(result.pooled.model.device)
+        aihwkit.write_text(json.dumps(exported, indent=2))
+        written.aihwkit, written.aihwkit_notes = aihwkit, exported["notes"]
+    return written

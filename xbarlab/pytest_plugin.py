@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from instruments.recording import RecordingTransport, ReplayTransport
-from instruments.transport import Transport
+from xbarlab.instruments.recording import RecordingTransport, ReplayTransport
+from xbarlab.instruments.transport import Transport
 
 
 def pytest_addoption(parser) -> None:
@@ -86,8 +86,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def sim_chip(request):
-    from sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
-    from sim_backend.sim_chip import SimChip
+    from xbarlab.sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
+    from xbarlab.sim_backend.sim_chip import SimChip
 
     marker = request.node.get_closest_marker("xbarlab_chip")
     kw = dict(marker.kwargs) if marker else {}
@@ -103,7 +103,7 @@ def sim_chip(request):
 
 @pytest.fixture
 def chip_twin():
-    from sim_backend.twin import load_twin
+    from xbarlab.twin_file import load_twin
 
     chips = []
 
@@ -119,12 +119,12 @@ def chip_twin():
 
 @pytest.fixture
 def sim_smu():
-    from instruments.keithley2450 import Keithley2450
-    from instruments.keithley2600 import Keithley2600
-    from instruments.keysight_b2900 import KeysightB2900
-    from instruments.visa import VisaTransport
-    from sim_backend.dut import make_dut
-    from sim_backend.server import InstrumentServer, make_instrument
+    from xbarlab.instruments.keithley2450 import Keithley2450
+    from xbarlab.instruments.keithley2600 import Keithley2600
+    from xbarlab.instruments.keysight_b2900 import KeysightB2900
+    from xbarlab.instruments.visa import VisaTransport
+    from xbarlab.sim_backend.dut import make_dut
+    from xbarlab.sim_backend.server import InstrumentServer, make_instrument
 
     drivers = {"keithley2450": Keithley2450, "keithley2600": Keithley2600,
                "b2900": KeysightB2900}

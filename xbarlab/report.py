@@ -17,11 +17,11 @@ from bokeh.models import Div, TabPanel, Tabs
 from bokeh.resources import INLINE
 
 import xbarlab
-from analysis.figures import drift as drift_figs
-from analysis.figures import others
-from analysis.figures import program_verify as pv_figs
-from analysis.figures.wafer import wafer_map
-from sim_backend.models import ChipModel
+from xbarlab.analysis.figures import drift as drift_figs
+from xbarlab.analysis.figures import others
+from xbarlab.analysis.figures import program_verify as pv_figs
+from xbarlab.analysis.figures.wafer import wafer_map
+from xbarlab.sim_backend.models import ChipModel
 from xbarlab.store.reader import CampaignInfo, read_info, read_table
 from xbarlab.summary import key_statistics
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.extract import PROGRAMMED_BY
-from analysis.figures.others import kaplan_meier
+from xbarlab.analysis.extract import PROGRAMMED_BY
+from xbarlab.analysis.figures.others import kaplan_meier
 from xbarlab.store.reader import read_info, read_table
 
 

@@ -1,5 +1,5 @@
-"""Build a chip twin (sim_backend.twin) from a campaign file and its fitted model, and compare
-a replay on the twin with the original campaign.
+"""Build a chip twin (xbarlab.sim_backend.twin) from a campaign file and its fitted model;
+``xbarlab.twin_file`` saves it and loads it back as a simulated chip.
 
 Per device, from the records where they have it:
 - the last programming result's conductance (post-programming G);
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.extract import PROGRAMMED_BY, flat_cells, stuck_at_rails, worn_out
-from sim_backend.devices import STUCK_RESET, STUCK_SET
-from sim_backend.models import ChipModel, PCMModel
-from sim_backend.twin import ChipTwin, draw_lifetimes
+from xbarlab.analysis.extract import PROGRAMMED_BY, flat_cells, stuck_at_rails, worn_out
 from xbarlab.errors import XbarlabError
+from xbarlab.sim_backend.devices import STUCK_RESET, STUCK_SET
+from xbarlab.sim_backend.models import ChipModel, PCMModel
+from xbarlab.sim_backend.twin import ChipTwin, draw_lifetimes
 from xbarlab.store.reader import read_info, read_table
 
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from analysis.device_drift import reads_matrix
-from analysis.extract import values_at
-from analysis.figures.common import (
+from xbarlab.analysis.device_drift import reads_matrix
+from xbarlab.analysis.extract import values_at
+from xbarlab.analysis.figures.common import (
     US,
     figure,
     level_colors,
@@ -17,7 +16,7 @@ from analysis.figures.common import (
     source,
     state_decimation,
 )
-from sim_backend.models import PCMModel
+from xbarlab.sim_backend.models import PCMModel
 
 
 def _by_device(reads: xr.Dataset, fit: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-
-from analysis.figures.common import (
+from xbarlab.analysis.figures.common import (
     US,
     figure,
     level_colors,

@@ -9,8 +9,7 @@ from itertools import pairwise
 import numpy as np
 import xarray as xr
 from bokeh.models import Span
-
-from analysis.figures.common import (
+from xbarlab.analysis.figures.common import (
     US,
     figure,
     level_colors,

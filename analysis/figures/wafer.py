@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from bokeh.models import ColorBar, LinearColorMapper
 from bokeh.palettes import Viridis256
-
-from analysis.figures.common import figure, source
+from xbarlab.analysis.figures.common import figure, source
 
 
 def wafer_map(die_x, die_y, values, *, name: str, unit: str = "", labels=None):

@@ -22,11 +22,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from chip_drivers.identity import ChipIdentity
-from instruments.safety import SafetyLimits
-from protocols.base import Drive
 from xbarlab.campaign.steps import STEP_TYPES, StepSpec
+from xbarlab.chip_drivers.identity import ChipIdentity
 from xbarlab.errors import XbarlabError
+from xbarlab.instruments.safety import SafetyLimits
+from xbarlab.protocols.base import Drive
 
 
 class CampaignConfigError(XbarlabError):

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from protocols.base import Progress as StepProgress
 from xbarlab.campaign.runner import CampaignResult, Observer, RunReport
+from xbarlab.protocols.base import Progress as StepProgress
 
 
 def _figure(value: float) -> str:

@@ -9,9 +9,9 @@ import typing
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from instruments.safety import SafetyLimits
 from xbarlab.campaign.config import SerialTarget, SimulatedTarget, SmuMatrixTarget
 from xbarlab.campaign.steps import STEP_TYPES, Region
+from xbarlab.instruments.safety import SafetyLimits
 
 CONSTRAINTS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
 

@@ -18,15 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chip_drivers.base import Chip
-from instruments.errors import InstrumentError
-from protocols.base import Progress, Protocol
-from protocols.state import from_arrays, to_arrays
 from xbarlab.campaign.checkpoint import Checkpoint, CheckpointError, checkpoint_path
 from xbarlab.campaign.config import CampaignConfig, CampaignConfigError, parse_campaign
 from xbarlab.campaign.steps import StepInputError
 from xbarlab.campaign.targets import open_chip
+from xbarlab.chip_drivers.base import Chip
 from xbarlab.errors import XbarlabError
+from xbarlab.instruments.errors import InstrumentError
+from xbarlab.protocols.base import Progress, Protocol
+from xbarlab.protocols.state import from_arrays, to_arrays
 from xbarlab.store import CampaignExistsError, CampaignWriter, RunWriter
 from xbarlab.store.reader import read_info
 

@@ -13,15 +13,15 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chip_drivers.base import Chip
-from protocols.base import Protocol
-from protocols.drift import DriftConfig, DriftTracking
-from protocols.endurance import Endurance, EnduranceConfig
-from protocols.iv_sweep import IVSweep, IVSweepConfig
-from protocols.mvm import InArrayMVM, MVMConfig
-from protocols.program_verify import ProgramVerify, ProgramVerifyConfig
-from protocols.pulse_response import PulseResponse, PulseResponseConfig
-from protocols.read_noise import ReadNoise, ReadNoiseConfig
+from xbarlab.chip_drivers.base import Chip
+from xbarlab.protocols.base import Protocol
+from xbarlab.protocols.drift import DriftConfig, DriftTracking
+from xbarlab.protocols.endurance import Endurance, EnduranceConfig
+from xbarlab.protocols.iv_sweep import IVSweep, IVSweepConfig
+from xbarlab.protocols.mvm import InArrayMVM, MVMConfig
+from xbarlab.protocols.program_verify import ProgramVerify, ProgramVerifyConfig
+from xbarlab.protocols.pulse_response import PulseResponse, PulseResponseConfig
+from xbarlab.protocols.read_noise import ReadNoise, ReadNoiseConfig
 
 
 class StepInputError(ValueError):

@@ -8,10 +8,6 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from chip_drivers.base import Chip
-from chip_drivers.channel_map import ChannelMap
-from chip_drivers.identity import ChipIdentity
-from instruments.safety import SafetyLimits
 from xbarlab.campaign.config import (
     CampaignConfigError,
     SerialTarget,
@@ -19,6 +15,10 @@ from xbarlab.campaign.config import (
     SmuMatrixTarget,
     Target,
 )
+from xbarlab.chip_drivers.base import Chip
+from xbarlab.chip_drivers.channel_map import ChannelMap
+from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.instruments.safety import SafetyLimits
 
 
 def _path(base: Path, name: str, field: str) -> Path:
@@ -31,7 +31,7 @@ def _path(base: Path, name: str, field: str) -> Path:
 
 def chip_model(t: SimulatedTarget, base: Path):
     """The ChipModel a simulated target describes."""
-    from sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
+    from xbarlab.sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
 
     if t.model:
         path = _path(base, t.model, "target.simulated.model")
@@ -53,7 +53,7 @@ def open_chip(target: Target, identity: ChipIdentity, limits: SafetyLimits,
     if target.kind == "twin":
         import dataclasses
 
-        from sim_backend.twin import load_twin
+        from xbarlab.twin_file import load_twin
 
         path = _path(base, t, "target.twin")
         try:
@@ -64,12 +64,12 @@ def open_chip(target: Target, identity: ChipIdentity, limits: SafetyLimits,
             chip.info = dataclasses.replace(chip.info, identity=identity)
         return chip
     if isinstance(t, SimulatedTarget):
-        from sim_backend.sim_chip import SimChip  # the simulator only when asked for
+        from xbarlab.sim_backend.sim_chip import SimChip  # the simulator only when asked for
 
         return SimChip(chip_model(t, base), seed=t.seed, identity=identity, limits=limits)
     if isinstance(t, SerialTarget):
-        from chip_drivers.serial_chip import SerialChip
-        from chip_drivers.wire import ReadFormat
+        from xbarlab.chip_drivers.serial_chip import SerialChip
+        from xbarlab.chip_drivers.wire import ReadFormat
 
         cmap = (ChannelMap.from_toml(_path(base, t.channel_map, "target.serial.channel_map"))
                 if t.channel_map else None)
@@ -77,12 +77,12 @@ def open_chip(target: Target, identity: ChipIdentity, limits: SafetyLimits,
                           timeout_s=t.timeout_s, baudrate=t.baudrate,
                           read_format=ReadFormat[t.read_format.upper()])
     if isinstance(t, SmuMatrixTarget):
-        from chip_drivers.smu_matrix_chip import SmuMatrixChip
-        from instruments.keithley2450 import Keithley2450
-        from instruments.keithley2600 import Keithley2600
-        from instruments.keysight_b2900 import KeysightB2900
-        from instruments.switch_matrix import SwitchMatrix
-        from instruments.visa import VisaTransport
+        from xbarlab.chip_drivers.smu_matrix_chip import SmuMatrixChip
+        from xbarlab.instruments.keithley2450 import Keithley2450
+        from xbarlab.instruments.keithley2600 import Keithley2600
+        from xbarlab.instruments.keysight_b2900 import KeysightB2900
+        from xbarlab.instruments.switch_matrix import SwitchMatrix
+        from xbarlab.instruments.visa import VisaTransport
 
         pins = ChannelMap.from_toml(_path(base, t.pins, "target.smu_matrix.pins"))
         driver = {"keithley2450": Keithley2450, "keithley2600": Keithley2600,

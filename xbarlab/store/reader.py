@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import xarray as xr
 
-from chip_drivers.identity import ChipIdentity
+from xbarlab.chip_drivers.identity import ChipIdentity
 from xbarlab.store.columns import STEP_COLUMN, from_storage
 from xbarlab.store.errors import CampaignFileError, CorruptCampaignError, MissingTableError
 from xbarlab.store.layout import IDENTITY_FIELDS, MAX_TABLES, RUNS_GROUP, STEPS_TABLE
@@ -159,9 +159,12 @@ def read_info(path: str | os.PathLike) -> CampaignInfo:
                 **{k: (_text(a[k]) if isinstance(a[k], (str, bytes)) else int(a[k]))
                    for k in IDENTITY_FIELDS if k in a}
             )
-            runs = {
-                name: _run_info(grp, name, alive) for name, grp in f[RUNS_GROUP].items()
-            }
+            runs = {}
+            for name in f[RUNS_GROUP]:
+                grp = f[RUNS_GROUP].get(name)
+                if alive and (grp is None or STEPS_TABLE not in grp):
+                    continue  # a run the live writer is still creating: nothing committed yet
+                runs[name] = _run_info(grp, name, alive)
             return CampaignInfo(
                 path=path,
                 format_version=version,

@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel
 
 import xbarlab
-from chip_drivers.identity import ChipIdentity
+from xbarlab.chip_drivers.identity import ChipIdentity
 from xbarlab.store import columns as colmod
 from xbarlab.store.errors import (
     CampaignExistsError,

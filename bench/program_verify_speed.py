@@ -6,7 +6,7 @@ and committing records), checkpoints (protocol state and chip snapshot for resum
 rest: protocol logic and the Chip interface's checks. Prints devices per second, convergence,
 median iterations and pulses per device.
 
-    python bench/protocols.py [--size 1024] [--levels 8] [--tolerance 0.5e-6]
+    python bench/program_verify_speed.py [--size 1024] [--levels 8] [--tolerance 0.5e-6]
 
 Target (issue 6): protocol + store overhead (everything but the simulator) under 30 % of the
 total.
@@ -16,23 +16,18 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# run as a script, this file's directory comes first on sys.path and its name would shadow the
-# protocols package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+import numpy as np
+from xbarlab.sim_backend.array import SimulatedArray
 
-import numpy as np  # noqa: E402
-
-from sim_backend.array import SimulatedArray  # noqa: E402
-from xbarlab.campaign import checkpoint as checkpoint_mod  # noqa: E402
-from xbarlab.campaign.config import parse_campaign  # noqa: E402
-from xbarlab.campaign.runner import CampaignRunner  # noqa: E402
-from xbarlab.store import writer as writer_mod  # noqa: E402
-from xbarlab.store.reader import read_info, read_table  # noqa: E402
+from xbarlab.campaign import checkpoint as checkpoint_mod
+from xbarlab.campaign.config import parse_campaign
+from xbarlab.campaign.runner import CampaignRunner
+from xbarlab.store import writer as writer_mod
+from xbarlab.store.reader import read_info, read_table
 
 CAMPAIGN = """
 [target.simulated]

@@ -1,6 +1,7 @@
-"""A real headless browser for tests: Debian's Chromium driven by Selenium through
-chromedriver, with the console log kept, and helpers to wait for Bokeh to draw and to check
-that every plot canvas has pixels on it. Screenshots go to ``test-artifacts/`` (or
+"""A real headless browser for checking HTML output (the test suite and bench/report_size.py):
+Debian's Chromium driven by Selenium (the ``test`` extra) through chromedriver, with the console
+log kept, and helpers to wait for Bokeh to draw and to check that every plot canvas has pixels
+on it. Screenshots go to ``test-artifacts/`` in the working directory (or
 ``$XBARLAB_ARTIFACTS``)."""
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-ARTIFACTS = Path(os.environ.get("XBARLAB_ARTIFACTS",
-                                Path(__file__).parent.parent / "test-artifacts"))
+ARTIFACTS = Path(os.environ.get("XBARLAB_ARTIFACTS", "test-artifacts"))
+MISSING = ("no headless browser here: install Debian's chromium and chromium-driver "
+           "(.ci/run does)")
 
 # Every Bokeh figure on the page (Bokeh 3 draws each inside its own shadow DOM), and whether
 # any of its canvases has a painted pixel (a grid of samples of the alpha channel).
@@ -53,10 +53,12 @@ return figures;
 """
 
 
-def require_browser() -> None:
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("no headless browser here: install Debian's chromium and chromium-driver "
-                    "(.ci/run does)")
+class BrowserUnavailable(RuntimeError):
+    """Chromium or chromedriver is not installed."""
+
+
+def browser_available() -> bool:
+    return bool(CHROMIUM and CHROMEDRIVER)
 
 
 @contextlib.contextmanager
@@ -64,7 +66,8 @@ def chrome(width: int = 1400, height: int = 1000):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    require_browser()
+    if not browser_available():
+        raise BrowserUnavailable(MISSING)
     profile = tempfile.mkdtemp(prefix="xbarlab-chrome-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM

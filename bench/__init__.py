@@ -1,1 +1,0 @@
-"""Benchmarks: scripts that print their figures (see docs/performance.md)."""
