@@ -63,9 +63,10 @@ def scpi_errors(transport: Transport, limit: int = 100) -> list[tuple[int, str]]
 
 
 class SMU(ABC):
-    min_pulse_width: float = 0.0  # s, the instrument's shortest pulse
     """Source-measure unit. Use as a context manager: the output is switched off on every exit
     path, including exceptions and Ctrl-C."""
+
+    min_pulse_width: float = 0.0  # s, the instrument's shortest pulse
 
     def __init__(self, transport: Transport, limits: SafetyLimits | None = None):
         self.transport = transport
@@ -165,8 +166,16 @@ class SMU(ABC):
         if width < self.min_pulse_width:
             raise ValueError(f"pulse width {width:g} s is below the {type(self).__name__}'s "
                              f"shortest, {self.min_pulse_width:g} s; nothing was sent")
+        # the limits hold for the time the instrument will really spend at the level
+        self.limits.check_pulse(amplitude, self.effective_pulse_width(width), compliance)
         return self._guarded(compliance, self._pulse_train, amplitude, width, count,
                              compliance, base)
+
+    def effective_pulse_width(self, width: float) -> float:
+        """How long the instrument will hold the pulse level when asked for ``width``
+        (settling delays and measurement apertures included); ValueError when it cannot make
+        that pulse. Drivers whose pulse timing is not exact override this."""
+        return width
 
     def _guarded(self, compliance: float, fn, *args):
         """Run an instrument-side voltage sequence; on any failure switch the output off."""

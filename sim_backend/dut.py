@@ -20,6 +20,10 @@ class Resistor:
     def voltage(self, amps: float, duration_s: float) -> float:
         return amps * self.resistance
 
+    @property
+    def conductance(self) -> float:
+        return 1.0 / self.resistance
+
     def __repr__(self) -> str:
         return f"resistor:{self.resistance:g}"
 

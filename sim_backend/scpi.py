@@ -27,6 +27,7 @@ ERROR_TEXT = {
     -221: "Settings conflict",
     -222: "Data out of range",
     -224: "Illegal parameter value",
+    -230: "Data corrupt or stale",
     -350: "Queue overflow",
 }
 
@@ -45,10 +46,14 @@ class _Node:
     optional: bool
     suffix: bool
 
-    def matches(self, token: str) -> bool:
+    def matches(self, token: str, channels: int) -> bool:
         t = token.upper()
         if self.suffix:
-            t = t.rstrip("0123456789")
+            stem = t.rstrip("0123456789")
+            # a channel suffix names a channel the model has, or none (channel 1)
+            if stem != t and not 1 <= int(t[len(stem):]) <= channels:
+                return False
+            t = stem
         return t in (self.short, self.long)
 
 
@@ -66,13 +71,13 @@ def compile_header(pattern: str) -> tuple[_Node, ...]:
     return tuple(nodes)
 
 
-def _match(nodes: tuple[_Node, ...], tokens: list[str]) -> bool:
+def _match(nodes: tuple[_Node, ...], tokens: list[str], channels: int = 1) -> bool:
     if not nodes:
         return not tokens
     head, rest = nodes[0], nodes[1:]
-    if tokens and head.matches(tokens[0]) and _match(rest, tokens[1:]):
+    if tokens and head.matches(tokens[0], channels) and _match(rest, tokens[1:], channels):
         return True
-    return head.optional and _match(rest, tokens)
+    return head.optional and _match(rest, tokens, channels)
 
 
 def split_outside_quotes(text: str, sep: str) -> list[str]:
@@ -105,18 +110,62 @@ class ScpiInstrument:
     :meth:`command` and implement their behaviour."""
 
     idn = "XBARLAB,SIMULATED,0,0"
+    channels = 1  # numeric suffixes beyond this are undefined headers (-113): nothing changes
     error_queue_size = 20
     no_error = '0,"No error"'
 
     def __init__(self) -> None:
         self._commands: list[tuple[tuple[_Node, ...], bool, Handler]] = []
         self.errors: deque[tuple[int, str]] = deque()
-        self.command("*IDN", query=lambda p: self.idn)
-        self.command("*RST", set=lambda p: self.reset())
-        self.command("*CLS", set=lambda p: self.errors.clear())
-        self.command("*OPC", query=lambda p: "1")
-        self.command("*WAI", set=lambda p: None)
-        self.command("SYSTem ERRor ?NEXT", query=lambda p: self.next_error())
+        self.esr = 0  # standard event status register (IEEE 488.2 §11.5.1)
+        self.ese = self.sre = 0
+        c = self.command
+        c("*IDN", query=lambda p: self.idn)
+        c("*RST", set=lambda p: self.reset())
+        c("*CLS", set=lambda p: self.clear_status())
+        c("*OPC", set=lambda p: self._set_esr(0x01), query=lambda p: "1")
+        c("*WAI", set=lambda p: None)
+        c("*TRG", set=lambda p: self.trigger())
+        c("*TST", query=lambda p: "0")
+        c("*OPT", query=lambda p: self.options)
+        c("*ESR", query=lambda p: str(self._read_esr()))
+        c("*ESE", set=lambda p: setattr(self, "ese", int(number(p, lo=0, hi=255))),
+          query=lambda p: str(self.ese))
+        c("*SRE", set=lambda p: setattr(self, "sre", int(number(p, lo=0, hi=255))),
+          query=lambda p: str(self.sre))
+        c("*STB", query=lambda p: str(self.status_byte()))
+        c("SYSTem ERRor ?NEXT", query=lambda p: self.next_error())
+        c("SYSTem ERRor COUNt", query=lambda p: str(len(self.errors)))
+        c("SYSTem ERRor ALL", query=lambda p: self.all_errors())
+        c("STATus PRESet", set=lambda p: setattr(self, "ese", 0))
+
+    options = "0"  # *OPT?: no options installed
+
+    def trigger(self) -> None:  # *TRG: instruments with a bus trigger override
+        pass
+
+    def clear_status(self) -> None:
+        self.errors.clear()
+        self.esr = 0
+
+    def _set_esr(self, bits: int) -> None:
+        self.esr |= bits
+
+    def _read_esr(self) -> int:
+        value, self.esr = self.esr, 0
+        return value
+
+    def status_byte(self) -> int:
+        """STB: bit 2 error/event queue not empty, bit 5 a standard event enabled by *ESE."""
+        return (0x04 if self.errors else 0) | (0x20 if self.esr & self.ese else 0)
+
+    def all_errors(self) -> str:
+        if not self.errors:
+            return self.no_error
+        out = []
+        while self.errors:
+            out.append(self.next_error())
+        return ",".join(out)
 
     def reset(self) -> None:  # subclasses extend
         pass
@@ -133,6 +182,8 @@ class ScpiInstrument:
         # instruments answer in ASCII: echo what was received, with anything else as '?'
         detail = "".join(c if " " <= c <= "~" and c != '"' else "?" for c in detail)
         text = ERROR_TEXT.get(code, "Error") + (f";{detail}" if detail else "")
+        # command errors set CME (bit 5), execution errors EXE (bit 4), others DDE (bit 3)
+        self.esr |= 0x20 if -199 <= code <= -100 else 0x10 if -299 <= code <= -200 else 0x08
         if len(self.errors) >= self.error_queue_size:
             self.errors[-1] = (-350, ERROR_TEXT[-350])
         else:
@@ -170,7 +221,7 @@ class ScpiInstrument:
                 tokens = rel if header.startswith(":") else path + rel
                 path = tokens[:-1]
             handler = next((h for nodes, q, h in self._commands
-                            if q == is_query and _match(nodes, tokens)), None)
+                            if q == is_query and _match(nodes, tokens, self.channels)), None)
             if handler is None:
                 self.push_error(-113, ":".join(tokens)[:40])
                 break

@@ -1,15 +1,26 @@
 """What every simulated SMU does physically, whatever its command set: source a voltage or a
 current within a compliance, measure, clamp at the compliance and flag the trip, run sweeps and
-pulse trains into a buffer, on a simulated clock."""
+pulse trains into a buffer, on a simulated clock.
+
+The timing model: the output sits at a level for a known time, and the device under test sees
+exactly that, whether or not a reading is taken. Every stretch of time passes through
+:meth:`SMUCore.hold`, which applies the level to the device for that long (compliance-limited:
+when the device would draw more than the current limit, the SMU lowers the voltage across it to
+limit/G, as a real SMU in compliance does) and logs it in :attr:`SMUCore.dwells`. A reading
+holds the level for its measure time (aperture = NPLC / line frequency, three apertures with
+autozero on: the signal, reference and zero measurements), a source or sweep delay holds it for
+the delay, and the server's wall-clock time between commands is held too (:meth:`elapse`).
+"""
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from xbarlab.sim_backend.clock import SimClock
 
-LINE_FREQUENCY = 50.0  # Hz: one power-line cycle of integration is 20 ms
+DWELL_LOG = 200_000  # dwells kept for inspection (tests, provenance); older ones are dropped
 
 
 @dataclass
@@ -17,6 +28,16 @@ class Reading:
     source: float
     value: float
     time: float
+
+
+@dataclass(frozen=True)
+class Dwell:
+    """The output at ``volts`` across the device (after compliance) for ``duration_s`` from
+    ``start_s`` on the instrument's clock."""
+
+    start_s: float
+    volts: float
+    duration_s: float
 
 
 @dataclass
@@ -32,7 +53,10 @@ class SMUCore:
     limit_v: float = 21.0
     output: bool = False
     nplc: float = 1.0
+    line_frequency: float = 50.0  # Hz
+    autozero: bool = False
     tripped: bool = False
+    dwells: deque[Dwell] = field(default_factory=lambda: deque(maxlen=DWELL_LOG))
 
     def reset(self) -> None:
         self.function, self.level_v, self.level_i = "VOLT", 0.0, 0.0
@@ -41,51 +65,80 @@ class SMUCore:
 
     @property
     def aperture_s(self) -> float:
-        return self.nplc / LINE_FREQUENCY
+        return self.nplc / self.line_frequency
 
-    def measure(self, duration_s: float | None = None) -> tuple[float, float]:
-        """(voltage, current) at the terminals now."""
-        dt = self.aperture_s if duration_s is None else duration_s
+    @property
+    def measure_time_s(self) -> float:
+        """How long one reading holds the output: the aperture, three of them with autozero
+        (the signal, reference and zero measurements)."""
+        return self.aperture_s * (3 if self.autozero else 1)
+
+    def _conductance(self) -> float:
+        g = getattr(self.dut, "conductance", None)
+        return float(g) if g is not None and g > 0 else 1e-12
+
+    def hold(self, duration_s: float) -> tuple[float, float]:
+        """The output at its present level for ``duration_s``: the device sees it (limited by
+        the compliance); (voltage, current) at the terminals at the end."""
+        duration_s = max(float(duration_s), 0.0)
+        start = self.clock.now()
         if not self.output:
-            self.clock.advance(dt)
+            self.clock.advance(duration_s)
             self.tripped = False
             return 0.0, 0.0
         if self.function == "VOLT":
-            i = self.dut.current(self.level_v, dt)
-            if abs(i) > self.limit_i:  # in compliance: the current is held at the limit
-                self.tripped = True
+            v = self.level_v
+            g = self._conductance()
+            if abs(v) * g > self.limit_i:  # in compliance: the SMU lowers the voltage
+                v = math.copysign(self.limit_i / g, v)
+            self.dwells.append(Dwell(start, v, duration_s))
+            i = self.dut.current(v, duration_s)
+            self.tripped = v != self.level_v or abs(i) > self.limit_i
+            if abs(i) > self.limit_i:
                 i = math.copysign(self.limit_i, i)
-                return self.dut.voltage(i, 0.0), i
-            self.tripped = False
-            return self.level_v, i
-        v = self.dut.voltage(self.level_i, dt)
-        if abs(v) > self.limit_v:
-            self.tripped = True
-            v = math.copysign(self.limit_v, v)
-            return v, self.dut.current(v, 0.0)
-        self.tripped = False
-        return v, self.level_i
+            return v, i
+        v_free = self.dut.voltage(self.level_i, 0.0)  # what the device needs for the current
+        self.tripped = abs(v_free) > self.limit_v
+        v = math.copysign(self.limit_v, v_free) if self.tripped else v_free
+        self.dwells.append(Dwell(start, v, duration_s))
+        i = self.dut.current(v, duration_s)
+        return v, (i if self.tripped else self.level_i)
+
+    def elapse(self, duration_s: float) -> None:
+        """Time passing with no command running (a real instrument's output stays on)."""
+        if duration_s > 0:
+            self.hold(duration_s)
+
+    def measure(self, duration_s: float | None = None) -> tuple[float, float]:
+        """(voltage, current) of a reading now: the level held for the measure time."""
+        return self.hold(self.measure_time_s if duration_s is None else duration_s)
 
     def sweep(self, levels: list[float], delay_s: float) -> list[Reading]:
-        """Source each voltage level in turn, wait ``delay_s``, measure the current."""
+        """Source each voltage level in turn, hold it ``delay_s``, then take a reading."""
         self.function, self.output = "VOLT", True
         out = []
         for v in levels:
             self.level_v = v
-            self.clock.advance(delay_s)
+            self.hold(delay_s)
             _, i = self.measure()
             out.append(Reading(v, i, self.clock.now()))
         return out
 
-    def pulses(self, levels: list[float], base: float, width_s: float) -> list[Reading]:
-        """One pulse per level from ``base``: the current is measured during the pulse."""
+    def pulses(self, levels: list[float], base: float, width_s: float,
+               period_s: float | None = None) -> list[Reading]:
+        """One pulse per level from ``base``, each ``width_s`` long, measured inside the pulse
+        (the measure time must fit in it), then back at base until the period ends (a period
+        of twice the width when not given)."""
         self.function, self.output = "VOLT", True
+        period_s = 2 * width_s if period_s is None else max(period_s, width_s)
         out = []
         for v in levels:
             self.level_v = v
-            _, i = self.measure(width_s)
+            measure = min(self.measure_time_s, width_s)
+            self.hold(width_s - measure)
+            _, i = self.measure(measure)
             out.append(Reading(v, i, self.clock.now()))
             self.level_v = base
-            self.measure(width_s)  # back at base for as long as the pulse lasted
+            self.hold(period_s - width_s)
         self.level_v = base
         return out

@@ -13,6 +13,7 @@ from xbarlab.instruments.keithley2450 import Keithley2450
 from xbarlab.instruments.keithley2600 import Keithley2600
 from xbarlab.instruments.keysight_b2900 import KeysightB2900
 from xbarlab.instruments.recording import ReplayTransport
+from xbarlab.instruments.safety import SafetyLimits
 
 
 def replay(tmp_path, exchanges: list[tuple[str, str | None]]) -> ReplayTransport:
@@ -57,7 +58,8 @@ K2450 = [
     ("compliance_tripped", [(":SOUR:VOLT:ILIM:TRIP?", "1")],
      lambda s: s.compliance_tripped(), True),
     ("sweep_voltage", [
-        (':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.01;:SENS:FUNC "CURR";:TRAC:CLE "defbuffer1"', None),
+        (':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.01;:SOUR:VOLT -1;:SENS:FUNC "CURR";'
+         ':TRAC:CLE "defbuffer1"', None),
         (':SOUR:SWE:VOLT:LIN -1, 1, 3, 0.001, 1, BEST, OFF, OFF, "defbuffer1"', None),
         (":OUTP ON;:INIT;*WAI", None),
         (':TRAC:ACT? "defbuffer1"', "3"),
@@ -66,22 +68,46 @@ K2450 = [
     ], lambda s: s.sweep_voltage(-1, 1, 3, 1e-2, delay=1e-3), ([-1, 0, 1], [-1e-4, 0, 1e-4])),
     ("sweep_voltage_list", [
         (":SOUR:LIST:VOLT 0.1,0.25,-0.3", None),
-        (':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.01;:SENS:FUNC "CURR";:TRAC:CLE "defbuffer1"', None),
+        (':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.01;:SOUR:VOLT 0.1;:SENS:FUNC "CURR";'
+         ':TRAC:CLE "defbuffer1"', None),
         (':SOUR:SWE:VOLT:LIST 1, 0, 1, OFF, "defbuffer1"', None),
         (":OUTP ON;:INIT;*WAI", None),
         (':TRAC:ACT? "defbuffer1"', "3"),
         (':TRAC:DATA? 1, 3, "defbuffer1", SOUR, READ', "0.1,1e-5,0.25,2.5e-5,-0.3,-3e-5"),
     ], lambda s: s.sweep_voltage_list([0.1, 0.25, -0.3], 1e-2),
         ([0.1, 0.25, -0.3], [1e-5, 2.5e-5, -3e-5])),
+    # 1 ms pulses at 50 Hz: each point is one 0.05 PLC reading with no delay; source delay
+    # and autozero off, so nothing else adds to the time at level
     ("pulse_train", [
+        (":SYST:LFR?", "50"),
+        (":SENS:CURR:NPLC?", "+1.000000E+00"),
+        (":SENS:CURR:AZER?", "1"),
+        (":SOUR:VOLT:DEL 0;:SENS:CURR:AZER OFF;:SENS:CURR:NPLC 0.05", None),
         (":SOUR:LIST:VOLT 1.2,0,1.2,0", None),
-        (':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.0001;:SENS:FUNC "CURR";:TRAC:CLE "defbuffer1"',
-         None),
-        (':SOUR:SWE:VOLT:LIST 1, 0.0005, 1, OFF, "defbuffer1"', None),
+        (':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.0001;:SOUR:VOLT 0;:SENS:FUNC "CURR";'
+         ':TRAC:CLE "defbuffer1"', None),
+        (':SOUR:SWE:VOLT:LIST 1, 0, 1, OFF, "defbuffer1"', None),
         (":OUTP ON;:INIT;*WAI", None),
         (':TRAC:ACT? "defbuffer1"', "4"),
         (':TRAC:DATA? 1, 4, "defbuffer1", SOUR, READ', "1.2,5e-5,0,0,1.2,6e-5,0,0"),
-    ], lambda s: s.pulse_train(1.2, 5e-4, 2, 1e-4), [5e-5, 6e-5]),
+        (":SENS:CURR:NPLC 1;:SENS:CURR:AZER 1", None),
+    ], lambda s: s.pulse_train(1.2, 1e-3, 2, 1e-4), [5e-5, 6e-5]),
+    # 300 ms: a 10 PLC (200 ms) reading plus a 100 ms sweep delay
+    ("pulse_train_long", [
+        (":SYST:LFR?", "50"),
+        (":SENS:CURR:NPLC?", "+1.000000E+00"),
+        (":SENS:CURR:AZER?", "0"),
+        (":SOUR:VOLT:DEL 0;:SENS:CURR:AZER OFF;:SENS:CURR:NPLC 10", None),
+        (":SOUR:LIST:VOLT 0.5,0", None),
+        (':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 1e-06;:SOUR:VOLT 0;:SENS:FUNC "CURR";'
+         ':TRAC:CLE "defbuffer1"', None),
+        (':SOUR:SWE:VOLT:LIST 1, 0.1, 1, OFF, "defbuffer1"', None),
+        (":OUTP ON;:INIT;*WAI", None),
+        (':TRAC:ACT? "defbuffer1"', "2"),
+        (':TRAC:DATA? 1, 2, "defbuffer1", SOUR, READ', "0.5,5e-7,0,0"),
+        (":SENS:CURR:NPLC 1;:SENS:CURR:AZER 0", None),
+    ], lambda s: (setattr(s, "limits", SafetyLimits(max_pulse_width=1.0)),
+                  s.pulse_train(0.5, 0.3, 1, 1e-6))[1], [5e-7]),
     ("errors", [(":SYST:ERR?", '-113,"Undefined header"'), (":SYST:ERR?", '0,"No error"')],
      lambda s: s.errors(), [(-113, "Undefined header")]),
     ("nplc", [(":SENS:CURR:NPLC 0.5", None), (":SENS:CURR:NPLC?", "+5.000000E-01")],
@@ -227,7 +253,8 @@ def test_garbage_reply_is_a_protocol_error(tmp_path):
     with pytest.raises(ProtocolError, match="not a list of numbers"):
         smu.measure_current()
     smu = Keithley2450(replay(tmp_path, [(':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.01;'
-                                          ':SENS:FUNC "CURR";:TRAC:CLE "defbuffer1"', None),
+                                          ':SOUR:VOLT 0;:SENS:FUNC "CURR";'
+                                          ':TRAC:CLE "defbuffer1"', None),
                                          (':SOUR:SWE:VOLT:LIN 0, 1, 2, 0, 1, BEST, OFF, OFF, '
                                           '"defbuffer1"', None),
                                          (":OUTP ON;:INIT;*WAI", None),

@@ -27,7 +27,7 @@ def session(smu) -> dict:
     out["sweep"] = (sweep.source, sweep.measured)
     lst = smu.sweep_voltage_list([0.3, -0.2, 0.05], 1e-2)
     out["list"] = (lst.source, lst.measured)
-    out["pulses"] = smu.pulse_train(0.8, 1e-4, 4, 1e-2)
+    out["pulses"] = smu.pulse_train(0.8, 5e-4, 4, 1e-3)  # 500 µs: every model makes it
     smu.nplc = 0.1
     out["nplc"] = smu.nplc
     out["errors"] = smu.errors()
