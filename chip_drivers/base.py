@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from xbarlab.chip_drivers import cells as cells_mod
@@ -136,6 +137,15 @@ class Chip(ABC):
         chip's state lives in its devices. Campaign checkpoints carry it so a resumed run
         continues exactly where the saved one was."""
         return None
+
+    def provenance(self) -> dict[str, Any]:
+        """What this chip is and is reached through, for the campaign file: the driver, and for
+        each instrument behind it its *IDN? and the settings in force (ranges, NPLC, limits,
+        delays), read from the instrument. Drivers with instruments add theirs."""
+        return {"chip": {"driver": f"{type(self).__module__}.{type(self).__qualname__}",
+                         "description": self.info.description,
+                         "technology": self.info.technology,
+                         "limits": self.info.limits.model_dump()}}
 
     def restore(self, snapshot: dict[str, np.ndarray]) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no state to restore")

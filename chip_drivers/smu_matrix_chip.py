@@ -15,15 +15,15 @@ import numpy as np
 from xbarlab.chip_drivers.base import Chip, ChipInfo, MVMResult
 from xbarlab.chip_drivers.channel_map import ChannelMap
 from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.instruments.keithley707b import Keithley707B
 from xbarlab.instruments.safety import SafetyLimits
 from xbarlab.instruments.smu import SMU
-from xbarlab.instruments.switch_matrix import SwitchMatrix
 
 HI_ROW, LO_ROW = 1, 2
 
 
 class SmuMatrixChip(Chip):
-    def __init__(self, smu: SMU, matrix: SwitchMatrix, pins: ChannelMap, *,
+    def __init__(self, smu: SMU, matrix: Keithley707B, pins: ChannelMap, *,
                  technology: str = "unknown", identity: ChipIdentity | None = None,
                  limits: SafetyLimits | None = None, read_compliance: float = 1e-3):
         """``pins``: matrix column (1-based) of each word line (``rows``) and bit line
@@ -38,9 +38,14 @@ class SmuMatrixChip(Chip):
         self._t0 = time.monotonic()
 
     def _route(self, flat: int) -> None:
+        """Connect one cell: the source goes off first (relays never switch under power, which
+        wears their contacts and spikes the device), then the relays settle before the
+        caller sources again."""
         r, c = divmod(int(flat), self.info.cols)
+        self.smu.output_off()
         self.matrix.open_all()
         self.matrix.close([(HI_ROW, self.pins.rows[r]), (LO_ROW, self.pins.cols[c])])
+        time.sleep(self.matrix.settle_s)
 
     def _cells(self, sel) -> np.ndarray:
         return np.arange(self.info.rows * self.info.cols) if sel is None else sel
@@ -49,9 +54,9 @@ class SmuMatrixChip(Chip):
         out = []
         try:
             self.smu.source_voltage(v_read, self.read_compliance)
-            self.smu.output_on()
             for flat in self._cells(sel):
                 self._route(flat)
+                self.smu.output_on()
                 out.append(self.smu.measure_current() / v_read)
         finally:
             self.smu.safe_off()
@@ -91,6 +96,10 @@ class SmuMatrixChip(Chip):
         if not np.isfinite(seconds) or seconds < 0:
             raise ValueError(f"wait: seconds must be a finite number >= 0, got {seconds!r}")
         time.sleep(seconds)
+
+    def provenance(self) -> dict:
+        return {**super().provenance(), "smu": self.smu.snapshot(),
+                "matrix": self.matrix.snapshot()}
 
     def safe_off(self) -> None:
         self.smu.safe_off()

@@ -21,7 +21,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "safety": ["SafetyLimits"],
     "serial_transport": ["SerialTransport"],
     "smu": ["SMU", "ScpiSMU", "SweepResult"],
-    "switch_matrix": ["SwitchMatrix"],
+    "keithley707b": ["Keithley707B"],
     "transport": ["LoopbackTransport", "MessageDevice", "Transport"],
     "visa": ["VisaTransport"],
 })

@@ -17,9 +17,15 @@ level, and a width the 2450 cannot make (shorter than one 0.01 PLC reading) is r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from xbarlab.instruments.properties import Control
-from xbarlab.instruments.smu import ScpiSMU, SweepResult, parse_float, parse_floats
+from xbarlab.instruments.smu import (
+    ScpiSMU,
+    SweepResult,
+    parse_float,
+    parse_floats,
+)
 from xbarlab.instruments.specs import KEITHLEY_2450
 
 BUFFER = '"defbuffer1"'
@@ -78,6 +84,18 @@ class Keithley2450(ScpiSMU):
 
     def effective_pulse_width(self, width: float) -> float:
         return self.pulse_timing(width).width_s
+
+    SETTINGS: ClassVar[dict[str, str]] = {
+        "source_function": ":SOUR:FUNC?", "source_voltage": ":SOUR:VOLT?",
+        "source_current": ":SOUR:CURR?", "current_limit": ":SOUR:VOLT:ILIM?",
+        "voltage_limit": ":SOUR:CURR:VLIM?", "source_range_v": ":SOUR:VOLT:RANG?",
+        "source_autorange_v": ":SOUR:VOLT:RANG:AUTO?", "source_delay_v": ":SOUR:VOLT:DEL?",
+        "source_autodelay_v": ":SOUR:VOLT:DEL:AUTO?", "sense_function": ":SENS:FUNC?",
+        "current_range": ":SENS:CURR:RANG?", "current_autorange": ":SENS:CURR:RANG:AUTO?",
+        "nplc_current": ":SENS:CURR:NPLC?", "autozero_current": ":SENS:CURR:AZER?",
+        "four_wire": ":SENS:CURR:RSEN?", "terminals": ":ROUT:TERM?",
+        "line_frequency": ":SYST:LFR?", "output": ":OUTP?",
+    }
 
     def _source_voltage(self, level, compliance):
         self.transport.write(f':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM {compliance:.6g};'

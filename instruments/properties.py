@@ -59,4 +59,7 @@ def on_off(reply: str) -> bool:
         return True
     if r in ("0", "off", "false", "0.00000e+00"):
         return False
-    return bool(float(r))
+    try:
+        return bool(float(r))
+    except ValueError:
+        raise ProtocolError(f"reply is not an on/off state: {reply[:80]!r}") from None

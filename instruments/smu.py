@@ -10,7 +10,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from xbarlab.instruments.errors import InstrumentReportedError, ProtocolError, SafetyLimitError
@@ -46,6 +46,29 @@ def parse_float(reply: str) -> float:
         return float(parse_floats(reply, 1)[0])
 
 
+def parse_setting(reply: str) -> float | str:
+    """A settings reply as a number where it is one, else its text."""
+    text = reply.strip().strip('"')
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def tsp_errors(transport: Transport, limit: int = 100) -> list[tuple[int, str]]:
+    """Drain a TSP instrument's error queue (``errorqueue.count`` / ``errorqueue.next()``)."""
+    n = int(parse_float(transport.query("print(errorqueue.count)")))
+    out = []
+    for _ in range(min(n, limit)):
+        code, _, msg = transport.query("print(errorqueue.next())").partition("\t")
+        try:
+            out.append((int(float(code)), msg.split("\t")[0].strip()))
+        except ValueError:
+            raise ProtocolError(f"errorqueue.next() reply is not an error entry: "
+                                f"{code[:80]!r}") from None
+    return out
+
+
 def scpi_errors(transport: Transport, limit: int = 100) -> list[tuple[int, str]]:
     """Drain a SCPI error queue (``:SYST:ERR?`` until code 0)."""
     out = []
@@ -79,6 +102,20 @@ class SMU(ABC):
 
     def identify(self) -> str:
         return self.transport.query("*IDN?").strip()
+
+    def snapshot(self) -> dict:
+        """*IDN?, firmware and the settings in force, read from the instrument, with the safety
+        limits the driver enforces: what a campaign file records about its instrument (the role
+        of a QCoDeS station snapshot)."""
+        idn = self.identify()
+        fields = [f.strip() for f in idn.split(",")]
+        return {"driver": f"{type(self).__module__}.{type(self).__qualname__}", "idn": idn,
+                "firmware": fields[3] if len(fields) > 3 else "",
+                "settings": self.settings(), "limits": self.limits.model_dump()}
+
+    def settings(self) -> dict:
+        """The instrument's present settings (drivers read what their command set offers)."""
+        return {}
 
     @abstractmethod
     def reset(self) -> None: ...
@@ -229,6 +266,15 @@ class SMU(ABC):
 
 class ScpiSMU(SMU):
     """What the SCPI SMUs (Keithley 2450, Keysight B2900) write alike."""
+
+    SETTINGS: ClassVar[dict[str, str]] = {}  # name: query; asked as one compound query
+
+    def settings(self) -> dict:
+        replies = self.transport.query(";".join(self.SETTINGS.values())).split(";")
+        if len(replies) != len(self.SETTINGS):
+            raise ProtocolError(f"settings: {len(replies)} replies to {len(self.SETTINGS)} "
+                                "queries")
+        return {k: parse_setting(r) for k, r in zip(self.SETTINGS, replies, strict=True)}
 
     def reset(self) -> None:
         self.transport.write("*RST;*CLS")

@@ -83,7 +83,7 @@ class Transport(ABC):
 class MessageDevice(Protocol):
     """Anything that answers text messages: simulated instruments."""
 
-    def handle(self, message: str) -> str | None: ...
+    def handle(self, message: str) -> str | bytes | None: ...
 
 
 class LoopbackTransport(Transport):
@@ -100,8 +100,8 @@ class LoopbackTransport(Transport):
         if self.latency_s:
             time.sleep(self.latency_s)
         reply = self.device.handle(message)
-        if reply is not None:
-            self._replies.append(reply)
+        if reply is not None:  # binary replies (a TSP printbuffer in REAL32) as latin-1 text
+            self._replies.append(reply.decode("latin-1") if isinstance(reply, bytes) else reply)
 
     def _read(self) -> str:
         if not self._replies:

@@ -19,6 +19,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "sim_keithley2450": ["SimKeithley2450"],
     "sim_keithley2600": ["SimKeithley2600"],
     "sim_keysight_b2900": ["SimKeysightB2900"],
-    "sim_switch_matrix": ["SimSwitchMatrix"],
+    "sim_keithley707b": ["RoutedCell", "SimKeithley707B"],
     "twin": ["ChipTwin", "twin_chip"],
 })

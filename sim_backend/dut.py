@@ -39,6 +39,33 @@ def hold(array: SimulatedArray, cells, volts: float, duration_s: float) -> float
     return float(np.nansum(array.read(cells)))
 
 
+class ContinuousHold:
+    """Consecutive holds of the same cells at the same level are one pulse, however an
+    instrument slices them (a source delay, then a reading; a reading in the middle of a
+    pulse). The pulse models' effect grows as width^e, so each slice is applied with the
+    equivalent width that makes the slices add up to the whole: (t1^e − t0^e)^(1/e) for the
+    slice from t0 to t1 at the level."""
+
+    def __init__(self, array: SimulatedArray):
+        self.array = array
+        self.exponent = float(array.model.device.pulse.width_exponent)
+        self.key: tuple | None = None  # (cells, level) of the stretch in progress
+        self.t_at_level = 0.0
+
+    def __call__(self, cells, volts: float, duration_s: float) -> float:
+        key = (None if cells is None else tuple(np.asarray(cells).ravel()), volts)
+        if key != self.key:
+            self.key, self.t_at_level = key, 0.0
+        t0, t1 = self.t_at_level, self.t_at_level + max(duration_s, 0.0)
+        self.t_at_level = t1
+        e = self.exponent
+        width = (t1**e - t0**e) ** (1 / e) if e > 0 and t1 > 0 else duration_s
+        g = hold(self.array, cells, volts, width)
+        if duration_s > width:
+            self.array.wait(duration_s - width)  # the cell's clock runs at the real duration
+        return g
+
+
 class MemoryDevice:
     """One simulated memory cell. Holding a voltage for ``duration_s`` acts as a pulse of that
     amplitude and width when it is above the device's switching thresholds; the current is the
@@ -49,9 +76,10 @@ class MemoryDevice:
                                                           stuck_reset_fraction=0)})
         self.array = SimulatedArray(ChipModel(device=model, array=ArrayConfig(rows=1, cols=1)),
                                     seed=seed)
+        self._hold = ContinuousHold(self.array)
 
     def current(self, volts: float, duration_s: float) -> float:
-        return hold(self.array, None, volts, duration_s) * volts
+        return self._hold(None, volts, duration_s) * volts
 
     def voltage(self, amps: float, duration_s: float) -> float:
         g = max(float(self.array.read()[0, 0]), 1e-12)

@@ -102,7 +102,7 @@ def split_outside_quotes(text: str, sep: str) -> list[str]:
 
 
 Handler = Callable[[list[str]], str | None]
-_HEADER = re.compile(r"^\s*(\*?:?[A-Za-z][A-Za-z0-9:]*\??)\s*(.*)$", re.S)
+_HEADER = re.compile(r"^\s*(:?\*?:?[A-Za-z][A-Za-z0-9:]*\??)\s*(.*)$", re.S)
 
 
 class ScpiInstrument:
@@ -118,6 +118,7 @@ class ScpiInstrument:
         self._commands: list[tuple[tuple[_Node, ...], bool, Handler]] = []
         self.errors: deque[tuple[int, str]] = deque()
         self.esr = 0  # standard event status register (IEEE 488.2 §11.5.1)
+        self.status_registers: dict[str, int] = {}
         self.ese = self.sre = 0
         c = self.command
         c("*IDN", query=lambda p: self.idn)
@@ -137,9 +138,23 @@ class ScpiInstrument:
         c("SYSTem ERRor ?NEXT", query=lambda p: self.next_error())
         c("SYSTem ERRor COUNt", query=lambda p: str(len(self.errors)))
         c("SYSTem ERRor ALL", query=lambda p: self.all_errors())
-        c("STATus PRESet", set=lambda p: setattr(self, "ese", 0))
+        c("STATus PRESet", set=lambda p: self.status_registers.clear())
+        # SCPI status registers (OPERation, QUEStionable, MEASurement): enable masks that
+        # drivers set; the simulated conditions stay 0
+        for reg in ("OPERation", "QUEStionable", "MEASurement"):
+            key = reg[:4].upper()
+            c(f"STATus {reg} ENABle",
+              set=lambda p, k=key: self.status_registers.__setitem__(
+                  k, int(number(p, lo=0, hi=65535))),
+              query=lambda p, k=key: str(self.status_registers.get(k, 0)))
+            c(f"STATus {reg} CONDition", query=lambda p: "0")
+            c(f"STATus {reg} ?EVENt", query=lambda p: "0")
 
     options = "0"  # *OPT?: no options installed
+
+    def select_channel(self, tokens: list[str], params: list[str]) -> list[str]:
+        """Multi-channel instruments note the channel a command names; the parameters left."""
+        return params
 
     def trigger(self) -> None:  # *TRG: instruments with a bus trigger override
         pass
@@ -212,6 +227,8 @@ class ScpiInstrument:
                 self.push_error(-102, part.strip()[:40])
                 break
             header, args = m.group(1), m.group(2).strip()
+            if header.startswith(":*"):
+                header = header[1:]  # ":*CLS": instruments read a common command after a colon
             is_query = header.endswith("?")
             header = header.rstrip("?")
             if header.startswith("*"):
@@ -227,6 +244,7 @@ class ScpiInstrument:
                 break
             try:
                 params = [p.strip() for p in split_outside_quotes(args, ",")] if args else []
+                params = self.select_channel(tokens, params)
                 reply = handler(params)
             except ScpiError as exc:
                 self.push_error(exc.code, str(exc).partition(";")[2])
@@ -257,6 +275,8 @@ def number(params: list[str], i: int = 0, *, lo: float, hi: float,
         value = float(p)
     except ValueError:
         raise ScpiError(-104, params[i][:20]) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ScpiError(-104, params[i][:20])  # NaN and infinity are no parameter values
     if not lo <= value <= hi:
         raise ScpiError(-222, params[i][:20])
     return value

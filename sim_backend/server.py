@@ -2,7 +2,8 @@
 (``TCPIP::127.0.0.1::PORT::SOCKET``): newline-terminated messages in, replies out.
 
 Each client gets its own thread and messages are executed one at a time under a lock, so an
-idle client cannot block the next; the instrument keeps its state across connections. A
+idle client cannot block the next; the instrument keeps its state across connections, and the
+wall-clock time between commands passes on the instrument too (its output stays on). A
 malformed message queues an instrument error; a client that sends garbage bytes or drops the
 connection ends only its own session.
 """
@@ -47,10 +48,12 @@ class _Handler(socketserver.StreamRequestHandler):
             if srv.latency_s:
                 time.sleep(srv.latency_s)
             with srv.lock:
+                srv.elapse()
                 reply = srv.device.handle(text)
             if reply is not None:
+                data = reply if isinstance(reply, bytes) else reply.encode("ascii", "replace")
                 try:
-                    self.wfile.write(reply.encode("ascii", "replace") + b"\n")
+                    self.wfile.write(data + b"\n")
                     self.wfile.flush()
                 except OSError:
                     return
@@ -65,7 +68,17 @@ class InstrumentServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.device = device
         self.latency_s = latency_s
         self.lock = threading.Lock()
+        self._last = time.monotonic()
         super().__init__((host, port), _Handler)
+
+    def elapse(self) -> None:
+        """Hand the instrument the wall-clock time since its last command: its output stayed
+        at its level all along, and the device under test saw that (call under the lock)."""
+        now = time.monotonic()
+        elapse = getattr(self.device, "elapse", None)
+        if elapse is not None:
+            elapse(now - self._last)
+        self._last = now
 
     @property
     def port(self) -> int:
@@ -84,7 +97,7 @@ class InstrumentServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         return t
 
 
-INSTRUMENTS = ("keithley2450", "keithley2600", "b2900")
+INSTRUMENTS = ("keithley2450", "keithley2600", "b2900", "b2902a", "b2962a")
 
 
 def make_instrument(name: str, dut):
@@ -96,8 +109,8 @@ def make_instrument(name: str, dut):
         from xbarlab.sim_backend.sim_keithley2600 import SimKeithley2600
 
         return SimKeithley2600(dut)
-    if name == "b2900":
+    if name in ("b2900", "b2902a", "b2962a"):
         from xbarlab.sim_backend.sim_keysight_b2900 import SimKeysightB2900
 
-        return SimKeysightB2900(dut)
+        return SimKeysightB2900(dut, model="B2901A" if name == "b2900" else name.upper())
     raise ValueError(f"instrument {name!r}: use one of {', '.join(INSTRUMENTS)}")

@@ -16,6 +16,7 @@ class SimChip(Chip):
                  array: SimulatedArray | None = None, identity: ChipIdentity | None = None,
                  limits: SafetyLimits | None = None):
         self.array = array or SimulatedArray(model, seed=seed)
+        self.seed = seed
         self.default_v_read = self.array.config.v_read
         self.info = ChipInfo(rows=self.array.rows, cols=self.array.cols,
                              technology=self.array.model.device.kind,
@@ -36,6 +37,11 @@ class SimChip(Chip):
 
     def snapshot(self) -> dict[str, np.ndarray]:
         return self.array.snapshot()
+
+    def provenance(self) -> dict:
+        return {**super().provenance(),
+                "simulator": {"seed": self.seed, "shape": list(self.shape),
+                              "device": self.array.model.device.kind}}
 
     def restore(self, snapshot: dict[str, np.ndarray]) -> None:
         self.array.restore(snapshot)

@@ -86,6 +86,14 @@ class SMUCore:
             self.clock.advance(duration_s)
             self.tripped = False
             return 0.0, 0.0
+        try:
+            return self._apply(start, duration_s)
+        finally:
+            # a device on the instrument's own clock (a simulated array wired to it) has
+            # advanced it already; never count the same time twice
+            self.clock.advance(max(start + duration_s - self.clock.now(), 0.0))
+
+    def _apply(self, start: float, duration_s: float) -> tuple[float, float]:
         if self.function == "VOLT":
             v = self.level_v
             g = self._conductance()

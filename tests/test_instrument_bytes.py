@@ -149,13 +149,14 @@ B2900 = [
     ], lambda s: s.sweep_voltage_list([0.1, -0.1], 1e-2, delay=2e-3),
         ([0.1, -0.1], [1e-5, -1e-5])),
     ("pulse_train", [
+        (":SENS:CURR:NPLC?", "+1.000000E+00"),
         (":SOUR:FUNC:MODE VOLT;:SENS:CURR:PROT 0.0001;:SOUR:FUNC:SHAP PULS;:SOUR:PULS:DEL 0;"
          ":SOUR:PULS:WIDT 0.0001;:SOUR:VOLT:MODE FIX;:SOUR:VOLT 0;:SOUR:VOLT:TRIG 1.5;"
-         ":TRIG:COUN 2", None),
+         ":SENS:CURR:APER 5e-05;:TRIG:ACQ:DEL 2.5e-05;:TRIG:COUN 2", None),
         (":OUTP ON;:INIT", None),
         (":FETC:ARR:SOUR?", "1.5,1.5"),
         (":FETC:ARR:CURR?", "7e-5,8e-5"),
-        (":SOUR:FUNC:SHAP DC", None),
+        (":SOUR:FUNC:SHAP DC;:SENS:CURR:NPLC 1", None),
     ], lambda s: s.pulse_train(1.5, 1e-4, 2, 1e-4), [7e-5, 8e-5]),
     ("errors", [(":SYST:ERR?", '-222,"Data out of range"'), (":SYST:ERR?", '+0,"No error"')],
      lambda s: s.errors(), [(-222, "Data out of range")]),
@@ -171,7 +172,7 @@ SETUP = ("smua.nvbuffer1.clear(); smua.nvbuffer1.collectsourcevalues = 1; "
 RUN = "smua.source.output = smua.OUTPUT_ON; smua.trigger.initiate(); waitcomplete()"
 PRINTBUF = ("printbuffer(1, smua.nvbuffer1.n, smua.nvbuffer1.sourcevalues, "
             "smua.nvbuffer1.readings)")
-HOLD = "smua.trigger.endpulse.action = smua.SOURCE_HOLD"
+HOLD = "smua.trigger.endpulse.action = smua.SOURCE_HOLD; smua.trigger.endpulse.stimulus = 0"
 
 K2600 = [
     ("identify", [("*IDN?", "Keithley Instruments Inc., Model 2602B, 1, 3.2.2")],
@@ -206,14 +207,22 @@ K2600 = [
         (PRINTBUF, "1.00000e-01, 1.00000e-05, -2.00000e-01, -2.00000e-05"),
     ], lambda s: s.sweep_voltage_list([0.1, -0.2], 1e-2, delay=1e-3),
         ([0.1, -0.2], [1e-5, -2e-5])),
+    # timer 1 is started by each source-complete event and ends the pulse after 200 µs; the
+    # reading (autozero off, 0.005 PLC = 100 µs at 50 Hz) fits inside the pulse
     ("pulse_train", [
-        ("smua.source.levelv = 0", None),
+        ("print(smua.measure.nplc, smua.measure.autozero, localnode.linefreq)",
+         "1.00000e+00\t2.00000e+00\t5.00000e+01"),
+        ("smua.source.levelv = 0; smua.measure.autozero = smua.AUTOZERO_OFF; "
+         "smua.measure.nplc = 0.005", None),
         (SETUP.format(delay=0, src="smua.trigger.source.listv({1.2, 1.2})", lim=0.0001, n=2,
                       end="smua.trigger.endpulse.action = smua.SOURCE_IDLE; "
-                          "trigger.timer[1].delay = 0.0002; "
+                          "trigger.timer[1].delay = 0.0002; trigger.timer[1].count = 1; "
+                          "trigger.timer[1].passthrough = false; "
+                          "trigger.timer[1].stimulus = smua.trigger.SOURCE_COMPLETE_EVENT_ID; "
                           "smua.trigger.endpulse.stimulus = trigger.timer[1].EVENT_ID"), None),
         (RUN, None),
         (PRINTBUF, "1.20000e+00, 5.00000e-05, 1.20000e+00, 6.00000e-05"),
+        ("smua.measure.nplc = 1; smua.measure.autozero = 2", None),
     ], lambda s: s.pulse_train(1.2, 2e-4, 2, 1e-4), [5e-5, 6e-5]),
     ("errors", [("print(errorqueue.count)", "1.00000e+00"),
                 ("print(errorqueue.next())", "-286\tTSP Runtime error\t2\t0")],

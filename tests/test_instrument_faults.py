@@ -48,7 +48,7 @@ def test_injected_faults_give_typed_errors_and_output_off(name, seed):
                 elif op == 1:
                     smu.sweep_voltage(-0.5, 0.5, 11, 1e-2)
                 elif op == 2:
-                    smu.pulse_train(0.5, 1e-4, 3, 1e-2)
+                    smu.pulse_train(0.5, 5e-4, 3, 1e-3)
                 else:
                     smu.compliance_tripped()
         except Exception as exc:  # anything outside the typed family is a driver bug

@@ -122,6 +122,30 @@ def inspect(
         out.print(table)
     else:
         out.print("no runs")
+    _print_instruments(info)
+
+
+def _print_instruments(info) -> None:
+    """Each distinct instrument set-up once, with the runs it was recorded for."""
+    seen: dict[str, list[str]] = {}
+    setups: dict[str, dict] = {}
+    for r in info.runs.values():
+        if r.instruments:
+            key = json.dumps(r.instruments, sort_keys=True)
+            seen.setdefault(key, []).append(r.name)
+            setups[key] = r.instruments
+    for key, runs in seen.items():
+        out.print(f"[bold]measured with[/] (runs {', '.join(runs)}):")
+        for name, entry in setups[key].items():
+            if not isinstance(entry, dict):
+                continue
+            head = entry.get("idn") or entry.get("description") or entry.get("driver", "")
+            out.print(f"  {name}: {head}")
+            settings = entry.get("settings") or {k: v for k, v in entry.items()
+                                                 if k not in ("idn", "driver", "description")}
+            if settings:
+                out.print("    " + ", ".join(f"{k}={v}" for k, v in settings.items()),
+                          soft_wrap=True)
 
 
 @app.command()
@@ -395,7 +419,8 @@ app.add_typer(sim_app, name="sim")
 
 @sim_app.command("serve")
 def sim_serve(
-    instrument: Annotated[str, typer.Option(help="keithley2450 | keithley2600 | b2900")],
+    instrument: Annotated[str, typer.Option(
+        help="keithley2450 | keithley2600 | b2900 (B2901A) | b2902a | b2962a")],
     port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 0,
     device: Annotated[str, typer.Option(help="resistor:OHMS | pcm | rram")] = "resistor:10e3",
     latency_ms: Annotated[float, typer.Option(help="Delay per exchange, like a real bus.")] = 0.0,

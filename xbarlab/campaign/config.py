@@ -57,9 +57,11 @@ class SerialTarget(_Strict):
 class SmuMatrixTarget(_Strict):
     smu: str = Field(description="VISA resource of the SMU")
     smu_driver: Literal["keithley2450", "keithley2600", "keysight_b2900"] = "keithley2450"
-    matrix: str = Field(description="VISA resource of the switch matrix")
-    matrix_rows: int = Field(2, gt=0)
-    matrix_cols: int = Field(24, gt=0)
+    matrix: str = Field(description="VISA resource of the switch matrix (a Keithley 707B)")
+    matrix_rows: int = Field(2, gt=0, le=8)
+    matrix_cols: int = Field(24, gt=0, le=72)
+    matrix_settle_s: float = Field(5e-3, ge=0, le=10, description="wait after switching "
+                                   "relays (with the SMU output off) before sourcing again")
     pins: str = Field(description="channel map TOML: matrix column of every word and bit line")
     technology: str = "unknown"
     visa_backend: str = "@py"

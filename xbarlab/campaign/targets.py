@@ -78,18 +78,19 @@ def open_chip(target: Target, identity: ChipIdentity, limits: SafetyLimits,
                           read_format=ReadFormat[t.read_format.upper()])
     if isinstance(t, SmuMatrixTarget):
         from xbarlab.chip_drivers.smu_matrix_chip import SmuMatrixChip
+        from xbarlab.instruments.keithley707b import Keithley707B
         from xbarlab.instruments.keithley2450 import Keithley2450
         from xbarlab.instruments.keithley2600 import Keithley2600
         from xbarlab.instruments.keysight_b2900 import KeysightB2900
-        from xbarlab.instruments.switch_matrix import SwitchMatrix
         from xbarlab.instruments.visa import VisaTransport
 
         pins = ChannelMap.from_toml(_path(base, t.pins, "target.smu_matrix.pins"))
         driver = {"keithley2450": Keithley2450, "keithley2600": Keithley2600,
                   "keysight_b2900": KeysightB2900}[t.smu_driver]
         smu = driver(VisaTransport(t.smu, backend=t.visa_backend), limits=limits)
-        matrix = SwitchMatrix(VisaTransport(t.matrix, backend=t.visa_backend),
-                              rows=t.matrix_rows, cols=t.matrix_cols)
+        matrix = Keithley707B(VisaTransport(t.matrix, backend=t.visa_backend),
+                              rows=t.matrix_rows, cols=t.matrix_cols,
+                              settle_s=t.matrix_settle_s)
         return SmuMatrixChip(smu, matrix, pins, technology=t.technology, identity=identity,
                              limits=limits)
     raise AssertionError(target.kind)

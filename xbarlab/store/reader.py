@@ -60,6 +60,7 @@ class RunInfo:
     last_step: int | None
     tables: dict[str, TableInfo] = field(default_factory=dict)
     error: str = ""
+    instruments: dict[str, Any] = field(default_factory=dict)  # *IDN? and settings per device
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,10 @@ def _run_info(grp: h5py.Group, name: str, alive: bool) -> RunInfo:
         config = json.loads(_text(grp.attrs.get("config", "{}")))
     except ValueError:
         config = {"_raw": _text(grp.attrs.get("config", ""))}
+    try:
+        instruments = json.loads(_text(grp.attrs.get("instruments", "{}")))
+    except ValueError:
+        instruments = {"_raw": _text(grp.attrs.get("instruments", ""))}
     return RunInfo(
         name=name,
         protocol=_text(grp.attrs.get("protocol", "")),
@@ -141,6 +146,7 @@ def _run_info(grp: h5py.Group, name: str, alive: bool) -> RunInfo:
         last_step=last,
         tables=tables,
         error=_text(grp.attrs.get("error", "")),
+        instruments=instruments,
     )
 
 

@@ -483,9 +483,12 @@ class CampaignWriter:
         return str(self.h5.attrs["status"])
 
     def open_run(
-        self, protocol: str, config: Mapping[str, Any] | BaseModel | str | None = None
+        self, protocol: str, config: Mapping[str, Any] | BaseModel | str | None = None,
+        instruments: Mapping[str, Any] | None = None,
     ) -> RunWriter:
-        """Start a new run ``NNN_<protocol>`` with its protocol config (stored as JSON)."""
+        """Start a new run ``NNN_<protocol>`` with its protocol config (stored as JSON) and
+        what it was measured with (``instruments``: each instrument's *IDN? and settings, as
+        JSON in the run's ``instruments`` attribute)."""
         if self.closed:
             raise CampaignFileError(f"{self.path}: campaign is closed")
         if not valid_protocol_name(protocol):
@@ -497,6 +500,7 @@ class CampaignWriter:
         grp = self.h5[RUNS_GROUP].create_group(name)
         grp.attrs["protocol"] = protocol
         grp.attrs["config"] = _config_json(config)
+        grp.attrs["instruments"] = json.dumps(instruments or {}, default=str)
         grp.attrs["started"] = _now_iso()
         grp.attrs["finished"] = ""
         grp.attrs["status"] = "running"
