@@ -8,7 +8,7 @@
     one buffer read) against the same sweep point by point: ratio buffered/point-by-point,
     target <= 0.05.
 
-    python bench/instrument_overhead.py [--repeats 3]
+    python bench/instrument_overhead.py [--rounds 9]
 """
 
 from __future__ import annotations
@@ -80,30 +80,48 @@ def buffered(resource: str, points: int) -> float:
     return elapsed
 
 
+def rotated_rounds(rounds: int, variants: dict, *args) -> dict[str, list[float]]:
+    """Each variant once per round, the order rotated from round to round so that neither
+    always runs first (warm caches, a busy neighbour): per-variant times, round by round."""
+    names = list(variants)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for k in range(rounds):
+        for name in names[k % len(names):] + names[:k % len(names)]:
+            times[name].append(variants[name](*args))
+    return times
+
+
+def spread(values: list[float]) -> str:
+    return f"{np.median(values):.3f} [{min(values):.3f}–{max(values):.3f}]"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=9)
     args = ap.parse_args()
 
     volts = np.linspace(-1, 1, 2000)
-    drv, raw = [], []
     with Server() as server:
-        for _ in range(args.repeats):  # interleaved
-            raw.append(raw_point_by_point(server.resource, volts))
-            drv.append(driver_point_by_point(server.resource, volts))
-    d, r = float(np.median(drv)), float(np.median(raw))
+        t = rotated_rounds(args.rounds, {"raw": raw_point_by_point,
+                                         "driver": driver_point_by_point},
+                           server.resource, volts)
+    ratios = [d / r for d, r in zip(t["driver"], t["raw"], strict=True)]
     print("instrument_overhead: Keithley 2450 simulator over pyvisa-py TCP, "
-          f"median of {args.repeats}")
-    print(f"(a) 2000 points, point by point: driver {d * 1e3:7.1f} ms   raw pyvisa "
-          f"{r * 1e3:7.1f} ms   ratio {d / r:.3f}  (target <= 1.2)")
+          f"{args.rounds} rotated rounds, median [min–max]")
+    print(f"(a) 2000 points, point by point: driver {np.median(t['driver']) * 1e3:7.1f} ms   "
+          f"raw pyvisa {np.median(t['raw']) * 1e3:7.1f} ms   ratio {spread(ratios)}  "
+          "(target <= 1.2)")
 
     volts = np.linspace(-1, 1, 1000)
+    rounds = max(3, args.rounds // 3)
     with Server("--latency-ms", "1") as server:
-        pp = [driver_point_by_point(server.resource, volts) for _ in range(args.repeats)]
-        bf = [buffered(server.resource, 1000) for _ in range(args.repeats)]
-    p, b = float(np.median(pp)), float(np.median(bf))
-    print(f"(b) 1000 points, 1 ms latency: buffered {b * 1e3:7.1f} ms   point by point "
-          f"{p * 1e3:7.1f} ms   ratio {b / p:.4f}  (target <= 0.05)")
+        t = rotated_rounds(rounds, {
+            "point": lambda r: driver_point_by_point(r, volts),
+            "buffered": lambda r: buffered(r, 1000)}, server.resource)
+    ratios = [b / p for b, p in zip(t["buffered"], t["point"], strict=True)]
+    print(f"(b) 1000 points, 1 ms latency: buffered {np.median(t['buffered']) * 1e3:7.1f} ms   "
+          f"point by point {np.median(t['point']) * 1e3:7.1f} ms   ratio {spread(ratios)}  "
+          "(target <= 0.05)")
 
 
 if __name__ == "__main__":

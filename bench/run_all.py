@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 BENCHES = [  # (script, arguments, quick arguments)
     ("store_throughput.py", [], ["--records", "1000000"]),
     ("sim_array.py", [], ["--size", "256"]),
-    ("instrument_overhead.py", [], ["--repeats", "1"]),
+    ("instrument_overhead.py", [], ["--rounds", "3"]),
     ("chip_link.py", [], []),
     ("program_verify_speed.py", [], ["--size", "256"]),
     ("fit_scale.py", [], ["--dies", "4", "--size", "128"]),

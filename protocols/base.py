@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, Literal, TypeVar
 
 from xbarlab.chip_drivers.base import Chip
 from xbarlab.protocols.records import StepRecords
@@ -29,6 +29,19 @@ class Drive:
     volts: float
     width_s: float | None = None
     compliance: float | None = None  # A, where the source limits the current
+
+
+ResetPolarity = Literal["auto", "positive", "negative"]
+RESET_POLARITY_HELP = ("sign of RESET pulses: auto = positive on PCM (unipolar: a short pulse "
+                       "that melts the cell), negative on RRAM and others (bipolar)")
+
+
+def reset_sign(chip: Chip, polarity: ResetPolarity = "auto") -> int:
+    """+1 or −1: the sign a RESET pulse takes on ``chip``. PCM is unipolar (SET and RESET
+    share a polarity and differ in amplitude and width); RRAM is bipolar."""
+    if polarity == "auto":
+        return 1 if chip.info.technology.lower() == "pcm" else -1
+    return 1 if polarity == "positive" else -1
 
 
 def nested(prefix: str, drives: list[Drive]) -> list[Drive]:

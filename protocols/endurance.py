@@ -17,7 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from xbarlab.chip_drivers.base import Chip
-from xbarlab.protocols.base import Drive, Progress, Protocol
+from xbarlab.protocols.base import (
+    RESET_POLARITY_HELP,
+    Drive,
+    Progress,
+    Protocol,
+    ResetPolarity,
+    reset_sign,
+)
 from xbarlab.protocols.records import Population, StepRecords
 
 
@@ -31,6 +38,7 @@ class EnduranceConfig(BaseModel):
     set_width: float = Field(10e-6, gt=0)
     reset_amplitude: float = Field(1.7, gt=0, description="magnitude, V")
     reset_width: float = Field(50e-9, gt=0)
+    reset_polarity: ResetPolarity = Field("auto", description=RESET_POLARITY_HELP)
     v_read: float = Field(0.2, gt=0)
     min_on_off: float = Field(2.0, gt=1)
     min_window: float = Field(2e-6, ge=0, description="smallest G_on - G_off of a switching "
@@ -53,7 +61,8 @@ def _check(chip: Chip, mask: np.ndarray, flat: np.ndarray, idx: np.ndarray,
     """SET, read, RESET, read the masked devices; (G_on, G_off, failed) for ``flat[idx]``."""
     chip.pulse(mask, cfg.set_amplitude, cfg.set_width)
     g_on = chip.read(mask, cfg.v_read).ravel()[flat[idx]]
-    chip.pulse(mask, -cfg.reset_amplitude, cfg.reset_width)
+    chip.pulse(mask, reset_sign(chip, cfg.reset_polarity) * cfg.reset_amplitude,
+               cfg.reset_width)
     g_off = chip.read(mask, cfg.v_read).ravel()[flat[idx]]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = g_on / g_off
@@ -106,7 +115,8 @@ class Endurance(Protocol[EnduranceState]):
             live = live.reshape(rows, cols)
             n = checkpoint - st.done - 1  # the checkpoint's SET/RESET is a cycle too
             if n > 0:
-                chip.cycle(live, n, cfg.set_amplitude, cfg.set_width, -cfg.reset_amplitude,
+                chip.cycle(live, n, cfg.set_amplitude, cfg.set_width,
+                           reset_sign(chip, cfg.reset_polarity) * cfg.reset_amplitude,
                            cfg.reset_width)
             idx = np.flatnonzero(st.alive)
             g_on, g_off, dead = _check(chip, live, flat, idx, cfg)

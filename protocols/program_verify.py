@@ -24,7 +24,14 @@ from dataclasses import dataclass, fields
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xbarlab.chip_drivers.base import Chip
-from xbarlab.protocols.base import Drive, Progress, Protocol
+from xbarlab.protocols.base import (
+    RESET_POLARITY_HELP,
+    Drive,
+    Progress,
+    Protocol,
+    ResetPolarity,
+    reset_sign,
+)
 from xbarlab.protocols.records import StepRecords
 
 REASONS = ("", "max_pulses", "max_reversals", "stuck")
@@ -37,12 +44,13 @@ class ProgramVerifyConfig(BaseModel):
     v_read: float = Field(0.2, gt=0)
     set_start: float = Field(0.85, gt=0)
     set_step: float = Field(0.02, ge=0)
-    set_max: float = Field(1.3, gt=0)
+    set_max: float = Field(1.28, gt=0, description="below PCM's melting threshold (1.3 V)")
     set_width: float = Field(100e-9, gt=0)
     reset_start: float = Field(1.6, gt=0, description="RESET amplitude magnitude, V")
     reset_step: float = Field(0.0, ge=0)
     reset_max: float = Field(1.6, gt=0)
     reset_width: float = Field(50e-9, gt=0)
+    reset_polarity: ResetPolarity = Field("auto", description=RESET_POLARITY_HELP)
     max_pulses: int = Field(60, gt=0, description="per direction, between reversals")
     max_reversals: int = Field(12, ge=0)
     max_iterations: int = Field(2000, gt=0)
@@ -196,7 +204,9 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         st.w_pulses += pulsing
         st.w_iterations += 1
         st.w_last_g = g.astype(np.float64)
-        applied = np.where(pulsing, sign * new_amp, 0.0)
+        # what goes on the wire: SET positive, RESET with the technology's polarity
+        applied = np.where(pulsing, np.where(sign > 0, 1, reset_sign(chip, cfg.reset_polarity))
+                           * new_amp, 0.0)
         reason = np.zeros(n_active, np.int8)
         reason[st.w_ramp > cfg.max_pulses] = REASONS.index("max_pulses")
         reason[st.w_reversals > cfg.max_reversals] = REASONS.index("max_reversals")
@@ -205,7 +215,8 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         go = np.flatnonzero(pulsing & (reason == 0))
         if go.size:
             a = applied[go]
-            chip.pulse(st.w_cell[go], a, np.where(a > 0, cfg.set_width, cfg.reset_width))
+            chip.pulse(st.w_cell[go], a, np.where(sign[go] > 0, cfg.set_width,
+                                                  cfg.reset_width))
         rec = StepRecords()
         if cfg.trace:
             r, c = np.divmod(st.w_cell, chip.shape[1])

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from xbarlab.chip_drivers.base import Chip
-from xbarlab.protocols.base import Drive, Progress, Protocol
+from xbarlab.protocols.base import (
+    RESET_POLARITY_HELP,
+    Drive,
+    Progress,
+    Protocol,
+    ResetPolarity,
+    reset_sign,
+)
 from xbarlab.protocols.records import Population, StepRecords
 
 
@@ -35,6 +42,7 @@ class PulseResponseConfig(BaseModel):
     set_width: float = Field(100e-9, gt=0)
     reset_amplitude: float = Field(1.35, gt=0, description="magnitude, V")
     reset_width: float = Field(50e-9, gt=0)
+    reset_polarity: ResetPolarity = Field("auto", description=RESET_POLARITY_HELP)
     alternating: int = Field(100, ge=0, description="up/down pairs for the symmetry point")
     settle_fraction: float = Field(0.25, gt=0, le=1)
     v_read: float = Field(0.2, gt=0)
@@ -89,7 +97,8 @@ class PulseResponse(Protocol[PulseResponseState]):
         if up:
             chip.pulse(mask, cfg.set_amplitude, cfg.set_width)
         else:
-            chip.pulse(mask, -cfg.reset_amplitude, cfg.reset_width)
+            chip.pulse(mask, reset_sign(chip, cfg.reset_polarity) * cfg.reset_amplitude,
+                       cfg.reset_width)
         return chip.read(mask, cfg.v_read).ravel()[flat]
 
     def steps(self, chip: Chip, st: PulseResponseState) -> Iterator[StepRecords]:

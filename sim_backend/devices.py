@@ -371,9 +371,12 @@ class PCMPhysics(DevicePhysics):
         amp, width = _uniform(amp), _uniform(width)
         n = g.shape[0]
         g_new = g.copy()
-        drive = np.clip((amp - F(p.set_threshold)) * F(1 / (p.set_ref - p.set_threshold)), 0,
+        a = np.abs(amp)  # unipolar: the sign does not matter, |V| and the width do
+        melts = (a >= F(p.reset_threshold)) & (width >= F(p.melt_time_s))
+        drive = np.clip((a - F(p.set_threshold)) * F(1 / (p.set_ref - p.set_threshold)), 0,
                         None)
         drive = drive * _power(width * F(1 / p.set_width_ref_s), p.width_exponent)
+        drive = np.where(a >= F(p.reset_threshold), F(0), drive)  # melting, not annealing
         is_set = _mask(drive > 0, n)
         if is_set.any():
             s_idx = slice(None) if is_set.all() else is_set
@@ -392,10 +395,10 @@ class PCMPhysics(DevicePhysics):
             mean *= z
             g_new[s_idx] += mean
         # RESET: melt-quench erases the excess over the amorphous floor, all of it at reset_full
-        a = -amp
         span = max(p.reset_full - p.reset_threshold, 1e-12)
         r = np.clip((a - F(p.reset_threshold)) * F(1 / span), 0, 1)
-        r = np.where(a >= p.reset_full, F(1), np.where(a < p.reset_threshold, F(0), r))
+        r = np.where(a >= p.reset_full, F(1), r)
+        r = np.where(melts, r, F(0))
         is_reset = _mask(r > 0, n)
         if is_reset.any():
             r_idx = slice(None) if is_reset.all() else is_reset

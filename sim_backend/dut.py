@@ -71,6 +71,7 @@ class MemoryDevice:
     amplitude and width when it is above the device's switching thresholds; the current is the
     read conductance (with read noise) times the voltage."""
 
+
     def __init__(self, model: PCMModel | RRAMModel, seed: int = 0):
         model = model.model_copy(update={"faults": Faults(stuck_set_fraction=0,
                                                           stuck_reset_fraction=0)})
@@ -80,6 +81,11 @@ class MemoryDevice:
 
     def current(self, volts: float, duration_s: float) -> float:
         return self._hold(None, volts, duration_s) * volts
+
+    def switches(self, volts: float, duration_s: float) -> bool:
+        """Whether holding ``volts`` this long changes the cell (the SMU then recomputes its
+        compliance as the conductance moves)."""
+        return volts != 0 and self.array.physics.effective(volts, duration_s)
 
     def voltage(self, amps: float, duration_s: float) -> float:
         g = max(float(self.array.read()[0, 0]), 1e-12)

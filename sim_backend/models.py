@@ -57,12 +57,18 @@ class LogLinearClipped(_Model):
 class PCMPulseResponse(_Model):
     """Partial SET: each SET pulse adds ΔG with mean
     ``set_step·g_range·drive·(w/set_width_ref_s)^width_exponent·(1−x)^state_exponent``
-    (x = (G−Gmin)/(Gmax−Gmin); drive = (V−set_threshold)/(set_ref−set_threshold), 0 below
+    (x = (G−Gmin)/(Gmax−Gmin); drive = (|V|−set_threshold)/(set_ref−set_threshold), 0 below
     threshold) and a log-normal cycle-to-cycle spread of relative standard deviation
-    ``c2c_rel`` (log-normal so that a SET pulse never lowers the conductance). RESET (negative
-    amplitude) is abrupt: below ``reset_threshold`` nothing happens, at or above ``reset_full``
-    the cell is amorphous again (Gmin with a log-normal spread ``reset_spread``), in between a
-    proportional part of the excess conductance is erased."""
+    ``c2c_rel`` (log-normal so that a SET pulse never lowers the conductance).
+
+    PCM is unipolar: the effect depends on |V| and the width, not the sign (Burr et al., J. Vac.
+    Sci. Technol. B 28, 223 (2010); Wong et al., Proc. IEEE 98, 2201 (2010)). Below
+    ``reset_threshold`` a pulse heats the cell above crystallization and SETs it; at or above
+    it the cell melts and quenches: RESET, abrupt. At or above ``reset_full`` the cell is
+    amorphous again (Gmin with a log-normal spread ``reset_spread``), in between a proportional
+    part of the excess conductance is erased. Melting needs at least ``melt_time_s``; a shorter
+    pulse above the threshold does nothing. (Pulse edges are taken as fast, as a pulse generator
+    or chip controller makes them.)"""
 
     set_threshold: Pos = 0.8
     set_ref: Pos = 1.2
@@ -74,6 +80,7 @@ class PCMPulseResponse(_Model):
     reset_threshold: Pos = 1.3
     reset_full: Pos = 1.6
     reset_spread: NonNeg = 0.3
+    melt_time_s: NonNeg = 5e-9
 
     @model_validator(mode="after")
     def _ordered(self) -> PCMPulseResponse:

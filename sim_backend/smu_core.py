@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from xbarlab.sim_backend.clock import SimClock
 
 DWELL_LOG = 200_000  # dwells kept for inspection (tests, provenance); older ones are dropped
+FIRST_SLICE_S = 10e-9  # a switching hold is sliced from here, doubling (cells switch in ns)
 
 
 @dataclass
@@ -95,13 +96,23 @@ class SMUCore:
 
     def _apply(self, start: float, duration_s: float) -> tuple[float, float]:
         if self.function == "VOLT":
-            v = self.level_v
-            g = self._conductance()
-            if abs(v) * g > self.limit_i:  # in compliance: the SMU lowers the voltage
-                v = math.copysign(self.limit_i / g, v)
-            self.dwells.append(Dwell(start, v, duration_s))
-            i = self.dut.current(v, duration_s)
-            self.tripped = v != self.level_v or abs(i) > self.limit_i
+            # a device whose conductance the voltage changes is held in slices, the compliance
+            # recomputed for each: as a SET raises G, the current reaches the limit and the SMU
+            # lowers the voltage, which ends the SET (the limit sets the final state)
+            switches = getattr(self.dut, "switches", None)
+            sliced = (duration_s > 0 and switches is not None
+                      and switches(self.level_v, duration_s))
+            t, limited = start, False
+            for dt in (_slices(duration_s) if sliced else [duration_s]):
+                v = self.level_v
+                g = self._conductance()
+                if abs(v) * g > self.limit_i:  # in compliance: the SMU lowers the voltage
+                    v = math.copysign(self.limit_i / g, v)
+                    limited = True
+                self.dwells.append(Dwell(t, v, dt))
+                i = self.dut.current(v, dt)
+                t += dt
+            self.tripped = limited or abs(i) > self.limit_i
             if abs(i) > self.limit_i:
                 i = math.copysign(self.limit_i, i)
             return v, i
@@ -150,3 +161,15 @@ class SMUCore:
             self.hold(period_s - width_s)
         self.level_v = base
         return out
+
+
+def _slices(duration_s: float) -> list[float]:
+    """Durations from 10 ns doubling up, adding up to ``duration_s``: fine where a cell is
+    still switching, coarse once it has."""
+    out, t, d = [], 0.0, FIRST_SLICE_S
+    while t + d < duration_s:
+        out.append(d)
+        t += d
+        d *= 2
+    out.append(duration_s - t)
+    return out

@@ -72,12 +72,16 @@ def test_driver_over_pyvisa_tcp_to_sim_serve(name):
 
 @pytest.mark.parametrize("name", list(DRIVERS))
 def test_memory_device_switches_during_a_sweep(name):
-    """A PCM device behind the SMU: reading below threshold, SET above it."""
+    """A PCM device behind the SMU: reading below threshold, SET above it, and (unipolar) a
+    RESET of the same polarity once the voltage melts it."""
     smu = DRIVERS[name](LoopbackTransport(simulator(name, "pcm", seed=3)))
-    res = smu.sweep_voltage(0.05, 1.5, 30, 1e-3)
+    res = smu.sweep_voltage(0.05, 1.2, 24, 1e-3)
     g = res.measured / res.source
     assert np.median(g[:5]) < 1e-6  # amorphous, below the SET threshold
     assert np.median(g[-5:]) > 10e-6  # crystallized after passing it
+    res = smu.sweep_voltage(1.0, 1.7, 8, 1e-3)  # on past the melting threshold (1.3 V)
+    g = res.measured / res.source
+    assert g[0] > 10e-6 and g[-1] < 1e-6  # melted and quenched: amorphous again
 
 
 @pytest.mark.parametrize(
