@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import deque
 from dataclasses import dataclass
@@ -71,7 +72,10 @@ class ReadingBuffer:
     def data(self, start: int, end: int, elements: list[str]) -> str:
         if not 1 <= start <= end <= len(self.readings):
             raise ScpiError(-222, f"buffer holds {len(self.readings)} readings")
-        rows = list(self.readings)[start - 1 : end]
+        if end - start < 64:  # a few readings (the last one, usually): deque ends are O(1)
+            rows = [self.readings[i] for i in range(start - 1, end)]
+        else:
+            rows = list(itertools.islice(self.readings, start - 1, end))
         return ",".join(self.element(r, e) for r in rows for e in elements)
 
     def statistic(self, kind: str) -> str:

@@ -102,6 +102,7 @@ def split_outside_quotes(text: str, sep: str) -> list[str]:
 
 
 Handler = Callable[[list[str]], str | None]
+RESOLVED_CACHE = 4096  # headers whose handler is remembered
 _HEADER = re.compile(r"^\s*(:?\*?:?[A-Za-z][A-Za-z0-9:]*\??)\s*(.*)$", re.S)
 
 
@@ -116,6 +117,7 @@ class ScpiInstrument:
 
     def __init__(self) -> None:
         self._commands: list[tuple[tuple[_Node, ...], bool, Handler]] = []
+        self._resolved: dict[tuple[tuple[str, ...], bool], Handler | None] = {}
         self.errors: deque[tuple[int, str]] = deque()
         self.esr = 0  # standard event status register (IEEE 488.2 §11.5.1)
         self.status_registers: dict[str, int] = {}
@@ -188,10 +190,22 @@ class ScpiInstrument:
     def command(self, pattern: str, set: Handler | None = None,
                 query: Handler | None = None) -> None:
         nodes = compile_header(pattern)
+        self._resolved.clear()
         if set:
             self._commands.append((nodes, False, set))
         if query:
             self._commands.append((nodes, True, query))
+
+    def _resolve(self, tokens: tuple[str, ...], is_query: bool) -> Handler | None:
+        """The handler of a header, remembered: matching walks every registered pattern."""
+        key = (tokens, is_query)
+        if key not in self._resolved:
+            if len(self._resolved) >= RESOLVED_CACHE:  # garbage headers cannot grow it
+                self._resolved.clear()
+            self._resolved[key] = next(
+                (h for nodes, q, h in self._commands
+                 if q == is_query and _match(nodes, list(tokens), self.channels)), None)
+        return self._resolved[key]
 
     def push_error(self, code: int, detail: str = "") -> None:
         # instruments answer in ASCII: echo what was received, with anything else as '?'
@@ -237,8 +251,7 @@ class ScpiInstrument:
                 rel = [t for t in header.split(":") if t]
                 tokens = rel if header.startswith(":") else path + rel
                 path = tokens[:-1]
-            handler = next((h for nodes, q, h in self._commands
-                            if q == is_query and _match(nodes, tokens, self.channels)), None)
+            handler = self._resolve(tuple(t.upper() for t in tokens), is_query)
             if handler is None:
                 self.push_error(-113, ":".join(tokens)[:40])
                 break

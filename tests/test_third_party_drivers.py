@@ -68,6 +68,9 @@ def run_operations(client, queue: ErrorQueue, operations: list[Operation],
     for op in operations:
         logged = len(caplog.records) if caplog is not None else 0
         value = op.run(client)
+        # the client's own connection confirms its commands were executed before the second
+        # session reads the queue (each connection has its own server thread)
+        getattr(client, "ask_raw", getattr(client, "ask", None))("*OPC?")
         errors = queue.drain() + ([r.getMessage() for r in caplog.records[logged:]
                                    if r.levelname == "ERROR"] if caplog is not None else [])
         assert op.check(value), f"{op.name}: {value!r}"
