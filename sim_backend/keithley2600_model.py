@@ -30,6 +30,13 @@ DELAY_OFF, DELAY_AUTO = 0, -1
 OVERFLOW = 9.91e37  # the 2600B's overflow reading
 
 
+def fixed_range(name: str, value: Any, kind: str) -> float:
+    """The 2602B range (V or A, ``kind`` "v" or "i") that holds ``value``."""
+    top, ranges = ((SPEC.max_voltage, SPEC.voltage_ranges) if kind == "v"
+                   else (SPEC.max_current, SPEC.current_ranges))
+    return range_for(num(name, value, -top, top), ranges)
+
+
 class BufferValues:
     def __init__(self, buf: Buffer, attr: str):
         self.buf, self.attr = buf, attr
@@ -159,14 +166,12 @@ class Source(TspObject):
         return num("source.limitv", v, 10e-3, SPEC.max_voltage)
 
     def _validate_rangev(self, v):
-        self.autorangev = 0
-        return range_for(num("source.rangev", v, -SPEC.max_voltage, SPEC.max_voltage),
-                         SPEC.voltage_ranges)
+        self.autorangev = 0  # a fixed range turns autorange off
+        return fixed_range("source.rangev", v, "v")
 
     def _validate_rangei(self, v):
-        self.autorangei = 0
-        return range_for(num("source.rangei", v, -SPEC.max_current, SPEC.max_current),
-                         SPEC.current_ranges)
+        self.autorangei = 0  # a fixed range turns autorange off
+        return fixed_range("source.rangei", v, "i")
 
     def _validate_delay(self, v):
         return num("source.delay", v, DELAY_AUTO, 1e4)
@@ -218,14 +223,12 @@ class Measure(TspObject):
         return v
 
     def _validate_rangei(self, v):
-        self.autorangei = 0
-        return range_for(num("measure.rangei", v, -SPEC.max_current, SPEC.max_current),
-                         SPEC.current_ranges)
+        self.autorangei = 0  # a fixed range turns autorange off
+        return fixed_range("measure.rangei", v, "i")
 
     def _validate_rangev(self, v):
-        self.autorangev = 0
-        return range_for(num("measure.rangev", v, -SPEC.max_voltage, SPEC.max_voltage),
-                         SPEC.voltage_ranges)
+        self.autorangev = 0  # a fixed range turns autorange off
+        return fixed_range("measure.rangev", v, "v")
 
     def take(self, kind: str, *buffers: Buffer) -> Any:
         """``count`` readings of ``kind`` (i, v, iv, r, p), each into its buffer(s)."""

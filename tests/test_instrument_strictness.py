@@ -50,12 +50,16 @@ BAD_SCPI = {
 @pytest.mark.parametrize(("name", "message", "code"),
                          [(n, m, c) for n, cases in BAD_SCPI.items() for m, c in cases])
 def test_bad_scpi_is_an_error_that_changes_nothing(name, message, code):
-    sim = simulator(name)
-    sim.handle(":SOUR:VOLT 0.25;:OUTP ON")
+    assert_rejected(simulator(name), ":SOUR:VOLT 0.25;:OUTP ON", message, code, scpi_error)
+
+
+def assert_rejected(sim, setup: str, message: str, code: int, next_error) -> None:
+    """``message`` leaves exactly the error ``code`` in the queue and the source as it was."""
+    sim.handle(setup)
     before = core_state(sim)
     sim.handle(message)
-    assert scpi_error(sim) == code
-    assert scpi_error(sim) == 0
+    assert next_error(sim) == code
+    assert next_error(sim) == 0
     assert core_state(sim) == before
 
 
@@ -119,13 +123,8 @@ def tsp_error(sim) -> int:
     ("smua.source.levelv = ", -285),
 ])
 def test_bad_tsp_is_an_error_that_changes_nothing(message, code):
-    sim = simulator("keithley2600")
-    sim.handle("smua.source.levelv = 0.25 smua.source.output = 1")
-    before = core_state(sim)
-    sim.handle(message)
-    assert tsp_error(sim) == code
-    assert tsp_error(sim) == 0
-    assert core_state(sim) == before
+    assert_rejected(simulator("keithley2600"), "smua.source.levelv = 0.25 smua.source.output = 1",
+                    message, code, tsp_error)
 
 
 def test_tsp_runs_real_lua_scripts():

@@ -157,18 +157,25 @@ QCODES_2450 = [
 ]
 
 
+def run_qcodes(driver, instrument: str, operations: list[Operation], reset: bool) -> None:
+    """A QCoDeS driver against ``xbarlab sim serve --instrument instrument``."""
+    with SimServer(instrument, "--device", "resistor:1e3") as server:
+        queue = ErrorQueue(server.resource, tsp=instrument == "keithley2600")
+        client = driver(f"qc_{instrument}", server.resource, visalib="@py", terminator="\n",
+                        timeout=5)
+        try:
+            if reset:
+                client.reset()
+            run_operations(client, queue, operations)
+        finally:
+            client.close()
+            queue.close()
+
+
 def test_qcodes_keithley2450():
     from qcodes.instrument_drivers.Keithley import Keithley2450
 
-    with SimServer("keithley2450", "--device", "resistor:1e3") as server:
-        queue = ErrorQueue(server.resource, tsp=False)
-        k = Keithley2450("k2450", server.resource, visalib="@py", terminator="\n", timeout=5)
-        try:
-            k.reset()
-            run_operations(k, queue, QCODES_2450)
-        finally:
-            k.close()
-            queue.close()
+    run_qcodes(Keithley2450, "keithley2450", QCODES_2450, reset=True)
 
 
 # -- PyMeasure Keithley2600 --------------------------------------------------------------
@@ -244,15 +251,7 @@ QCODES_2600 = [
 def test_qcodes_keithley2602b():
     from qcodes.instrument_drivers.Keithley import Keithley2602B
 
-    with SimServer("keithley2600", "--device", "resistor:1e3") as server:
-        queue = ErrorQueue(server.resource, tsp=True)
-        k = Keithley2602B("k2602", server.resource, visalib="@py", terminator="\n", timeout=5)
-        try:
-            k.reset()
-            run_operations(k, queue, QCODES_2600)
-        finally:
-            k.close()
-            queue.close()
+    run_qcodes(Keithley2602B, "keithley2600", QCODES_2600, reset=True)
 
 
 # -- QCoDeS KeysightB2962A ---------------------------------------------------------------
@@ -278,14 +277,7 @@ QCODES_B2962A = [
 def test_qcodes_keysight_b2962a():
     from qcodes.instrument_drivers.Keysight import KeysightB2962A
 
-    with SimServer("b2962a", "--device", "resistor:1e3") as server:
-        queue = ErrorQueue(server.resource, tsp=False)
-        b = KeysightB2962A("b2962", server.resource, visalib="@py", terminator="\n", timeout=5)
-        try:
-            run_operations(b, queue, QCODES_B2962A)
-        finally:
-            b.close()
-            queue.close()
+    run_qcodes(KeysightB2962A, "b2962a", QCODES_B2962A, reset=False)
 
 
 CLIENTS = {"PyMeasure Keithley2450": PYMEASURE_2450, "QCoDeS Keithley2450": QCODES_2450,
