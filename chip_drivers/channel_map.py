@@ -61,6 +61,16 @@ class ChannelMap(BaseModel):
             raise ValueError(f"cols: channel {max(self.cols)} does not exist (the controller "
                              f"has {channel_cols} column channels)")
 
+    def check_disjoint(self) -> None:
+        """Rows and columns on one set of pins (a switch matrix's columns): no pin may carry
+        both a word line and a bit line, or the SMU's HI and LO would be shorted through the
+        matrix."""
+        shared = sorted(set(self.rows) & set(self.cols))
+        if shared:
+            raise ValueError(f"pins {shared} carry both a word line (rows) and a bit line "
+                             "(cols): the SMU's HI and LO would be shorted; nothing was "
+                             "connected")
+
     def physical_flat(self, logical_flat: np.ndarray, logical_cols: int,
                       channel_cols: int) -> np.ndarray:
         r, c = np.divmod(np.asarray(logical_flat), logical_cols)

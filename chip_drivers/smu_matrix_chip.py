@@ -30,6 +30,7 @@ class SmuMatrixChip(Chip):
         (``cols``)."""
         self.smu, self.matrix, self.pins = smu, matrix, pins
         pins.check_fits(matrix.cols + 1, matrix.cols + 1)
+        pins.check_disjoint()
         limits = limits or smu.limits
         self.read_compliance = min(read_compliance, limits.max_current)
         self.info = ChipInfo(rows=len(pins.rows), cols=len(pins.cols), technology=technology,

@@ -84,6 +84,10 @@ class SafetyLimits(BaseModel):
         width = np.broadcast_to(np.asarray(widths, dtype=np.float64), amp.shape)
         if amp.size == 0:
             return
+        # compared in the precision the values arrive in: a limit of 1.6 and a pulse of 1.6
+        # that became float32 (1.6000000238) on its way are equal, as the user wrote them
+        single = np.float32 in (np.asarray(amplitudes).dtype, np.asarray(widths).dtype)
+        slack = 1 + 4 * float(np.finfo(np.float32).eps) if single else 1.0
         # one reduction each; NaN and inf propagate into them, and the worst pulses are
         # located only when something is wrong, to name them
         a_max, w_min, w_max = amp.max(), width.min(), width.max()
@@ -94,9 +98,12 @@ class SafetyLimits(BaseModel):
         compliance = self.max_current if compliance is None else compliance
         energy = amp * width if width.strides[0] else amp * width[0]
         e_max = energy.max()
-        if (a_max <= self.max_voltage and w_max <= self.max_pulse_width
-                and e_max * compliance <= self.max_pulse_energy
+        if (a_max <= self.max_voltage * slack and w_max <= self.max_pulse_width * slack
+                and e_max * compliance <= self.max_pulse_energy * slack
                 and compliance <= self.max_current and compliance > 0):
             return
         for k in {int(np.argmax(amp)), int(np.argmax(width)), int(np.argmax(energy))}:
-            self.check_pulse(float(amp[k]), float(width[k]), compliance)
+            a, w = float(amp[k]), float(width[k])
+            if single:  # the value the user wrote, not its float32 neighbour
+                a, w = float(f"{amp[k]:.7g}"), float(f"{width[k]:.7g}")
+            self.check_pulse(a, w, compliance)

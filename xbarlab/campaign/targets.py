@@ -84,7 +84,12 @@ def open_chip(target: Target, identity: ChipIdentity, limits: SafetyLimits,
         from xbarlab.instruments.keysight_b2900 import KeysightB2900
         from xbarlab.instruments.visa import VisaTransport
 
-        pins = ChannelMap.from_toml(_path(base, t.pins, "target.smu_matrix.pins"))
+        try:  # before any instrument is opened: a bad map connects nothing
+            pins = ChannelMap.from_toml(_path(base, t.pins, "target.smu_matrix.pins"))
+            pins.check_fits(t.matrix_cols + 1, t.matrix_cols + 1)
+            pins.check_disjoint()
+        except ValueError as exc:
+            raise CampaignConfigError(f"target.smu_matrix.pins: {exc}") from None
         driver = {"keithley2450": Keithley2450, "keithley2600": Keithley2600,
                   "keysight_b2900": KeysightB2900}[t.smu_driver]
         smu = driver(VisaTransport(t.smu, backend=t.visa_backend), limits=limits)
