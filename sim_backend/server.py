@@ -2,10 +2,11 @@
 (``TCPIP::127.0.0.1::PORT::SOCKET``): newline-terminated messages in, replies out.
 
 Each client gets its own thread and messages are executed one at a time under a lock, so an
-idle client cannot block the next; the instrument keeps its state across connections, and the
-wall-clock time between commands passes on the instrument too (its output stays on). A
-malformed message queues an instrument error; a client that sends garbage bytes or drops the
-connection ends only its own session.
+idle client cannot block the next, and a busy one holds up others' commands as the instrument
+would, except ``*IDN?``, answered at once (the identity never changes). The instrument keeps
+its state across connections, and the wall-clock time between commands passes on the
+instrument too (its output stays on). A malformed message queues an instrument error; a client
+that sends garbage bytes or drops the connection ends only its own session.
 """
 
 from __future__ import annotations
@@ -47,9 +48,13 @@ class _Handler(socketserver.StreamRequestHandler):
             text = line.decode("utf-8", errors="replace").rstrip("\r\n")
             if srv.latency_s:
                 time.sleep(srv.latency_s)
-            with srv.lock:
-                srv.elapse()
-                reply = srv.device.handle(text)
+            if text.strip().upper() == "*IDN?" and hasattr(srv.device, "idn"):
+                reply = srv.device.idn  # immutable: answered even while another client's
+                # long operation holds the instrument (a fresh connection can always identify)
+            else:
+                with srv.lock:
+                    srv.elapse()
+                    reply = srv.device.handle(text)
             if reply is not None:
                 data = reply if isinstance(reply, bytes) else reply.encode("ascii", "replace")
                 try:

@@ -24,7 +24,7 @@ def xbarlab_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_console_script_is_installed():
     (ep,) = entry_points(group="console_scripts", name="xbarlab")
-    assert ep.value == "xbarlab.cli:main"
+    assert ep.value == "xbarlab.__main__:main"
 
 
 def test_version_and_help():

@@ -188,3 +188,29 @@ def test_the_stall_is_a_timeout_over_real_visa():
                 t.query("print(1)")
         finally:
             t.close()
+
+
+def test_idn_answers_at_once_while_another_client_runs_a_long_sweep():
+    import time
+
+    from xbarlab.sim_backend.server import InstrumentServer
+
+    sim = simulator("keithley2450")
+    server = InstrumentServer(sim)
+    server.start_background()
+    try:
+        busy = VisaTransport(server.resource, backend="@py", timeout_s=120)
+        fresh = VisaTransport(server.resource, backend="@py", timeout_s=5)
+        busy.write(":SOUR:SWE:VOLT:LIN 0, 0.1, 400000, 0;:INIT")  # seconds of simulator work
+        time.sleep(0.2)
+        t0 = time.perf_counter()
+        assert fresh.query("*IDN?").startswith("KEITHLEY INSTRUMENTS,MODEL 2450")
+        idn_s = time.perf_counter() - t0
+        assert busy.query("*OPC?") == "1"
+        sweep_s = time.perf_counter() - t0
+        assert idn_s < 1.0 and sweep_s > 2 * idn_s  # answered while the sweep still ran
+        fresh.close()
+        busy.close()
+    finally:
+        server.shutdown()
+        server.server_close()

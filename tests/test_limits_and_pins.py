@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from xbarlab.campaign.config import CampaignConfigError, parse_campaign
-from xbarlab.campaign.runner import CampaignRunner
-from xbarlab.campaign.targets import open_chip
 from xbarlab.chip_drivers.channel_map import ChannelMap
 from xbarlab.instruments.errors import SafetyLimitError
 from xbarlab.instruments.safety import SafetyLimits
 from xbarlab.sim_backend.models import ArrayConfig, ChipModel
 from xbarlab.sim_backend.sim_chip import SimChip
+
+from xbarlab.campaign.config import CampaignConfigError, parse_campaign
+from xbarlab.campaign.runner import CampaignRunner
+from xbarlab.campaign.targets import open_chip
 from xbarlab.store.reader import read_info
 
 

@@ -46,7 +46,7 @@ from xbarlab.store.layout import (
     valid_protocol_name,
     valid_table_name,
 )
-from xbarlab.store.lock import WriterLock
+from xbarlab.store.lock import WriterLock, remove_stale_temporaries
 from xbarlab.store.superblock import clear_write_marks, status_flags
 from xbarlab.store.validate import check_campaign, committed_steps, open_h5
 
@@ -401,6 +401,7 @@ class CampaignWriter:
         lock = WriterLock(path)
         lock.acquire()
         try:
+            remove_stale_temporaries(path)
             if path.exists() and not overwrite:
                 raise CampaignExistsError(
                     f"{path}: file exists; resume it or choose another output file"
@@ -441,6 +442,7 @@ class CampaignWriter:
         path = Path(path)
         lock = WriterLock(path)
         lock.acquire()  # raises CampaignLockedError while the old writer lives
+        remove_stale_temporaries(path)
         try:
             if not path.exists():
                 raise CampaignFileError(f"{path}: no such campaign file to resume")
