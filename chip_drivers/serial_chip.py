@@ -66,16 +66,26 @@ class SerialChip(Chip):
         self.retried = 0
         reply = self._request(Command.HELLO, bytes([wire.VERSION, wire.VERSION]))
         hello = wire.decode_json(reply[1:])
-        self.channel_rows, self.channel_cols = int(hello["rows"]), int(hello["cols"])
-        self.max_payload = int(hello.get("max_payload", wire.MAX_PAYLOAD))
+        try:  # a malformed greeting is the controller's fault: one typed error, not a KeyError
+            self.channel_rows, self.channel_cols = int(hello["rows"]), int(hello["cols"])
+            self.max_payload = int(hello.get("max_payload", wire.MAX_PAYLOAD))
+            technology = str(hello["technology"])
+            chip_identity = identity or ChipIdentity(**hello.get("identity", {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"HELLO reply is not a controller description "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        if not (0 < self.channel_rows <= 1 << 16 and 0 < self.channel_cols <= 1 << 16
+                and 0 < self.max_payload <= wire.MAX_PAYLOAD):
+            raise ProtocolError(f"HELLO reply describes an impossible controller: "
+                                f"{self.channel_rows}x{self.channel_cols}, max payload "
+                                f"{self.max_payload}")
         self.map = channel_map
         rows, cols = self.channel_rows, self.channel_cols
         if channel_map is not None:
             channel_map.check_fits(rows, cols)
             rows, cols = len(channel_map.rows), len(channel_map.cols)
-        self.info = ChipInfo(rows=rows, cols=cols, technology=str(hello["technology"]),
-                             identity=identity or ChipIdentity(**hello.get("identity", {})),
-                             limits=limits or SafetyLimits(),
+        self.info = ChipInfo(rows=rows, cols=cols, technology=technology,
+                             identity=chip_identity, limits=limits or SafetyLimits(),
                              description=f"SerialChip on {self.transport!r}, "
                                          f"firmware {hello.get('firmware', '?')}")
 
@@ -152,6 +162,10 @@ class SerialChip(Chip):
         n = self.channel_rows * self.channel_cols if phys is None else phys.size
         values = wire.decode_read_reply(self._request(Command.READ, payload), n,
                                         self.read_format)
+        # read noise can take a near-zero cell slightly negative; beyond ±1 S is no reading
+        if not np.all(np.isfinite(values)) or np.abs(values).max(initial=0) > MAX_CONDUCTANCE:
+            raise ProtocolError(f"READ reply holds conductances beyond ±{MAX_CONDUCTANCE:g} S "
+                                "or not finite")
         if order is None:
             return values
         out = np.empty_like(values)
@@ -187,20 +201,37 @@ class SerialChip(Chip):
             reply = self._request(Command.MVM, payload)
             if len(reply) != 8 + 8 * chunk.shape[0] * cols:
                 raise ProtocolError("MVM reply of the wrong size")
-            energy += struct.unpack_from("<d", reply)[0]
-            out.append(np.frombuffer(reply, "<f8", offset=8).reshape(chunk.shape[0], cols))
+            (e,) = struct.unpack_from("<d", reply)
+            currents = np.frombuffer(reply, "<f8", offset=8).reshape(chunk.shape[0], cols)
+            if not (np.isfinite(e) and e >= 0 and np.all(np.isfinite(currents))):
+                raise ProtocolError("MVM reply holds a negative or non-finite energy or current")
+            energy += e
+            out.append(currents)
         currents = np.concatenate(out)
         if self.map is not None:
             currents = currents[:, self.map.cols]
         return MVMResult(currents=currents, energy=energy)
 
     def now(self) -> float:
-        return struct.unpack("<d", self._request(Command.NOW, b""))[0]
+        return _clock(self._request(Command.NOW, b""), "NOW")
 
     def wait(self, seconds: float) -> None:
         if not np.isfinite(seconds) or seconds < 0:
             raise ValueError(f"wait: seconds must be a finite number >= 0, got {seconds!r}")
-        self._request(Command.WAIT, struct.pack("<d", seconds))
+        _clock(self._request(Command.WAIT, struct.pack("<d", seconds)), "WAIT")
 
     def close(self) -> None:
         self.transport.close()
+
+
+MAX_CONDUCTANCE = 1.0  # S: no memory cell reads above this; a larger value is a broken reply
+
+
+def _clock(reply: bytes, what: str) -> float:
+    """The bench-clock seconds of a NOW or WAIT reply: one finite, non-negative f64."""
+    if len(reply) != 8:
+        raise ProtocolError(f"{what} reply holds {len(reply)} bytes, expected 8")
+    (t,) = struct.unpack("<d", reply)
+    if not (np.isfinite(t) and t >= 0):
+        raise ProtocolError(f"{what} reply is not a clock reading: {t!r}")
+    return t

@@ -6,8 +6,9 @@ Frame (all integers little-endian)::
 
     offset size field
     0      2    sync        0xA5 0x5A
-    2      1    version     1
+    2      1    version     2
     3      1    flags       bit 0: MORE (another fragment of this message follows)
+                            bit 1: CONT (this frame continues a message: not its first)
     4      2    request_id
     6      1    command
     7      1    status      0 in requests
@@ -29,12 +30,15 @@ import numpy as np
 from xbarlab.instruments.errors import ProtocolError
 
 SYNC = b"\xa5\x5a"
-VERSION = 1
+VERSION = 2  # 2: the CONT flag, so a lone trailing fragment is never taken for a message
 HEADER = struct.Struct("<2sBBHBBI")  # sync, version, flags, request_id, command, status, len
 CRC = struct.Struct("<I")
 MAX_PAYLOAD = 65536
 FLAG_MORE = 0x01
-
+FLAG_CONT = 0x02
+FLAGS = FLAG_MORE | FLAG_CONT
+MAX_JSON_DEPTH = 32  # nesting of a JSON payload; deeper is a bad payload, not a crash
+IDLE_S = 0.1  # a partial frame older than this, with no bytes arriving, is dropped
 
 class Command(enum.IntEnum):
     HELLO = 0x01
@@ -72,6 +76,7 @@ class Frame:
     payload: bytes
     more: bool = False
     version: int = VERSION
+    cont: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,8 @@ class Message:
 def encode_frame(frame: Frame) -> bytes:
     if len(frame.payload) > MAX_PAYLOAD:
         raise ValueError(f"frame payload {len(frame.payload)} > {MAX_PAYLOAD} bytes")
-    head = HEADER.pack(SYNC, frame.version, FLAG_MORE if frame.more else 0,
+    head = HEADER.pack(SYNC, frame.version,
+                       (FLAG_MORE if frame.more else 0) | (FLAG_CONT if frame.cont else 0),
                        frame.request_id & 0xFFFF, frame.command & 0xFF, frame.status & 0xFF,
                        len(frame.payload))
     body = head[2:] + frame.payload
@@ -99,7 +105,8 @@ def encode_message(request_id: int, command: int, status: int, payload: bytes,
         return encode_frame(Frame(request_id, command, status, b""))
     chunks = [payload[i : i + max_payload] for i in range(0, len(payload), max_payload)]
     return b"".join(
-        encode_frame(Frame(request_id, command, status, c, more=k < len(chunks) - 1))
+        encode_frame(Frame(request_id, command, status, c, more=k < len(chunks) - 1,
+                           cont=k > 0))
         for k, c in enumerate(chunks))
 
 
@@ -111,9 +118,22 @@ class FrameParser:
     def __init__(self, max_payload: int = MAX_PAYLOAD):
         self.buf = bytearray()
         self.max_payload = max_payload
+        self.last_feed = 0.0
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, now: float = 0.0) -> None:
         self.buf += data
+        if data:
+            self.last_feed = now
+
+    def expire(self, now: float, idle_s: float = IDLE_S) -> None:
+        """Drop a partial frame no byte has been added to for ``idle_s``: a header whose
+        length promises more than ever comes must not swallow the requests after it.
+        ProtocolError when something was dropped."""
+        if self.buf and now - self.last_feed > idle_s:
+            n = len(self.buf)
+            self.buf.clear()
+            raise ProtocolError(f"incomplete frame ({n} bytes) dropped after {idle_s:g} s "
+                                "of silence")
 
 
     def _resync(self, skip: int = 1) -> None:
@@ -138,7 +158,7 @@ class FrameParser:
             if version != VERSION:
                 self._resync()
                 raise ProtocolError(f"unsupported protocol version {version}")
-            if length > self.max_payload or flags & ~FLAG_MORE:
+            if length > self.max_payload or flags & ~FLAGS:
                 self._resync()
                 raise ProtocolError(f"bad frame header (length {length}, flags {flags:#x})")
             end = HEADER.size + length
@@ -152,21 +172,28 @@ class FrameParser:
             payload = bytes(self.buf[HEADER.size : end])
             del self.buf[: end + CRC.size]
             yield Frame(rid, cmd, status, payload, more=bool(flags & FLAG_MORE),
-                        version=version)
+                        version=version, cont=bool(flags & FLAG_CONT))
 
 
 class Assembler:
-    """Joins the fragments of one message."""
+    """Joins the fragments of one message. A message is complete only when every fragment
+    arrived intact and in order: a continuation with no first fragment (its predecessor was
+    corrupt) and a first fragment in the middle of a message (the rest was lost) are errors,
+    and the fragments are discarded, never executed on their own."""
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []
         self.first: Frame | None = None
 
     def add(self, frame: Frame) -> Message | None:
-        if self.first is not None and (frame.request_id, frame.command, frame.status) != (
-                self.first.request_id, self.first.command, self.first.status):
+        if self.first is None and frame.cont:
+            raise ProtocolError(f"orphan fragment of request {frame.request_id} discarded "
+                                "(its first fragment never arrived intact)")
+        if self.first is not None and (not frame.cont or (
+                frame.request_id, frame.command, frame.status) != (
+                self.first.request_id, self.first.command, self.first.status)):
             self.reset()
-            raise ProtocolError("fragment of another message in the middle of a message")
+            raise ProtocolError("incomplete message discarded (a fragment was lost)")
         if self.first is None:
             self.first = frame
         self.parts.append(frame.payload)
@@ -252,10 +279,38 @@ def encode_json(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+def _json_depth(text: str) -> int:
+    """The deepest nesting of [ and { outside strings, without recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def decode_json(payload: bytes) -> dict:
     try:
-        obj = json.loads(payload.decode())
-    except (UnicodeDecodeError, ValueError):
+        text = payload.decode()
+    except UnicodeDecodeError:
+        raise ProtocolError("payload is not JSON") from None
+    if _json_depth(text) > MAX_JSON_DEPTH:
+        raise ProtocolError(f"JSON payload nested deeper than {MAX_JSON_DEPTH}")
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
         raise ProtocolError("payload is not JSON") from None
     if not isinstance(obj, dict):
         raise ProtocolError("JSON payload is not an object")

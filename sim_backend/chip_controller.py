@@ -13,6 +13,7 @@ import os
 import select
 import struct
 import threading
+import time
 import tty
 
 import numpy as np
@@ -52,9 +53,10 @@ class ChipController:
     def cols(self) -> int:
         return self.array.cols
 
-    def receive(self, data: bytes) -> bytes:
-        """Bytes in, reply bytes out (possibly several messages, possibly none yet)."""
-        self.parser.feed(data)
+    def receive(self, data: bytes, now: float | None = None) -> bytes:
+        """Bytes in, reply bytes out (possibly several messages, possibly none yet).
+        ``now`` (monotonic seconds) lets a partial frame time out when no bytes follow."""
+        self.parser.feed(data, time.monotonic() if now is None else now)
         out = []
         while True:
             try:
@@ -67,6 +69,16 @@ class ChipController:
                 self.assembler.reset()
                 out.append(wire.encode_message(0, 0, Status.BAD_CRC, str(exc).encode()))
         return b"".join(out)
+
+    def idle(self, now: float | None = None) -> bytes:
+        """Called while no bytes arrive: a partial frame that has sat too long is dropped
+        (the link resynchronizes), answered with BAD_CRC so the PC resends."""
+        try:
+            self.parser.expire(time.monotonic() if now is None else now)
+        except ProtocolError as exc:
+            self.assembler.reset()
+            return wire.encode_message(0, 0, Status.BAD_CRC, str(exc).encode())
+        return b""
 
     def _respond(self, msg: wire.Message) -> bytes:
         last = self._last
@@ -83,6 +95,8 @@ class ChipController:
             status, payload = Status.BAD_PAYLOAD, str(exc).encode()
         except ValueError as exc:
             status, payload = Status.OUT_OF_RANGE, str(exc).encode()
+        except Exception as exc:  # no request may take the controller down
+            status, payload = Status.INTERNAL, f"{type(exc).__name__}: {exc}".encode()
         reply = wire.encode_message(msg.request_id, msg.command, status, payload,
                                     self.max_payload)
         self._last = (msg.request_id, msg.command, msg.payload, reply)
@@ -178,14 +192,17 @@ class PtyChipServer:
 
     def serve_forever(self) -> None:
         while not self._stop.is_set():
-            ready, _, _ = select.select([self.master], [], [], 0.2)
+            ready, _, _ = select.select([self.master], [], [], wire.IDLE_S / 2)
             if not ready:
-                continue
-            try:
-                data = os.read(self.master, 1 << 20)
-            except OSError:
-                continue  # no client has the tty open at the moment
-            reply = self._faulty(self.controller.receive(data))
+                reply = self.controller.idle()
+                if not reply:
+                    continue
+            else:
+                try:
+                    data = os.read(self.master, 1 << 20)
+                except OSError:
+                    continue  # no client has the tty open at the moment
+                reply = self._faulty(self.controller.receive(data))
             view = memoryview(reply)
             while view and not self._stop.is_set():
                 try:

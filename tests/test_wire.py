@@ -36,11 +36,11 @@ def decode_all(data: bytes) -> tuple[list[wire.Message], int]:
 
 def test_frame_bytes_follow_the_spec():
     """docs/chip_protocol.md, worked example: NOW request, id 0x1234."""
-    body = bytes([1, 0, 0x34, 0x12, 0x40, 0, 0, 0, 0, 0])
+    body = bytes([2, 0, 0x34, 0x12, 0x40, 0, 0, 0, 0, 0])
     expected = b"\xa5\x5a" + body + struct.pack("<I", zlib.crc32(body))
     assert wire.encode_message(0x1234, Command.NOW, 0, b"") == expected
     # the worked example printed in the spec
-    assert expected == bytes.fromhex("a55a01003412400000000000" "44d9d6f2")
+    assert expected == bytes.fromhex("a55a02003412400000000000" "4762e119")
 
 
 @pytest.mark.parametrize("size", [0, 1, 100, wire.MAX_PAYLOAD, wire.MAX_PAYLOAD + 1, 300_000])

@@ -27,6 +27,10 @@ def main() -> None:
     except (KeyboardInterrupt, Interrupted):
         print("xbarlab: interrupted", file=sys.stderr)
         sys.exit(130)
+    finally:
+        # the command is over and its status decided: a further Ctrl-C must not turn the
+        # interpreter's shutdown into a death by signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

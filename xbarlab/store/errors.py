@@ -26,6 +26,10 @@ class MissingTableError(CampaignFileError, KeyError):
         return str(self.args[0])
 
 
+class CampaignBeingWrittenError(CampaignFileError):
+    """A live writer changed the file while it was being read, on every try: retry."""
+
+
 class CampaignLockedError(CampaignFileError):
     """Another live process is writing the campaign file."""
 

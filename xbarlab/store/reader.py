@@ -21,7 +21,13 @@ import xarray as xr
 
 from xbarlab.chip_drivers.identity import ChipIdentity
 from xbarlab.store.columns import STEP_COLUMN, from_storage
-from xbarlab.store.errors import CampaignFileError, CorruptCampaignError, MissingTableError
+from xbarlab.store.errors import (
+    CampaignBeingWrittenError,
+    CampaignFileError,
+    CorruptCampaignError,
+    MissingTableError,
+    NotACampaignError,
+)
 from xbarlab.store.layout import IDENTITY_FIELDS, MAX_TABLES, RUNS_GROUP, STEPS_TABLE
 from xbarlab.store.lock import writer_alive
 from xbarlab.store.validate import check_campaign, committed_steps, open_h5
@@ -150,6 +156,42 @@ def _run_info(grp: h5py.Group, name: str, alive: bool) -> RunInfo:
     )
 
 
+LIVE_TRIES = 8  # reads of a file a live writer is changing, before saying "retry"
+LIVE_BACKOFF_S = 0.02
+
+
+def _while_written(read):
+    """``read`` again when it fails while a live writer holds the file: HDF5 metadata being
+    rewritten under a reader shows as damage that is not there. After ``LIVE_TRIES`` a clear
+    "being written, retry" error, never a false "damaged". With no live writer, a failure is
+    real and passes through at once."""
+    import functools
+    import time
+
+    @functools.wraps(read)
+    def wrapper(path, *args, **kwargs):
+        for attempt in range(LIVE_TRIES):
+            alive = writer_alive(Path(path))
+            try:
+                return read(path, *args, **kwargs)
+            except (MissingTableError, NotACampaignError):
+                raise
+            except (CampaignFileError, OSError, KeyError, TypeError, AttributeError,
+                    ValueError, IndexError) as exc:
+                # no writer around this read: the damage is real. A writer alive when it
+                # began may have finished since: the next read sees the final file
+                if not alive and not writer_alive(Path(path)):
+                    raise
+                last = exc
+                time.sleep(LIVE_BACKOFF_S * (attempt + 1))
+        raise CampaignBeingWrittenError(
+            f"{path}: being written, and it changed during {LIVE_TRIES} reads; retry "
+            f"({type(last).__name__})") from None
+
+    return wrapper
+
+
+@_while_written
 def read_info(path: str | os.PathLike) -> CampaignInfo:
     """Identity, status, runs, their committed steps and tables of one campaign file."""
     path = Path(path)
@@ -222,6 +264,7 @@ def _column_vars(
     return out
 
 
+@_while_written
 def read_table(
     path: str | os.PathLike,
     run: str,
