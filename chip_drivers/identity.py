@@ -3,17 +3,19 @@ campaign store (root attributes, coordinates of every Dataset read back)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+PRINTABLE = r"^[ -~]*$"  # printable ASCII: names go into file attributes and file names
 
 
 class ChipIdentity(BaseModel):
     """Identity of the array under test. Every field is optional so that a bench device with no
     wafer map can still be recorded; missing fields are stored as empty strings / -1."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    lot: str = ""
-    wafer: str = ""
-    die_x: int = -1
-    die_y: int = -1
-    array: str = ""
+    lot: str = Field("", max_length=64, pattern=PRINTABLE)
+    wafer: str = Field("", max_length=64, pattern=PRINTABLE)
+    die_x: int = Field(-1, ge=-100_000, le=100_000)  # wafer maps may be centred: negatives
+    die_y: int = Field(-1, ge=-100_000, le=100_000)
+    array: str = Field("", max_length=64, pattern=PRINTABLE)

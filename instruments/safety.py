@@ -17,7 +17,7 @@ from xbarlab.instruments.errors import SafetyLimitError
 class SafetyLimits(BaseModel):
     """Limits for one bench (SI units). Defaults suit single PCM/RRAM devices."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_voltage: float = Field(5.0, gt=0, description="max |V| sourced or allowed as compliance")
     max_current: float = Field(10e-3, gt=0, description="max |I| sourced or set as compliance")

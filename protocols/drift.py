@@ -28,11 +28,11 @@ from xbarlab.protocols.records import StepRecords
 
 
 class DriftConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    t_start_s: float = Field(1.0, gt=0)
-    t_stop_s: float = Field(86_400.0, gt=0)
-    points_per_decade: int = Field(4, gt=0)
+    t_start_s: float = Field(1.0, gt=0, le=1e9)
+    t_stop_s: float = Field(86_400.0, gt=0, le=1e9, description="at most ~30 years")
+    points_per_decade: int = Field(4, gt=0, le=100)
     fit_from_s: float = Field(20.0, ge=0)
     v_read: float = Field(0.2, gt=0)
     program: ProgramVerifyConfig = ProgramVerifyConfig()

@@ -29,10 +29,10 @@ from xbarlab.protocols.records import Population, StepRecords
 
 
 class EnduranceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    max_cycles: int = Field(1_000_000, gt=0)
-    checkpoints_per_decade: int = Field(10, gt=0)
+    max_cycles: int = Field(1_000_000, gt=0, le=10**12)
+    checkpoints_per_decade: int = Field(10, gt=0, le=100)
     set_amplitude: float = Field(1.2, gt=0)
     # a long SET crystallizes a PCM cell fully (one 100 ns partial SET leaves it near Gmin)
     set_width: float = Field(10e-6, gt=0)

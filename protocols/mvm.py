@@ -30,12 +30,12 @@ from xbarlab.protocols.records import StepRecords
 
 
 class MVMConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     g_span: float = Field(20e-6, gt=0, description="conductance of |w| = 1 above g_floor, S")
     g_floor: float = Field(1e-6, ge=0, description="conductance of w = 0, S")
-    batch: int = Field(64, gt=0)
-    calibration_batch: int = Field(32, gt=0)
+    batch: int = Field(64, gt=0, le=65_536)
+    calibration_batch: int = Field(32, gt=0, le=65_536)
     v_read: float = Field(0.2, gt=0)
     times_s: list[float] = Field(default_factory=lambda: [20.0, 3600.0, 86400.0])
     seed: int = 0

@@ -38,7 +38,7 @@ REASONS = ("", "max_pulses", "max_reversals", "stuck")
 
 
 class ProgramVerifyConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     tolerance: float = Field(0.5e-6, gt=0, description="half-width of the band, S")
     v_read: float = Field(0.2, gt=0)
@@ -51,9 +51,10 @@ class ProgramVerifyConfig(BaseModel):
     reset_max: float = Field(1.6, gt=0)
     reset_width: float = Field(50e-9, gt=0)
     reset_polarity: ResetPolarity = Field("auto", description=RESET_POLARITY_HELP)
-    max_pulses: int = Field(60, gt=0, description="per direction, between reversals")
-    max_reversals: int = Field(12, ge=0)
-    max_iterations: int = Field(2000, gt=0)
+    max_pulses: int = Field(60, gt=0, le=100_000, description="per direction, between "
+                            "reversals")
+    max_reversals: int = Field(12, ge=0, le=10_000)
+    max_iterations: int = Field(2000, gt=0, le=1_000_000)
     stuck_pulses: int = Field(8, gt=0, description="pulses at full amplitude with no effect")
     trace: bool = Field(True, description="record every iteration's reads and pulses (the "
                         "trace table); off, only the results are recorded")

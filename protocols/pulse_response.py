@@ -34,16 +34,18 @@ from xbarlab.protocols.records import Population, StepRecords
 
 
 class PulseResponseConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    pulses: int = Field(50, gt=0, description="pulses per potentiation or depression train")
-    trains: int = Field(1, gt=0)
+    pulses: int = Field(50, gt=0, le=100_000, description="pulses per potentiation or "
+                        "depression train")
+    trains: int = Field(1, gt=0, le=10_000)
     set_amplitude: float = Field(0.9, gt=0)
     set_width: float = Field(100e-9, gt=0)
     reset_amplitude: float = Field(1.35, gt=0, description="magnitude, V")
     reset_width: float = Field(50e-9, gt=0)
     reset_polarity: ResetPolarity = Field("auto", description=RESET_POLARITY_HELP)
-    alternating: int = Field(100, ge=0, description="up/down pairs for the symmetry point")
+    alternating: int = Field(100, ge=0, le=100_000,
+                             description="up/down pairs for the symmetry point")
     settle_fraction: float = Field(0.25, gt=0, le=1)
     v_read: float = Field(0.2, gt=0)
 

@@ -14,10 +14,10 @@ from xbarlab.protocols.records import Population, StepRecords
 
 
 class ReadNoiseConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    repeats: int = Field(100, ge=2)
-    reads_per_step: int = Field(10, ge=1, description="reads committed together")
+    repeats: int = Field(100, ge=2, le=10_000_000)
+    reads_per_step: int = Field(10, ge=1, le=100_000, description="reads committed together")
     interval_s: float = Field(0.0, ge=0, description="wait between reads")
     v_read: float = Field(0.2, gt=0)
 

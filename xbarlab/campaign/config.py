@@ -34,7 +34,7 @@ class CampaignConfigError(XbarlabError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SimulatedTarget(_Strict):
@@ -95,7 +95,7 @@ class Target(_Strict):
 class _StepBase(BaseModel):
     """One protocol step: a table with exactly one key, the protocol's name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

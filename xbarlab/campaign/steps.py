@@ -35,7 +35,7 @@ class StepInputError(ValueError):
 class Region(BaseModel):
     """Half-open row and column ranges [start, stop) of the array; omitted: all of it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     rows: tuple[int, int] | None = None
     cols: tuple[int, int] | None = None
@@ -54,7 +54,7 @@ class Region(BaseModel):
 
 
 class StepSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @abstractmethod
     def build(self, chip: Chip) -> Protocol:
@@ -74,7 +74,7 @@ class _Levels(_Regional):
     [g_low, g_high], assigned to the region's devices at random (seeded), each level equally
     often."""
 
-    levels: int = Field(8, ge=1)
+    levels: int = Field(8, ge=1, le=4096)
     g_low: float = Field(2e-6, ge=0, description="lowest target, S")
     g_high: float = Field(20e-6, gt=0, description="highest target, S")
     spacing: Literal["linear", "log"] = "linear"

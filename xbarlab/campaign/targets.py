@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psutil
 from pydantic import ValidationError
 
 from xbarlab.campaign.config import (
@@ -19,6 +20,11 @@ from xbarlab.chip_drivers.base import Chip
 from xbarlab.chip_drivers.channel_map import ChannelMap
 from xbarlab.chip_drivers.identity import ChipIdentity
 from xbarlab.instruments.safety import SafetyLimits
+
+MAX_MODEL_BYTES = 1 << 20  # a chip model JSON is a few KiB; anything near this is not one
+# an estimate with room to spare: the simulator's state (34 B per device) plus what protocols
+# keep per device (targets, working arrays, a step's records, float64 copies for the store)
+SIM_BYTES_PER_DEVICE = 400
 
 
 def _path(base: Path, name: str, field: str) -> Path:
@@ -35,6 +41,9 @@ def chip_model(t: SimulatedTarget, base: Path):
 
     if t.model:
         path = _path(base, t.model, "target.simulated.model")
+        if not path.is_file() or path.stat().st_size > MAX_MODEL_BYTES:
+            raise CampaignConfigError(f"target.simulated.model: {path} is not a regular file "
+                                      f"of at most {MAX_MODEL_BYTES // 1024} KiB")
         try:
             model = ChipModel.model_validate_json(path.read_text())
         except ValidationError as exc:
@@ -44,6 +53,13 @@ def chip_model(t: SimulatedTarget, base: Path):
         model = ChipModel(device=PCMModel() if t.device == "pcm" else RRAMModel())
     array = model.array.model_dump()
     array.update({k: v for k, v in (("rows", t.rows), ("cols", t.cols)) if v})
+    cells = array["rows"] * array["cols"]
+    need, have = cells * SIM_BYTES_PER_DEVICE, psutil.virtual_memory().available
+    if need > have:  # refuse before anything is allocated or written
+        raise CampaignConfigError(
+            f"target.simulated: a {array['rows']}x{array['cols']} array needs about "
+            f"{need / 2**30:.1f} GiB to simulate and run protocols on; {have / 2**30:.1f} GiB "
+            "is available")
     return model.model_copy(update={"array": ArrayConfig(**array)})
 
 
