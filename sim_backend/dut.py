@@ -71,7 +71,6 @@ class MemoryDevice:
     amplitude and width when it is above the device's switching thresholds; the current is the
     read conductance (with read noise) times the voltage."""
 
-
     def __init__(self, model: PCMModel | RRAMModel, seed: int = 0):
         model = model.model_copy(update={"faults": Faults(stuck_set_fraction=0,
                                                           stuck_reset_fraction=0)})

@@ -37,6 +37,21 @@ def fixed_range(name: str, value: Any, kind: str) -> float:
     return range_for(num(name, value, -top, top), ranges)
 
 
+class Ranged(TspObject):
+    """``rangev``/``rangei`` settings (source or measure): a fixed range snaps up to the
+    2602B's next one and turns that autorange off."""
+
+    _name = ""
+
+    def _validate_rangev(self, v):
+        self.autorangev = 0
+        return fixed_range(f"{self._name}.rangev", v, "v")
+
+    def _validate_rangei(self, v):
+        self.autorangei = 0
+        return fixed_range(f"{self._name}.rangei", v, "i")
+
+
 class BufferValues:
     def __init__(self, buf: Buffer, attr: str):
         self.buf, self.attr = buf, attr
@@ -106,7 +121,8 @@ class Buffer(TspObject):
         return len(self.data)
 
 
-class Source(TspObject):
+class Source(Ranged):
+    _name = "source"
     _settable = frozenset({"func", "levelv", "leveli", "limiti", "limitv", "limitp", "output",
                            "autorangei", "autorangev", "rangev", "rangei", "lowrangev",
                            "lowrangei", "offmode", "highc", "delay", "settling", "sink",
@@ -165,13 +181,7 @@ class Source(TspObject):
     def _validate_limitv(self, v):
         return num("source.limitv", v, 10e-3, SPEC.max_voltage)
 
-    def _validate_rangev(self, v):
-        self.autorangev = 0  # a fixed range turns autorange off
-        return fixed_range("source.rangev", v, "v")
 
-    def _validate_rangei(self, v):
-        self.autorangei = 0  # a fixed range turns autorange off
-        return fixed_range("source.rangei", v, "i")
 
     def _validate_delay(self, v):
         return num("source.delay", v, DELAY_AUTO, 1e4)
@@ -187,7 +197,8 @@ class Filter(TspObject):
         return int(num("measure.filter.count", v, 1, 100))
 
 
-class Measure(TspObject):
+class Measure(Ranged):
+    _name = "measure"
     _settable = frozenset({"nplc", "delay", "autozero", "autorangei", "autorangev", "rangei",
                            "rangev", "lowrangei", "lowrangev", "count", "interval",
                            "delayfactor"})
@@ -222,13 +233,7 @@ class Measure(TspObject):
             raise out_of_range("measure.autozero", v)
         return v
 
-    def _validate_rangei(self, v):
-        self.autorangei = 0  # a fixed range turns autorange off
-        return fixed_range("measure.rangei", v, "i")
 
-    def _validate_rangev(self, v):
-        self.autorangev = 0  # a fixed range turns autorange off
-        return fixed_range("measure.rangev", v, "v")
 
     def take(self, kind: str, *buffers: Buffer) -> Any:
         """``count`` readings of ``kind`` (i, v, iv, r, p), each into its buffer(s)."""

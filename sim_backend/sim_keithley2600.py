@@ -17,7 +17,6 @@ from __future__ import annotations
 from xbarlab.instruments.specs import KEITHLEY_2602B
 from xbarlab.sim_backend.dut import Resistor
 from xbarlab.sim_backend.keithley2600_model import (
-    Buffer,
     BufferValues,
     Smu,
     Timers,
@@ -146,7 +145,3 @@ class SimKeithley2600(TspInstrument):
         else:
             self.engine.emit(binary_block(rows, "f" if self.format.data == 2 else "d",
                                           self.format.byteorder == Format.LITTLEENDIAN))
-
-    # the object model, for tests and drivers' checks
-    def buffer(self, name: str = "nvbuffer1") -> Buffer:
-        return getattr(self.smua, name)

@@ -12,7 +12,13 @@ is an error (1115, "invalid channel") and changes nothing.
 from __future__ import annotations
 
 import numpy as np
-from xbarlab.instruments.keithley707b import COLUMNS_PER_SLOT, ROWS, SLOTS, parse_channel
+from xbarlab.instruments.keithley707b import (
+    COLUMNS_PER_SLOT,
+    ROWS,
+    SLOTS,
+    channel_name,
+    parse_channel,
+)
 from xbarlab.sim_backend.array import SimulatedArray
 from xbarlab.sim_backend.dut import ContinuousHold
 from xbarlab.sim_backend.tsp import TspError, TspObject
@@ -78,8 +84,6 @@ class Channel(TspObject):
         self.closed = set(points)
 
     def getclose(self, spec) -> str | None:
-        from xbarlab.instruments.keithley707b import channel_name
-
         hits = sorted(self.closed & self._expand(spec))
         return ";".join(channel_name(r, c) for r, c in hits) or None
 

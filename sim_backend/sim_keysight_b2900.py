@@ -104,8 +104,7 @@ class SimKeysightB2900(ScpiInstrument):
     def reset(self) -> None:
         for c in self.chans:
             c.core.reset()
-            core = c.core
-            c.__init__(core)
+        self.chans = [Channel(c.core) for c in self.chans]
 
     def _register(self) -> None:
         c = self.command

@@ -1,6 +1,6 @@
 """What every simulated SMU does physically, whatever its command set: source a voltage or a
-current within a compliance, measure, clamp at the compliance and flag the trip, run sweeps and
-pulse trains into a buffer, on a simulated clock.
+current within a compliance, measure, clamp at the compliance and flag the trip, run sweeps
+into a buffer, on a simulated clock.
 
 The timing model: the output sits at a level for a known time, and the device under test sees
 exactly that, whether or not a reading is taken. Every stretch of time passes through
@@ -141,25 +141,6 @@ class SMUCore:
             self.hold(delay_s)
             _, i = self.measure()
             out.append(Reading(v, i, self.clock.now()))
-        return out
-
-    def pulses(self, levels: list[float], base: float, width_s: float,
-               period_s: float | None = None) -> list[Reading]:
-        """One pulse per level from ``base``, each ``width_s`` long, measured inside the pulse
-        (the measure time must fit in it), then back at base until the period ends (a period
-        of twice the width when not given)."""
-        self.function, self.output = "VOLT", True
-        period_s = 2 * width_s if period_s is None else max(period_s, width_s)
-        out = []
-        for v in levels:
-            self.level_v = v
-            measure = min(self.measure_time_s, width_s)
-            self.hold(width_s - measure)
-            _, i = self.measure(measure)
-            out.append(Reading(v, i, self.clock.now()))
-            self.level_v = base
-            self.hold(period_s - width_s)
-        self.level_v = base
         return out
 
 
