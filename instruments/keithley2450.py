@@ -153,7 +153,10 @@ class Keithley2450(ScpiSMU):
 
     def _pulse_train(self, amplitude, width, count, compliance, base):
         timing = self.pulse_timing(width)
-        nplc, autozero = self.nplc, self.autozero  # the user's settings, restored after
+        # the user's settings, restored after; one exchange for both (this runs once per cell
+        # on a switch-matrix bench)
+        nplc, autozero = parse_floats(self.transport.query(":SENS:CURR:NPLC?;:SENS:CURR:AZER?"),
+                                      2, ";")
         self.transport.write(f":SOUR:VOLT:DEL 0;:SENS:CURR:AZER OFF;"
                              f":SENS:CURR:NPLC {timing.nplc:.6g}")
         try:

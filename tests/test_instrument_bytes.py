@@ -80,8 +80,7 @@ K2450 = [
     # and autozero off, so nothing else adds to the time at level
     ("pulse_train", [
         (":SYST:LFR?", "50"),
-        (":SENS:CURR:NPLC?", "+1.000000E+00"),
-        (":SENS:CURR:AZER?", "1"),
+        (":SENS:CURR:NPLC?;:SENS:CURR:AZER?", "+1.000000E+00;1"),
         (":SOUR:VOLT:DEL 0;:SENS:CURR:AZER OFF;:SENS:CURR:NPLC 0.05", None),
         (":SOUR:LIST:VOLT 1.2,0,1.2,0", None),
         (':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.0001;:SOUR:VOLT 0;:SENS:FUNC "CURR";'
@@ -95,8 +94,7 @@ K2450 = [
     # 300 ms: a 10 PLC (200 ms) reading plus a 100 ms sweep delay
     ("pulse_train_long", [
         (":SYST:LFR?", "50"),
-        (":SENS:CURR:NPLC?", "+1.000000E+00"),
-        (":SENS:CURR:AZER?", "0"),
+        (":SENS:CURR:NPLC?;:SENS:CURR:AZER?", "+1.000000E+00;0"),
         (":SOUR:VOLT:DEL 0;:SENS:CURR:AZER OFF;:SENS:CURR:NPLC 10", None),
         (":SOUR:LIST:VOLT 0.5,0", None),
         (':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 1e-06;:SOUR:VOLT 0;:SENS:FUNC "CURR";'

@@ -7,8 +7,10 @@ and no handle is kept open between calls, so a live campaign can be polled.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,23 +166,19 @@ def _while_written(read):
     """``read`` again when it fails while a live writer holds the file: HDF5 metadata being
     rewritten under a reader shows as damage that is not there. After ``LIVE_TRIES`` a clear
     "being written, retry" error, never a false "damaged". With no live writer, a failure is
-    real and passes through at once."""
-    import functools
-    import time
+    real: it passes through on the second read (the first may have raced a writer that has
+    just finished). A read that succeeds costs nothing extra."""
 
     @functools.wraps(read)
     def wrapper(path, *args, **kwargs):
         for attempt in range(LIVE_TRIES):
-            alive = writer_alive(Path(path))
             try:
                 return read(path, *args, **kwargs)
             except (MissingTableError, NotACampaignError):
                 raise
             except (CampaignFileError, OSError, KeyError, TypeError, AttributeError,
                     ValueError, IndexError) as exc:
-                # no writer around this read: the damage is real. A writer alive when it
-                # began may have finished since: the next read sees the final file
-                if not alive and not writer_alive(Path(path)):
+                if attempt and not writer_alive(Path(path)):
                     raise
                 last = exc
                 time.sleep(LIVE_BACKOFF_S * (attempt + 1))
