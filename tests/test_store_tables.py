@@ -178,7 +178,7 @@ def test_identity_status_and_run_attrs(small_campaign):
     assert set(ds.coords) >= {"step", "row", "col"}
     assert ds["conductance"].attrs["units"] == "S"
     with h5py.File(small_campaign, "r") as f:
-        assert f.attrs["format"] == "xbarlab-campaign" and f.attrs["format_version"] == 1
+        assert f.attrs["format"] == "xbarlab-campaign" and f.attrs["format_version"] == 2
         for key in ("xbarlab", "h5py", "hdf5", "numpy", "python"):
             assert key in json.loads(f.attrs["software"])
         assert f["runs/001_read_noise"].attrs["status"] == "completed"

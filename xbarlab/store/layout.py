@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 FORMAT_NAME = "xbarlab-campaign"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: Fletcher-32 on every table, digests of the sealed attributes
 
 # v110 is the oldest format with SWMR, and files in it open with any HDF5 >= 1.10 (HDFView
 # 3.x included); "latest" under HDF5 2.x would lock out 1.x readers.

@@ -8,7 +8,6 @@ and no handle is kept open between calls, so a live campaign can be polled.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -19,6 +18,7 @@ from typing import Any
 import dask.array as da
 import h5py
 import numpy as np
+import pydantic
 import xarray as xr
 
 from xbarlab.chip_drivers.identity import ChipIdentity
@@ -30,7 +30,23 @@ from xbarlab.store.errors import (
     MissingTableError,
     NotACampaignError,
 )
-from xbarlab.store.layout import IDENTITY_FIELDS, MAX_TABLES, RUNS_GROUP, STEPS_TABLE
+from xbarlab.store.integrity import (
+    DIGEST_ATTR,
+    FIRST_CHECKSUMMED_VERSION,
+    ROOT_SEALED_ATTRS,
+    RUN_SEALED_ATTRS,
+    ChecksumError,
+    check_sealed,
+    json_attr,
+    read_rows,
+)
+from xbarlab.store.layout import (
+    CAMPAIGN_STATUSES,
+    IDENTITY_FIELDS,
+    MAX_TABLES,
+    RUNS_GROUP,
+    STEPS_TABLE,
+)
 from xbarlab.store.lock import writer_alive
 from xbarlab.store.validate import check_campaign, committed_steps, open_h5
 
@@ -113,40 +129,34 @@ class CampaignInfo:
         return r.tables[table]
 
 
-def _run_info(grp: h5py.Group, name: str, alive: bool) -> RunInfo:
-    steps = committed_steps(grp[STEPS_TABLE])
+def _run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int) -> RunInfo:
+    where = f"{path}: run {name}"
+    steps = committed_steps(grp[STEPS_TABLE], where)
     ends = steps[-1]["rows_end"] if len(steps) else np.zeros(MAX_TABLES, np.int64)
     last = int(steps[-1]["step"]) if len(steps) else None
+    if version >= FIRST_CHECKSUMMED_VERSION and (last is not None or DIGEST_ATTR in grp.attrs):
+        check_sealed(grp, RUN_SEALED_ATTRS, where)  # (a run killed while being created has none)
     tables: dict[str, TableInfo] = {}
     for tname, ds in grp.items():
         if tname == STEPS_TABLE:
             continue
         if last is None or int(ds.attrs.get("first_step", 0)) > last:
             continue  # created by a step that has not committed
+        twhere = f"{where} table {tname}"
         tables[tname] = TableInfo(
             name=tname,
             rows=int(min(ends[int(ds.attrs["slot"])], ds.shape[0])),
             columns=tuple(ds.dtype.names),
-            units=json.loads(_text(ds.attrs.get("units", "{}"))),
-            kinds=json.loads(_text(ds.attrs.get("kinds", "{}"))),
+            units=json_attr(ds, "units", "{}", twhere),
+            kinds=json_attr(ds, "kinds", "{}", twhere),
             dataset=ds.name,
             dtype=ds.dtype,
         )
-    status = _text(grp.attrs.get("status", "running"))
-    if status == "running" and not alive:
-        status = "interrupted"
-    try:
-        config = json.loads(_text(grp.attrs.get("config", "{}")))
-    except ValueError:
-        config = {"_raw": _text(grp.attrs.get("config", ""))}
-    try:
-        instruments = json.loads(_text(grp.attrs.get("instruments", "{}")))
-    except ValueError:
-        instruments = {"_raw": _text(grp.attrs.get("instruments", ""))}
+    status = _status(grp, alive, where)
     return RunInfo(
         name=name,
         protocol=_text(grp.attrs.get("protocol", "")),
-        config=config,
+        config=json_attr(grp, "config", "{}", where),
         status=status,
         started=_text(grp.attrs.get("started", "")),
         finished=_text(grp.attrs.get("finished", "")),
@@ -154,8 +164,15 @@ def _run_info(grp: h5py.Group, name: str, alive: bool) -> RunInfo:
         last_step=last,
         tables=tables,
         error=_text(grp.attrs.get("error", "")),
-        instruments=instruments,
+        instruments=json_attr(grp, "instruments", "{}", where),
     )
+
+
+def _status(obj: h5py.HLObject, alive: bool, where: str) -> str:
+    status = _text(obj.attrs.get("status", "running"))
+    if status not in CAMPAIGN_STATUSES:
+        raise ChecksumError(f"{where}: status {status[:20]!r} is not one a writer sets")
+    return "interrupted" if status == "running" and not alive else status
 
 
 LIVE_TRIES = 8  # reads of a file a live writer is changing, before saying "retry"
@@ -191,16 +208,16 @@ def _while_written(read):
 
 @_while_written
 def read_info(path: str | os.PathLike) -> CampaignInfo:
-    """Identity, status, runs, their committed steps and tables of one campaign file."""
+    """Identity, status, runs, their committed steps and tables of one campaign file. The
+    metadata is verified against its checksums (format 2 and later)."""
     path = Path(path)
     with open_h5(path) as f:
         try:
             version = check_campaign(f, path)
             a = f.attrs
+            if version >= FIRST_CHECKSUMMED_VERSION:
+                check_sealed(f, ROOT_SEALED_ATTRS, f"{path}: campaign")
             alive = writer_alive(path)
-            status = _text(a.get("status", "running"))
-            if status == "running" and not alive:
-                status = "interrupted"
             ident = ChipIdentity(
                 **{k: (_text(a[k]) if isinstance(a[k], (str, bytes)) else int(a[k]))
                    for k in IDENTITY_FIELDS if k in a}
@@ -210,21 +227,23 @@ def read_info(path: str | os.PathLike) -> CampaignInfo:
                 grp = f[RUNS_GROUP].get(name)
                 if alive and (grp is None or STEPS_TABLE not in grp):
                     continue  # a run the live writer is still creating: nothing committed yet
-                runs[name] = _run_info(grp, name, alive)
+                runs[name] = _run_info(grp, name, alive, path, version)
             return CampaignInfo(
                 path=path,
                 format_version=version,
                 created=_text(a.get("created", "")),
-                software=json.loads(_text(a.get("software", "{}"))),
+                software=json_attr(f, "software", "{}", f"{path}: campaign"),
                 config_text=_text(a.get("config", "")),
                 identity=ident,
-                status=status,
+                status=_status(f, alive, f"{path}: campaign"),
                 error=_text(a.get("error", "")),
-                resumed=json.loads(_text(a.get("resumed", "[]"))),
+                resumed=json_attr(f, "resumed", "[]", f"{path}: campaign"),
                 runs=runs,
             )
-        except (KeyError, OSError, RuntimeError) as exc:
-            raise CorruptCampaignError(f"{path}: damaged campaign structure ({exc})") from None
+        except (KeyError, OSError, RuntimeError, UnicodeDecodeError,
+                pydantic.ValidationError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CorruptCampaignError(f"{path}: damaged campaign structure ({first})") from None
 
 
 class _LazyColumn:
@@ -232,17 +251,22 @@ class _LazyColumn:
 
     def __init__(self, path: Path, dataset: str, column: str, rows: int, dtype: np.dtype):
         self.path, self.dataset, self.column = path, dataset, column
+        run, _, table = dataset.removeprefix(f"/{RUNS_GROUP}/").partition("/")
+        self.where = f"{path}: run {run} table {table}"
         self.shape = (rows,)
         self.dtype = dtype
         self.ndim = 1
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        start, stop, _ = key[0].indices(self.shape[0]) if isinstance(key, tuple) else \
+            key.indices(self.shape[0])
         with open_h5(self.path) as f:
-            return f[self.dataset].fields(self.column)[key]
+            rows = read_rows(f[self.dataset], stop, self.where, start)
+        return rows[self.column]
 
 
 def _column_vars(
-    path: Path, info: TableInfo, lazy: bool
+    path: Path, run: str, info: TableInfo, lazy: bool
 ) -> dict[str, np.ndarray | da.Array]:
     out: dict[str, np.ndarray | da.Array] = {}
     if lazy:
@@ -256,7 +280,7 @@ def _column_vars(
             out[col] = arr
     else:
         with open_h5(path) as f:
-            rows = f[info.dataset][: info.rows]
+            rows = read_rows(f[info.dataset], info.rows, f"{path}: run {run} table {info.name}")
         for col in info.columns:
             out[col] = from_storage(rows[col], info.kinds.get(col))
     return out
@@ -281,7 +305,7 @@ def read_table(
     rinfo = info.run(run)
     if lazy is None:
         lazy = tinfo.rows * tinfo.dtype.itemsize > LAZY_THRESHOLD_BYTES
-    cols = _column_vars(path, tinfo, lazy)
+    cols = _column_vars(path, rinfo.name, tinfo, lazy)
     data_vars = {}
     coords: dict[str, Any] = {}
     for col, values in cols.items():

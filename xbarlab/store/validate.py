@@ -17,6 +17,7 @@ from xbarlab.store.errors import (
     NotACampaignError,
     UnsupportedFormatError,
 )
+from xbarlab.store.integrity import read_rows
 from xbarlab.store.layout import FORMAT_NAME, FORMAT_VERSION, RUNS_GROUP
 
 
@@ -44,13 +45,13 @@ def check_campaign(f: h5py.File, path: str | os.PathLike) -> int:
     return version
 
 
-def committed_steps(steps_ds: h5py.Dataset) -> np.ndarray:
+def committed_steps(steps_ds: h5py.Dataset, where: str) -> np.ndarray:
     """Rows of a ``_steps`` table that are real commits.
 
     A commit row is written after the step's records, and its ``committed`` time is never 0; a
     crash in the middle of writing the row can leave the table one row longer with the fill
     value (all zeros). Only the prefix of rows with a time and increasing step ids counts."""
-    rows = steps_ds[()]
+    rows = read_rows(steps_ds, steps_ds.shape[0], f"{where} commit log")
     if rows.shape[0] == 0:
         return rows
     ok = rows["committed"] > 0

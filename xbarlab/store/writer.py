@@ -33,6 +33,7 @@ from xbarlab.store.errors import (
     CampaignFileError,
     StepOrderError,
 )
+from xbarlab.store.integrity import ROOT_SEALED_ATTRS, RUN_SEALED_ATTRS, seal
 from xbarlab.store.layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -196,7 +197,7 @@ class RunWriter:
         self.name = group.name.rsplit("/", 1)[-1]
         self.protocol = str(group.attrs["protocol"])
         self._steps_ds: h5py.Dataset = group[STEPS_TABLE]
-        commits = committed_steps(self._steps_ds)
+        commits = committed_steps(self._steps_ds, self.where)
         self._n_commits = len(commits)
         self.last_step: int | None = int(commits[-1]["step"]) if len(commits) else None
         ends = commits[-1]["rows_end"] if len(commits) else np.zeros(MAX_TABLES, np.int64)
@@ -296,7 +297,8 @@ class RunWriter:
         schema = colmod.schema_for(cols)
         chunk_rows = 1 << max(10, min(20, int(math.log2(_CHUNK_BYTES / schema.dtype.itemsize))))
         ds = self.group.create_dataset(
-            table, shape=(0,), maxshape=(None,), chunks=(chunk_rows,), dtype=schema.dtype
+            table, shape=(0,), maxshape=(None,), chunks=(chunk_rows,), dtype=schema.dtype,
+            fletcher32=True,
         )
         ds.attrs["slot"] = len(self._tables)
         ds.attrs["first_step"] = step
@@ -333,7 +335,7 @@ class RunWriter:
         extra rows uncommitted, and they are cut on the next open."""
         if self._current is not None and self._current._open:
             raise StepOrderError(f"{self.where}: step {self._current.step} is still open")
-        commits = committed_steps(self._steps_ds)
+        commits = committed_steps(self._steps_ds, self.where)
         keep = 0 if step is None else int(np.searchsorted(commits["step"], step, side="right"))
         if keep == len(commits):
             return
@@ -419,6 +421,7 @@ class CampaignWriter:
                 a["status"] = "running"
                 a["error"] = ""
                 a["resumed"] = "[]"
+                seal(f, ROOT_SEALED_ATTRS)
                 f.create_group(RUNS_GROUP, track_order=True)
             if overwrite:
                 os.replace(tmp, path)
@@ -506,8 +509,10 @@ class CampaignWriter:
         grp.attrs["started"] = _now_iso()
         grp.attrs["finished"] = ""
         grp.attrs["status"] = "running"
+        seal(grp, RUN_SEALED_ATTRS)
         grp.create_dataset(
-            STEPS_TABLE, shape=(0,), maxshape=(None,), chunks=(256,), dtype=STEPS_DTYPE
+            STEPS_TABLE, shape=(0,), maxshape=(None,), chunks=(256,), dtype=STEPS_DTYPE,
+            fletcher32=True,
         )
         self.h5.flush()
         run = RunWriter(self, grp)

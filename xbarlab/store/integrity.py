@@ -1,0 +1,169 @@
+"""Checksums of a campaign file, and reads that verify them.
+
+Two layers (docs/hdf5_layout.md, "Integrity"):
+
+* **Records.** Every table, the commit log included, is written through HDF5's Fletcher-32
+  filter, so every chunk carries its own checksum and a damaged chunk fails to read
+  ("filter returned failure during read") instead of returning other numbers. The reads here
+  turn that into a :class:`ChecksumError` naming the run, the table and the rows.
+* **Metadata.** HDF5 checksums its object headers and B-trees itself, but not the heap blocks
+  that hold a group's attributes once it has more than eight, which is where the campaign's
+  identity and config live. So the attributes written once (identity, config, protocol, ...)
+  are covered by a SHA-256 ``digest`` attribute of their own. The attributes that change
+  while a campaign is written (status, error, finished, resumed) are not, because a kill
+  between an attribute and its digest would then make a sound file look damaged; they are
+  checked for form instead (a status from the known set, JSON that parses).
+
+A read can run in *salvage* mode (:func:`salvaging`): damaged chunks are skipped, and what was
+skipped is collected so the caller can say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+import numpy as np
+
+from xbarlab.store.errors import CorruptCampaignError
+from xbarlab.store.layout import IDENTITY_FIELDS
+
+DIGEST_ATTR = "digest"
+FIRST_CHECKSUMMED_VERSION = 2  # format 1 files have no checksums: structure checks only
+
+ROOT_SEALED_ATTRS = ("format", "format_version", "created", "software", "config",
+                     *IDENTITY_FIELDS)
+RUN_SEALED_ATTRS = ("protocol", "config", "instruments", "started")
+
+
+class ChecksumError(CorruptCampaignError):
+    """Records or metadata of a campaign file do not match their checksums."""
+
+
+@dataclass(frozen=True)
+class SkippedRows:
+    """Rows a salvaging read left out because their chunk failed its checksum."""
+
+    where: str  # "FILE: run R table T"
+    start: int
+    stop: int
+
+    def __str__(self) -> str:
+        return f"{self.where}: rows {self.start}-{self.stop - 1} skipped (checksum mismatch)"
+
+
+_salvage: ContextVar[list[SkippedRows] | None] = ContextVar("xbarlab_salvage", default=None)
+
+
+@contextlib.contextmanager
+def salvaging() -> Iterator[list[SkippedRows]]:
+    """Within this block, reads skip damaged chunks instead of failing; the yielded list fills
+    with what was skipped."""
+    skipped: list[SkippedRows] = []
+    token = _salvage.set(skipped)
+    try:
+        yield skipped
+    finally:
+        _salvage.reset(token)
+
+
+# -- metadata -----------------------------------------------------------------------------
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def attrs_digest(attrs: h5py.AttributeManager | dict[str, Any], names: Sequence[str]) -> str:
+    """SHA-256 over the named attributes (name, type and value), as hex."""
+    doc = [[n, type(_canonical(attrs[n])).__name__, _canonical(attrs[n])]
+           for n in names if n in attrs]
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def seal(obj: h5py.Group, names: Sequence[str]) -> None:
+    """Record the digest of ``obj``'s sealed attributes; call after writing them."""
+    obj.attrs[DIGEST_ATTR] = attrs_digest(obj.attrs, names)
+
+
+def check_sealed(obj: h5py.Group, names: Sequence[str], where: str) -> None:
+    try:
+        stored = obj.attrs.get(DIGEST_ATTR)
+        actual = attrs_digest(obj.attrs, names)
+    except (OSError, RuntimeError, KeyError, UnicodeDecodeError, TypeError) as exc:
+        raise ChecksumError(f"{where}: attributes unreadable ({exc})") from None
+    if stored is None:
+        raise ChecksumError(f"{where}: attribute checksum missing")
+    if _canonical(stored) != actual:
+        raise ChecksumError(f"{where}: attributes fail their checksum "
+                            f"({', '.join(n for n in names if n in obj.attrs)})")
+
+
+def json_attr(obj: h5py.HLObject, name: str, default: str, where: str) -> Any:
+    """A JSON attribute, or a ChecksumError naming it when it does not parse."""
+    raw = obj.attrs.get(name, default)
+    try:
+        return json.loads(_canonical(raw))
+    except (ValueError, UnicodeDecodeError):
+        raise ChecksumError(f"{where}: attribute {name!r} is not valid JSON") from None
+
+
+# -- records ------------------------------------------------------------------------------
+
+def _checksum_failure(exc: BaseException) -> bool:
+    text = str(exc)
+    return "filter returned failure" in text or "checksum" in text.lower()
+
+
+def bad_chunks(ds: h5py.Dataset, stop: int) -> list[tuple[int, int]]:
+    """Row ranges [start, stop) of the chunks below row ``stop`` that fail to read."""
+    step = ds.chunks[0] if ds.chunks else max(stop, 1)
+    bad: list[tuple[int, int]] = []
+    for start in range(0, stop, step):
+        end = min(start + step, stop)
+        try:
+            ds[start:end]
+        except OSError as exc:
+            if not _checksum_failure(exc):
+                raise
+            if bad and bad[-1][1] == start:
+                bad[-1] = (bad[-1][0], end)
+            else:
+                bad.append((start, end))
+    return bad
+
+
+def read_rows(ds: h5py.Dataset, stop: int, where: str, start: int = 0) -> np.ndarray:
+    """Rows [start, stop) of ``ds``, verified. A damaged chunk raises ChecksumError naming the
+    rows, or, while :func:`salvaging`, is left out and recorded."""
+    try:
+        return ds[start:stop]
+    except OSError as exc:
+        if not _checksum_failure(exc):
+            raise
+    bad = [(max(a, start), min(b, stop)) for a, b in bad_chunks(ds, stop) if b > start]
+    skipped = _salvage.get()
+    if skipped is None:
+        ranges = ", ".join(f"{a}-{b - 1}" for a, b in bad)
+        raise ChecksumError(f"{where}: rows {ranges} fail their checksum "
+                            "(xbarlab verify names everything damaged)")
+    keep = np.ones(stop - start, bool)
+    for a, b in bad:
+        keep[a - start:b - start] = False
+        skipped.append(SkippedRows(where, a, b))
+    step = ds.chunks[0]
+    parts = []
+    for a in range(start - start % step, stop, step):
+        lo, hi = max(a, start), min(a + step, stop)
+        if keep[lo - start]:
+            parts.append(ds[lo:hi])
+    return np.concatenate(parts) if parts else ds[0:0]
