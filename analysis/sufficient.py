@@ -124,6 +124,7 @@ class CampaignStats:
     programming: ProgrammingCounts = field(default_factory=ProgrammingCounts)
     pulse: PulseSums = field(default_factory=PulseSums)
     samples: int = 0  # measurements read to make these statistics
+    skipped: list[str] = field(default_factory=list)  # damaged rows a salvaging read left out
 
     def __add__(self, other: CampaignStats) -> CampaignStats:
         if self.g_max and other.g_max and self.g_max != other.g_max:
@@ -134,7 +135,8 @@ class CampaignStats:
                              self.relaxation + other.relaxation,
                              self.endurance + other.endurance,
                              self.programming + other.programming,
-                             self.pulse + other.pulse, self.samples + other.samples)
+                             self.pulse + other.pulse, self.samples + other.samples,
+                             self.skipped + other.skipped)
 
     @property
     def where(self) -> str:

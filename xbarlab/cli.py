@@ -3,6 +3,7 @@ user can fix are printed as one line (``xbarlab: error: ...``) with exit status 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import asdict
@@ -236,6 +237,48 @@ def schema(
     print(json.dumps(CampaignConfig.model_json_schema(), indent=2))
 
 
+@contextlib.contextmanager
+def _salvage_if(salvage: bool):
+    """Reads within skip damaged records (collected in the yielded list) when ``salvage``."""
+    from xbarlab.store.integrity import salvaging
+
+    if not salvage:
+        yield []
+        return
+    with salvaging() as skipped:
+        yield skipped
+
+
+def _print_skipped(skipped) -> None:
+    for s in skipped:
+        out.print(f"[yellow]salvaged: {s}[/]")
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="Campaign file (.h5).")],
+) -> None:
+    """Check every checksum of a campaign file and print what is intact and what is damaged.
+    Exit status 0: intact; 1: damaged (the damaged parts are listed); 2: not readable as a
+    campaign at all."""
+    from xbarlab.store.verify import verify_campaign
+
+    rep = verify_campaign(file)
+    if not rep.checksummed:
+        out.print(f"{file}: format {rep.format_version} has no checksums; only its structure "
+                  "and readability were checked")
+    for line in rep.intact:
+        out.print(f"[green]intact[/]   {line}", highlight=False)
+    for line in rep.faults:
+        out.print(f"[red]DAMAGED[/]  {line}", highlight=False)
+    verdict = "intact" if rep.ok else "DAMAGED"
+    out.print(f"{file}: {verdict}: {len(rep.faults)} fault(s); "
+              f"{rep.rows - rep.damaged_rows:,} of {rep.rows:,} committed rows intact",
+              highlight=False)
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
 @app.command()
 def fit(
     inputs: Annotated[list[str], typer.Argument(
@@ -256,6 +299,9 @@ def fit(
     aihwkit: Annotated[Path | None, typer.Option(
         help="Also write the model as IBM aihwkit CustomDriftPCMLikeNoiseModel arguments "
              "(JSON).")] = None,
+    salvage: Annotated[bool, typer.Option(
+        "--salvage", help="Leave out records that fail their checksum (and say which) instead "
+                          "of refusing a damaged file.")] = False,
 ) -> None:
     """Fit a device model from campaign files (one die, or a wafer); writes the model (the
     simulator's schema) and MODEL.fit.json with confidence intervals and goodness of fit."""
@@ -271,7 +317,9 @@ def fit(
         task = bars.add_task("reading campaigns", total=len(files))
         result = fit_wafer(files, start_from, scheduler=scheduler,
                            per_die=per_die or summary is not None, skip=parts,
-                           progress=lambda done, total: bars.update(task, completed=done))
+                           progress=lambda done, total: bars.update(task, completed=done),
+                           salvage=salvage)
+    _print_skipped(result.skipped)
     written = write_fit(result, output, summary, aihwkit)
     table = Table(title=f"{len(files)} campaign file(s), {result.samples:,} samples")
     for col in ("fit", "parameters (95 % CI)", "goodness of fit", "devices"):
@@ -304,6 +352,9 @@ def report(
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
     model: Annotated[Path | None, typer.Option(
         help="Fitted model (from xbarlab fit) to show with its goodness of fit.")] = None,
+    salvage: Annotated[bool, typer.Option(
+        "--salvage", help="Leave out records that fail their checksum (and say which) instead "
+                          "of refusing a damaged file.")] = False,
 ) -> None:
     """Write a self-contained HTML report (opens offline) of one campaign or a wafer."""
     from xbarlab.fitting import find_campaigns
@@ -314,7 +365,9 @@ def report(
     if model is not None and not model.exists():
         raise XbarlabError(f"--model {model}: no such model file")
     files = find_campaigns(inputs)
-    write_report(files, output, model)
+    with _salvage_if(salvage) as skipped:
+        write_report(files, output, model)
+    _print_skipped(skipped)
     out.print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -379,6 +432,9 @@ def replay(
     output: Annotated[Path, typer.Option("-o", "--output", help="Campaign file to write.")],
     campaign: Annotated[Path | None, typer.Option(
         help="Another campaign to run (default: the one recorded in FILE).")] = None,
+    salvage: Annotated[bool, typer.Option(
+        "--salvage", help="Leave out records that fail their checksum (and say which) instead "
+                          "of refusing a damaged file.")] = False,
 ) -> None:
     """Rerun a recorded campaign (or another) against a chip twin and compare the key
     statistics of the original and the replay side by side."""
@@ -401,7 +457,10 @@ def replay(
     text = tomli_w.dumps(doc)
     cfg = parse_campaign(text, f"replay of {campaign or file}")
     CampaignRunner(cfg, text, output, source=str(campaign or file)).run()
-    a, b = key_statistics(file), key_statistics(output)
+    with _salvage_if(salvage) as skipped:
+        a = key_statistics(file)
+    _print_skipped(skipped)
+    b = key_statistics(output)
     table = Table(title=f"{file.name} against its replay on {twin_file.name}")
     for col in ("statistic", "original", "replay", "difference"):
         table.add_column(col)

@@ -37,15 +37,26 @@ from xbarlab.analysis.model_fit import ModelFit, fit_model
 from xbarlab.analysis.sufficient import CampaignStats
 from xbarlab.errors import XbarlabError
 from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
+from xbarlab.store.integrity import salvaging
 from xbarlab.store.reader import read_info, read_table
 
 WIDE = 1 << 20  # a row stride wider than any array, to number cells without knowing its width
 
 
-def campaign_stats(path: str | Path, model: PCMModel | RRAMModel) -> CampaignStats:
+def campaign_stats(path: str | Path, model: PCMModel | RRAMModel,
+                   salvage: bool = False) -> CampaignStats:
     """The sufficient statistics of one campaign file, for fitting a model of ``model``'s
-    kind (its range, drift or relaxation times, read time)."""
-    path = Path(path)
+    kind (its range, drift or relaxation times, read time). ``salvage`` leaves out rows that
+    fail their checksum (listed in ``skipped``) instead of refusing the file."""
+    if not salvage:
+        return _campaign_stats(Path(path), model)
+    with salvaging() as skipped:
+        stats = _campaign_stats(Path(path), model)
+    stats.skipped = [str(s) for s in skipped]
+    return stats
+
+
+def _campaign_stats(path: Path, model: PCMModel | RRAMModel) -> CampaignStats:
     g_min, g_max = model.g_min, model.g_max
     info = read_info(path)
     stats = CampaignStats(sources=[str(path)],
@@ -127,6 +138,7 @@ class WaferFit:
     pooled: ModelFit
     dies: list[DieSummary] = field(default_factory=list)
     samples: int = 0
+    skipped: list[str] = field(default_factory=list)  # damaged rows left out (--salvage)
 
     def table(self):
         """The per-die summary as an xarray Dataset along ``die`` (to_netcdf, to_dataframe)."""
@@ -168,13 +180,14 @@ def _client(scheduler: str):
 
 
 def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> list[CampaignStats]:
+                 progress: Callable[[int, int], None] | None = None,
+                 salvage: bool = False) -> list[CampaignStats]:
     """Sufficient statistics of every file, in file order."""
     done = 0
     out: list[CampaignStats | None] = [None] * len(files)
     if scheduler is None:
         for k, f in enumerate(files):
-            out[k] = campaign_stats(f, base)
+            out[k] = campaign_stats(f, base, salvage)
             done += 1
             if progress:
                 progress(done, len(files))
@@ -183,7 +196,7 @@ def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str |
 
     client, cluster = _client(scheduler)
     try:
-        futures = {client.submit(campaign_stats, str(f), base, pure=False): k
+        futures = {client.submit(campaign_stats, str(f), base, salvage, pure=False): k
                    for k, f in enumerate(files)}
         for fut in as_completed(futures):
             out[futures[fut]] = fut.result()
@@ -223,11 +236,13 @@ def _die_summary(stats: CampaignStats, base: PCMModel | RRAMModel,
 def fit_wafer(files: list[Path], base: PCMModel | RRAMModel | None = None, *,
               scheduler: str | None = None, per_die: bool = False,
               skip: frozenset[str] = frozenset(),
-              progress: Callable[[int, int], None] | None = None) -> WaferFit:
+              progress: Callable[[int, int], None] | None = None,
+              salvage: bool = False) -> WaferFit:
     base = base or PCMModel()
-    stats = gather_stats(files, base, scheduler, progress)
+    stats = gather_stats(files, base, scheduler, progress, salvage)
     pooled_stats = sum(stats[1:], stats[0])
-    result = WaferFit(fit_model(pooled_stats, base, skip=skip), samples=pooled_stats.samples)
+    result = WaferFit(fit_model(pooled_stats, base, skip=skip), samples=pooled_stats.samples,
+                      skipped=pooled_stats.skipped)
     if per_die:
         result.dies = [_die_summary(s, base, skip) for s in stats]
     return result

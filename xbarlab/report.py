@@ -40,6 +40,8 @@ class _Tables(Mapping):
             raise KeyError(name)
         if name not in self._cache:
             self._cache[name] = read_table(self.path, self.run.name, name)
+        if self._cache[name].sizes["record"] == 0:
+            raise KeyError(name)  # nothing left of it (salvaged): drawn as if absent
         return self._cache[name]
 
     def __iter__(self):

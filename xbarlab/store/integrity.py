@@ -40,6 +40,7 @@ FIRST_CHECKSUMMED_VERSION = 2  # format 1 files have no checksums: structure che
 ROOT_SEALED_ATTRS = ("format", "format_version", "created", "software", "config",
                      *IDENTITY_FIELDS)
 RUN_SEALED_ATTRS = ("protocol", "config", "instruments", "started")
+TABLE_SEALED_ATTRS = ("slot", "first_step", "units", "kinds")
 
 
 class ChecksumError(CorruptCampaignError):
@@ -155,7 +156,8 @@ def read_rows(ds: h5py.Dataset, stop: int, where: str, start: int = 0) -> np.nda
     if skipped is None:
         ranges = ", ".join(f"{a}-{b - 1}" for a, b in bad)
         raise ChecksumError(f"{where}: rows {ranges} fail their checksum "
-                            "(xbarlab verify names everything damaged)")
+                            "(xbarlab verify lists all damage; fit, report and replay take "
+                            "--salvage to leave it out)")
     keep = np.ones(stop - start, bool)
     for a, b in bad:
         keep[a - start:b - start] = False

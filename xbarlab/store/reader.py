@@ -35,6 +35,7 @@ from xbarlab.store.integrity import (
     FIRST_CHECKSUMMED_VERSION,
     ROOT_SEALED_ATTRS,
     RUN_SEALED_ATTRS,
+    TABLE_SEALED_ATTRS,
     ChecksumError,
     check_sealed,
     json_attr,
@@ -137,18 +138,24 @@ def _run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int)
     if version >= FIRST_CHECKSUMMED_VERSION and (last is not None or DIGEST_ATTR in grp.attrs):
         check_sealed(grp, RUN_SEALED_ATTRS, where)  # (a run killed while being created has none)
     tables: dict[str, TableInfo] = {}
-    for tname, ds in grp.items():
+    for tname in grp:
         if tname == STEPS_TABLE:
             continue
+        ds = grp[tname]  # (grp.items() would give None for a table whose header is damaged)
         if last is None or int(ds.attrs.get("first_step", 0)) > last:
             continue  # created by a step that has not committed
         twhere = f"{where} table {tname}"
+        if version >= FIRST_CHECKSUMMED_VERSION:
+            check_sealed(ds, TABLE_SEALED_ATTRS, twhere)
+        kinds = json_attr(ds, "kinds", "{}", twhere)
+        if not all(k == "str" or _time_kind(k) for k in kinds.values()):
+            raise ChecksumError(f"{twhere}: attribute 'kinds' names an unknown column kind")
         tables[tname] = TableInfo(
             name=tname,
             rows=int(min(ends[int(ds.attrs["slot"])], ds.shape[0])),
             columns=tuple(ds.dtype.names),
             units=json_attr(ds, "units", "{}", twhere),
-            kinds=json_attr(ds, "kinds", "{}", twhere),
+            kinds=kinds,
             dataset=ds.name,
             dtype=ds.dtype,
         )
@@ -166,6 +173,13 @@ def _run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int)
         error=_text(grp.attrs.get("error", "")),
         instruments=json_attr(grp, "instruments", "{}", where),
     )
+
+
+def _time_kind(kind: str) -> bool:
+    try:
+        return np.dtype(kind).kind in "Mm"
+    except TypeError:
+        return False
 
 
 def _status(obj: h5py.HLObject, alive: bool, where: str) -> str:
@@ -224,9 +238,12 @@ def read_info(path: str | os.PathLike) -> CampaignInfo:
             )
             runs = {}
             for name in f[RUNS_GROUP]:
-                grp = f[RUNS_GROUP].get(name)
+                grp = f[RUNS_GROUP].get(name)  # None: a link to an object that won't open
                 if alive and (grp is None or STEPS_TABLE not in grp):
                     continue  # a run the live writer is still creating: nothing committed yet
+                if grp is None or STEPS_TABLE not in grp:
+                    raise CorruptCampaignError(f"{path}: run {name}: group or its commit log "
+                                               "unreadable")
                 runs[name] = _run_info(grp, name, alive, path, version)
             return CampaignInfo(
                 path=path,

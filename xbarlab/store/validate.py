@@ -3,8 +3,11 @@ which of a run's steps are committed."""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,6 +64,40 @@ def committed_steps(steps_ds: h5py.Dataset, where: str) -> np.ndarray:
     return rows[: bad[0]] if bad.size else rows
 
 
+# In SWMR-read mode HDF5 re-reads metadata that fails its checksum up to 100 times, sleeping
+# up to a second between tries (it might be a writer's half-written block); on a damaged file
+# that is minutes per object. A live writer's blocks settle within microseconds, and readers
+# retry at a higher level anyway (reader._while_written), so a few tries are enough.
+SWMR_READ_ATTEMPTS = 4
+
+
+@functools.cache
+def _set_read_attempts() -> Callable[[int, int], int] | None:
+    """``H5Pset_metadata_read_attempts`` of the HDF5 library h5py uses (h5py does not wrap it),
+    found among the libraries mapped into this process; None where that is not possible."""
+    try:
+        with open("/proc/self/maps") as maps:
+            libs = sorted({line.split()[-1] for line in maps
+                           if re.search(r"/libhdf5(?!_hl)[-._]", line)})
+        func = ctypes.CDLL(libs[0]).H5Pset_metadata_read_attempts
+    except (OSError, IndexError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int64, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    return func
+
+
+def _open_swmr_read(path: Path) -> h5py.File:
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
+    setter = _set_read_attempts()
+    if setter is not None:
+        setter(fapl.id, SWMR_READ_ATTEMPTS)
+    fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ,
+                        fapl=fapl)
+    return h5py.File(fid)
+
+
 @contextmanager
 def open_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     """Open a campaign file read-only, whatever state its writer is (or was) in, turning
@@ -77,7 +114,7 @@ def open_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
             if "already open for write" not in str(exc):
                 raise
             # A SWMR writer has it open, or died with it open: SWMR-read is the safe way in.
-            f = h5py.File(path, "r", swmr=True)
+            f = _open_swmr_read(path)
     except OSError as exc:
         msg = str(exc)
         if "truncated" in msg or "eof" in msg.lower():

@@ -33,7 +33,14 @@ from xbarlab.store.errors import (
     CampaignFileError,
     StepOrderError,
 )
-from xbarlab.store.integrity import ROOT_SEALED_ATTRS, RUN_SEALED_ATTRS, seal
+from xbarlab.store.integrity import (
+    DIGEST_ATTR,
+    ROOT_SEALED_ATTRS,
+    RUN_SEALED_ATTRS,
+    TABLE_SEALED_ATTRS,
+    ChecksumError,
+    seal,
+)
 from xbarlab.store.layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -50,6 +57,7 @@ from xbarlab.store.layout import (
 from xbarlab.store.lock import WriterLock, remove_stale_temporaries
 from xbarlab.store.superblock import clear_write_marks, status_flags
 from xbarlab.store.validate import check_campaign, committed_steps, open_h5
+from xbarlab.store.verify import verify_campaign
 
 Durability = Literal["process", "power"]
 
@@ -208,6 +216,8 @@ class RunWriter:
             schema = colmod.TableSchema(ds.dtype, json.loads(ds.attrs.get("kinds", "{}")))
             slot = int(ds.attrs["slot"])
             committed = int(ends[slot])
+            if DIGEST_ATTR not in ds.attrs and committed == 0:
+                seal(ds, TABLE_SEALED_ATTRS)  # killed between creating it and sealing it
             if ds.shape[0] > committed:
                 ds.resize((committed,))  # rows of a step that never committed
             self._tables[tname] = _Table(ds, schema, slot, committed)
@@ -305,6 +315,7 @@ class RunWriter:
         ds.attrs["units"] = json.dumps({c: units.get(c, "") for c in schema.columns if c != "step"})
         if schema.kinds:
             ds.attrs["kinds"] = json.dumps(schema.kinds)
+        seal(ds, TABLE_SEALED_ATTRS)
         tab = _Table(ds, schema, len(self._tables), 0)
         self._tables[table] = tab
         return tab
@@ -453,6 +464,12 @@ class CampaignWriter:
                 clear_write_marks(path)  # the writer that set them is dead: we hold its lock
             with open_h5(path) as f:
                 check_campaign(f, path)
+            health = verify_campaign(path)  # never append to records that are already wrong
+            if not health.ok:
+                more = f" (and {len(health.faults) - 1} more)" if len(health.faults) > 1 else ""
+                raise ChecksumError(f"{path}: {health.faults[0]}{more}; not resumed, since "
+                                    "appending would carry the damage on (xbarlab verify "
+                                    "lists it)")
             h5 = _open_swmr_write(path)
             h5.attrs["status"] = "running"
             h5.attrs["error"] = ""
