@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from xbarlab.errors import XbarlabError
+from xbarlab.store.space import DiskFullError, is_disk_full
 
 FORMAT = 1
 
@@ -51,12 +52,19 @@ class Checkpoint:
         arrays.update({f"state/{k}": v for k, v in self.state.items()})
         arrays.update({f"chip/{k}": v for k, v in (self.chip or {}).items()})
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            if self.durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+                if self.durable:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # the previous checkpoint stays whole
+            if is_disk_full(exc):
+                raise DiskFullError(f"{path}: disk full while writing the resume checkpoint; "
+                                    "free space and run --resume") from None
+            raise
         return time.perf_counter() - t0
 
     @classmethod

@@ -29,6 +29,7 @@ from xbarlab.protocols.base import Progress, Protocol
 from xbarlab.protocols.state import from_arrays, to_arrays
 from xbarlab.store import CampaignExistsError, CampaignWriter, RunWriter
 from xbarlab.store.reader import read_info
+from xbarlab.store.space import DiskFullError
 
 
 class CampaignRunError(XbarlabError):
@@ -201,6 +202,10 @@ class CampaignRunner:
         except KeyboardInterrupt:
             self._safe_off(chip)
             writer.close("interrupted", "interrupted by the user")
+            raise
+        except DiskFullError as exc:  # nothing committed is lost: a stop, not a failure
+            self._safe_off(chip)
+            writer.close("interrupted", str(exc))
             raise
         except BaseException as exc:
             self._safe_off(chip)

@@ -4,6 +4,7 @@ Layout and guarantees: docs/hdf5_layout.md.
 """
 
 from xbarlab.store.errors import (
+    CampaignBeingWrittenError,
     CampaignExistsError,
     CampaignFileError,
     CampaignLockedError,
@@ -13,14 +14,20 @@ from xbarlab.store.errors import (
     StepOrderError,
     UnsupportedFormatError,
 )
-from xbarlab.store.writer import CampaignWriter, RunWriter, Step
+from xbarlab.store.integrity import ChecksumError
+from xbarlab.store.run_writer import RunWriter, Step
+from xbarlab.store.space import DiskFullError
+from xbarlab.store.writer import CampaignWriter
 
 __all__ = [
+    "CampaignBeingWrittenError",
     "CampaignExistsError",
     "CampaignFileError",
     "CampaignLockedError",
     "CampaignWriter",
+    "ChecksumError",
     "CorruptCampaignError",
+    "DiskFullError",
     "MissingTableError",
     "NotACampaignError",
     "RunWriter",

@@ -105,8 +105,14 @@ class WriterLock:
             "started": me.create_time(),
             "since": time.time(),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+        except OSError:  # a full disk: leave no lock file that names nobody
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lp)
+            os.close(fd)
+            raise
         self._fd = fd
 
     def release(self) -> None:

@@ -27,6 +27,16 @@ from xbarlab.store.layout import FORMAT_NAME, FORMAT_VERSION, RUNS_GROUP
 def check_campaign(f: h5py.File, path: str | os.PathLike) -> int:
     """Raise a clear error unless ``f`` is a campaign file of a version we read; return the
     format version."""
+    try:
+        return _check_campaign(f, path)
+    except (KeyError, OSError, RuntimeError, UnicodeDecodeError) as exc:
+        if isinstance(exc, CampaignFileError):
+            raise
+        first = str(exc).splitlines()[0].strip("'\"")
+        raise CorruptCampaignError(f"{path}: damaged campaign root ({first})") from None
+
+
+def _check_campaign(f: h5py.File, path: str | os.PathLike) -> int:
     fmt = f.attrs.get("format")
     if isinstance(fmt, bytes):
         fmt = fmt.decode()

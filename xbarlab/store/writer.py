@@ -11,13 +11,11 @@ and are overwritten when the step is run again.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import os
 import platform
-import time
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,17 +25,13 @@ from pydantic import BaseModel
 
 import xbarlab
 from xbarlab.chip_drivers.identity import ChipIdentity
-from xbarlab.store import columns as colmod
 from xbarlab.store.errors import (
     CampaignExistsError,
     CampaignFileError,
-    StepOrderError,
 )
 from xbarlab.store.integrity import (
-    DIGEST_ATTR,
     ROOT_SEALED_ATTRS,
     RUN_SEALED_ATTRS,
-    TABLE_SEALED_ATTRS,
     ChecksumError,
     seal,
 )
@@ -46,27 +40,30 @@ from xbarlab.store.layout import (
     FORMAT_VERSION,
     IDENTITY_FIELDS,
     LIBVER,
-    MAX_TABLES,
     RUNS_GROUP,
     STEPS_DTYPE,
     STEPS_TABLE,
     run_name,
     valid_protocol_name,
-    valid_table_name,
 )
 from xbarlab.store.lock import WriterLock, remove_stale_temporaries
+from xbarlab.store.run_writer import RunWriter, now_iso
+from xbarlab.store.space import (
+    MARGIN_BYTES,
+    RESERVE_BYTES,
+    DiskFullError,
+    Reserve,
+    free_bytes,
+    is_disk_full,
+    mb,
+)
 from xbarlab.store.superblock import clear_write_marks, status_flags
-from xbarlab.store.validate import check_campaign, committed_steps, open_h5
+from xbarlab.store.validate import check_campaign, open_h5
 from xbarlab.store.verify import verify_campaign
 
 Durability = Literal["process", "power"]
 
-_CHUNK_BYTES = 1 << 18  # ~256 KiB: a commit rewrites at most one partial chunk; measured best
 _CHUNK_CACHE_BYTES = 64 << 20
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def software_versions() -> dict[str, str]:
@@ -89,20 +86,6 @@ def _config_json(config: Mapping[str, Any] | BaseModel | str | None) -> str:
         return config
     return json.dumps(dict(config), default=str)
 
-
-def _write_rows(ds: h5py.Dataset, start: int, rows: np.ndarray) -> None:
-    """Write ``rows`` at ``start``, growing the dataset as needed. Low-level, because h5py's
-    ``ds[a:b] = rows`` costs ~0.1 ms of selection logic per call, which is most of a small
-    commit."""
-    end = start + len(rows)
-    if ds.shape[0] < end:
-        ds.id.set_extent((end,))
-    fspace = ds.id.get_space()
-    fspace.select_hyperslab((start,), (len(rows),))
-    mspace = h5py.h5s.create_simple((len(rows),))
-    ds.id.write(mspace, fspace, np.ascontiguousarray(rows))
-
-
 def _open_swmr_write(path: Path) -> h5py.File:
     """Open an existing file directly in SWMR-write mode (no instant of plain write mode)."""
     fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
@@ -115,280 +98,42 @@ def _open_swmr_write(path: Path) -> h5py.File:
     return h5py.File(fid)
 
 
-class _Table:
-    """One growable table of a run: pending rows in front of a chunked dataset.
-
-    Appended blocks are our own arrays (``to_storage`` always builds a new one), so they are
-    held by reference until about a chunk's worth is pending and then written in one call:
-    no copy for the common case of one large append per step, few HDF5 calls for many small
-    ones. Memory held is at most about one chunk plus the last append."""
-
-    def __init__(self, ds: h5py.Dataset, schema: colmod.TableSchema, slot: int, committed: int):
-        self.ds = ds
-        self.schema = schema
-        self.slot = slot
-        self.committed = committed  # rows belonging to committed steps
-        self.cursor = committed  # rows written to the dataset, committed or not
-        self.units: dict[str, str] = json.loads(ds.attrs.get("units", "{}"))
-        self._spill_rows = ds.chunks[0] if ds.chunks else 4096
-        self._pending: list[np.ndarray] = []
-        self._pending_rows = 0
-
-    def append(self, rows: np.ndarray) -> None:
-        self._pending.append(rows)
-        self._pending_rows += len(rows)
-        if self._pending_rows >= self._spill_rows:
-            self.spill()
-
-    def spill(self) -> None:
-        if not self._pending:
-            return
-        block = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
-        self._pending.clear()
-        self._pending_rows = 0
-        _write_rows(self.ds, self.cursor, block)
-        self.cursor += len(block)
-
-    def rollback(self) -> None:
-        self._pending.clear()
-        self._pending_rows = 0
-        self.cursor = self.committed
+def _acquire(path: Path) -> WriterLock:
+    lock = WriterLock(path)
+    try:
+        lock.acquire()
+    except OSError as exc:
+        lock.release()
+        if is_disk_full(exc):
+            raise DiskFullError(f"{path}: disk full (cannot even write the lock file); free "
+                                "space and try again") from None
+        raise
+    return lock
 
 
-class Step:
-    """Records of one step of a run. Use as a context manager: a clean exit commits, an
-    exception abandons the step (its records never become visible) and propagates."""
-
-    def __init__(self, run: RunWriter, step: int):
-        self.run = run
-        self.step = step
-        self._open = True
-
-    def append(
-        self,
-        table: str,
-        records: np.ndarray | Mapping[str, Any],
-        units: Mapping[str, str] | None = None,
-    ) -> None:
-        """Append records to ``table`` (created by the first append, which fixes its columns).
-        ``units`` maps column names to SI unit strings; give them on the first append."""
-        if not self._open:
-            raise StepOrderError(f"{self.run.where}: step {self.step} is already closed")
-        self.run._append(table, records, units, self.step)
-
-    def commit(self) -> None:
-        if self._open:
-            self.run._commit(self.step)
-            self._open = False
-
-    def abort(self) -> None:
-        if self._open:
-            self.run._abort()
-            self._open = False
-
-    def __enter__(self) -> Step:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
-
-
-class RunWriter:
-    """One run (``/runs/NNN_<protocol>``) of a campaign being written."""
-
-    def __init__(self, campaign: CampaignWriter, group: h5py.Group):
-        self.campaign = campaign
-        self.group = group
-        self.name = group.name.rsplit("/", 1)[-1]
-        self.protocol = str(group.attrs["protocol"])
-        self._steps_ds: h5py.Dataset = group[STEPS_TABLE]
-        commits = committed_steps(self._steps_ds, self.where)
-        self._n_commits = len(commits)
-        self.last_step: int | None = int(commits[-1]["step"]) if len(commits) else None
-        ends = commits[-1]["rows_end"] if len(commits) else np.zeros(MAX_TABLES, np.int64)
-        self._tables: dict[str, _Table] = {}
-        for tname, ds in group.items():
-            if tname == STEPS_TABLE:
-                continue
-            schema = colmod.TableSchema(ds.dtype, json.loads(ds.attrs.get("kinds", "{}")))
-            slot = int(ds.attrs["slot"])
-            committed = int(ends[slot])
-            if DIGEST_ATTR not in ds.attrs and committed == 0:
-                seal(ds, TABLE_SEALED_ATTRS)  # killed between creating it and sealing it
-            if ds.shape[0] > committed:
-                ds.resize((committed,))  # rows of a step that never committed
-            self._tables[tname] = _Table(ds, schema, slot, committed)
-        if self._steps_ds.shape[0] > self._n_commits:
-            self._steps_ds.resize((self._n_commits,))
-        self._current: Step | None = None
-
-    @property
-    def where(self) -> str:
-        return f"{self.campaign.path}: run {self.name}"
-
-    @property
-    def status(self) -> str:
-        return str(self.group.attrs["status"])
-
-    @property
-    def tables(self) -> tuple[str, ...]:
-        return tuple(self._tables)
-
-    def committed_rows(self, table: str) -> int:
-        return self._tables[table].committed
-
-    def step(self, step: int | None = None) -> Step:
-        """Begin a step. ``step`` defaults to one after the last committed step (0 first);
-        a step id at or below the last committed one is refused, so no record is written
-        twice."""
-        if self._current is not None and self._current._open:
-            raise StepOrderError(
-                f"{self.where}: step {self._current.step} is still open; commit or abort it first"
-            )
-        if self.campaign.closed:
-            raise CampaignFileError(f"{self.campaign.path}: campaign is closed")
-        nxt = 0 if self.last_step is None else self.last_step + 1
-        if step is None:
-            step = nxt
-        step = int(step)
-        if self.last_step is not None and step <= self.last_step:
-            raise StepOrderError(
-                f"{self.where}: step {step} is already committed (last committed step is "
-                f"{self.last_step})"
-            )
-        if step < 0:
-            raise StepOrderError(f"{self.where}: step must be >= 0, got {step}")
-        self._current = Step(self, step)
-        return self._current
-
-    def _append(
-        self,
-        table: str,
-        records: np.ndarray | Mapping[str, Any],
-        units: Mapping[str, str] | None,
-        step: int,
-    ) -> None:
-        where = f"{self.where}: table {table!r}"
-        cols = colmod.as_columns(records, where)
-        tab = self._tables.get(table)
-        if tab is None:
-            tab = self._create_table(table, cols, units, step)
-        elif units:
-            for col, unit in units.items():
-                if tab.units.get(col, "") != unit:
-                    raise colmod.ColumnError(
-                        f"{where}: column {col!r} is in {tab.units.get(col, '')!r}, "
-                        f"not {unit!r}"
-                    )
-        tab.append(colmod.to_storage(cols, tab.schema, step, where))
-
-    def _create_table(
-        self,
-        table: str,
-        cols: Mapping[str, np.ndarray],
-        units: Mapping[str, str] | None,
-        step: int,
-    ) -> _Table:
-        where = f"{self.where}: table {table!r}"
-        if not valid_table_name(table) or table.startswith("_"):
-            raise colmod.ColumnError(
-                f"{where}: table names are letters, digits and _, starting with a letter"
-            )
-        if len(self._tables) >= MAX_TABLES:
-            raise colmod.ColumnError(f"{where}: a run holds at most {MAX_TABLES} tables")
-        units = dict(units or {})
-        unknown = set(units) - set(cols)
-        if unknown:
-            raise colmod.ColumnError(f"{where}: units given for unknown column(s) "
-                                     f"{sorted(unknown)}")
-        schema = colmod.schema_for(cols)
-        chunk_rows = 1 << max(10, min(20, int(math.log2(_CHUNK_BYTES / schema.dtype.itemsize))))
-        ds = self.group.create_dataset(
-            table, shape=(0,), maxshape=(None,), chunks=(chunk_rows,), dtype=schema.dtype,
-            fletcher32=True,
-        )
-        ds.attrs["slot"] = len(self._tables)
-        ds.attrs["first_step"] = step
-        ds.attrs["units"] = json.dumps({c: units.get(c, "") for c in schema.columns if c != "step"})
-        if schema.kinds:
-            ds.attrs["kinds"] = json.dumps(schema.kinds)
-        seal(ds, TABLE_SEALED_ATTRS)
-        tab = _Table(ds, schema, len(self._tables), 0)
-        self._tables[table] = tab
-        return tab
-
-    def _commit(self, step: int) -> None:
-        for tab in self._tables.values():
-            tab.spill()
-        f = self.campaign.h5
-        f.flush()  # the step's records reach the file before the mark that makes them count
-        row = np.zeros(1, dtype=STEPS_DTYPE)
-        row["step"] = step
-        row["committed"] = time.time()
-        for tab in self._tables.values():
-            row["rows_end"][0, tab.slot] = tab.cursor
-        n = self._n_commits
-        _write_rows(self._steps_ds, n, row)
-        f.flush()
-        self.campaign._sync()
-        self._n_commits = n + 1
-        self.last_step = step
-        for tab in self._tables.values():
-            tab.committed = tab.cursor
-
-    def rollback_to(self, step: int | None) -> None:
-        """Discard the committed steps after ``step`` (every step, for None), so they can be
-        run again: what a resumed campaign does when its last checkpoint is older than its
-        last commit. The commit log shrinks first, so a crash in between leaves the tables'
-        extra rows uncommitted, and they are cut on the next open."""
-        if self._current is not None and self._current._open:
-            raise StepOrderError(f"{self.where}: step {self._current.step} is still open")
-        commits = committed_steps(self._steps_ds, self.where)
-        keep = 0 if step is None else int(np.searchsorted(commits["step"], step, side="right"))
-        if keep == len(commits):
-            return
-        ends = commits[keep - 1]["rows_end"] if keep else np.zeros(MAX_TABLES, np.int64)
-        self._steps_ds.resize((keep,))
-        self.campaign.h5.flush()
-        for tab in self._tables.values():
-            tab.rollback()
-            tab.committed = tab.cursor = int(ends[tab.slot])
-            tab.ds.resize((tab.committed,))
-        self._n_commits = keep
-        self.last_step = int(commits[keep - 1]["step"]) if keep else None
-        self.group.attrs["status"] = "running"
-        self.campaign.h5.flush()
-
-    def _abort(self) -> None:
-        for tab in self._tables.values():
-            tab.rollback()
-
-    def finish(self, status: str = "completed", error: str | None = None) -> None:
-        """Mark the run finished (completed, failed or interrupted)."""
-        if self._current is not None:
-            self._current.abort()
-        for tab in self._tables.values():
-            if tab.ds.shape[0] != tab.committed:
-                tab.ds.resize((tab.committed,))
-        self.group.attrs["status"] = status
-        self.group.attrs["finished"] = _now_iso()
-        if error:
-            self.group.attrs["error"] = error
-        self.campaign.h5.flush()
-
+def _make_room(path: Path, reserve: Reserve, what: str) -> None:
+    """Take the writer's reserve and check the margin, or say how much space is missing."""
+    reserve.take()
+    free = free_bytes(path)
+    # a resume must get somewhere: room for a commit's margin and as much again of records
+    need = MARGIN_BYTES * (2 if what == "to resume" else 1)
+    if free < need:
+        reserve.release()
+        raise DiskFullError(f"{path}: disk full: {mb(free)} free, a writer needs "
+                            f"{mb(RESERVE_BYTES + need)} {what}; free space and "
+                            f"{'run --resume' if what == 'to resume' else 'try again'}")
 
 class CampaignWriter:
     """The single writer of one campaign file. Create with :meth:`create`, continue an
     interrupted file with :meth:`resume`; use as a context manager so the file is closed with
     the right status on every exit path."""
 
-    def __init__(self, path: Path, h5: h5py.File, lock: WriterLock, durability: Durability):
+    def __init__(self, path: Path, h5: h5py.File, lock: WriterLock, durability: Durability,
+                 reserve: Reserve):
         self.path = path
         self.h5 = h5
         self._lock = lock
+        self._reserve = reserve
         self.durability = durability
         self.closed = False
         self._runs: dict[str, RunWriter] = {
@@ -411,20 +156,21 @@ class CampaignWriter:
         ``overwrite=True``. The file appears under its name only once its root is complete."""
         path = Path(path)
         ident = identity if isinstance(identity, ChipIdentity) else ChipIdentity(**(identity or {}))
-        lock = WriterLock(path)
-        lock.acquire()
+        lock = _acquire(path)
+        reserve = Reserve(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
             remove_stale_temporaries(path)
             if path.exists() and not overwrite:
                 raise CampaignExistsError(
                     f"{path}: file exists; resume it or choose another output file"
                 )
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+            _make_room(path, reserve, "to start")
             with h5py.File(tmp, "w", libver=LIBVER) as f:
                 a = f.attrs
                 a["format"] = FORMAT_NAME
                 a["format_version"] = FORMAT_VERSION
-                a["created"] = _now_iso()
+                a["created"] = now_iso()
                 a["software"] = json.dumps(software_versions())
                 a["config"] = config_text
                 for field in IDENTITY_FIELDS:
@@ -442,10 +188,15 @@ class CampaignWriter:
                 finally:
                     tmp.unlink()
             h5 = _open_swmr_write(path)
-        except BaseException:
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            reserve.release()
             lock.release()
+            if is_disk_full(exc):
+                raise DiskFullError(f"{path}: disk full while creating the file; free space "
+                                    "and try again") from None
             raise
-        return cls(path, h5, lock, durability)
+        return cls(path, h5, lock, durability, reserve)
 
     @classmethod
     def resume(
@@ -454,12 +205,13 @@ class CampaignWriter:
         """Reopen a campaign for writing after an interruption. Each run's ``last_step`` is its
         last committed step; records of a step that did not commit are discarded."""
         path = Path(path)
-        lock = WriterLock(path)
-        lock.acquire()  # raises CampaignLockedError while the old writer lives
-        remove_stale_temporaries(path)
+        lock = _acquire(path)  # raises CampaignLockedError while the old writer lives
+        reserve = Reserve(path)
         try:
+            remove_stale_temporaries(path)
             if not path.exists():
                 raise CampaignFileError(f"{path}: no such campaign file to resume")
+            _make_room(path, reserve, "to resume")  # before the file is touched
             if status_flags(path):
                 clear_write_marks(path)  # the writer that set them is dead: we hold its lock
             with open_h5(path) as f:
@@ -474,19 +226,21 @@ class CampaignWriter:
             h5.attrs["status"] = "running"
             h5.attrs["error"] = ""
             resumed = json.loads(h5.attrs.get("resumed", "[]"))
-            h5.attrs["resumed"] = json.dumps([*resumed, _now_iso()])
+            h5.attrs["resumed"] = json.dumps([*resumed, now_iso()])
             for grp in h5[RUNS_GROUP].values():  # unfinished work is open again
                 if grp.attrs["status"] != "completed":
                     grp.attrs["status"] = "running"
                     grp.attrs["error"] = ""
             h5.flush()
         except OSError as exc:
+            reserve.release()
             lock.release()
             raise CampaignFileError(f"{path}: cannot reopen for writing ({exc})") from None
         except BaseException:
+            reserve.release()
             lock.release()
             raise
-        return cls(path, h5, lock, durability)
+        return cls(path, h5, lock, durability, reserve)
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -523,7 +277,7 @@ class CampaignWriter:
         grp.attrs["protocol"] = protocol
         grp.attrs["config"] = _config_json(config)
         grp.attrs["instruments"] = json.dumps(instruments or {}, default=str)
-        grp.attrs["started"] = _now_iso()
+        grp.attrs["started"] = now_iso()
         grp.attrs["finished"] = ""
         grp.attrs["status"] = "running"
         seal(grp, RUN_SEALED_ATTRS)
@@ -547,17 +301,41 @@ class CampaignWriter:
         if self.closed:
             return
         try:
-            for run in self._runs.values():
-                if run.status == "running":
-                    run.finish(status, error)
-            self.h5.attrs["status"] = status
-            self.h5.attrs["error"] = error or ""
-            self.h5.flush()
-            self._sync()
+            try:
+                self._finish(status, error)
+            except (OSError, RuntimeError) as exc:
+                if not is_disk_full(exc) or not self._reserve.held:
+                    raise
+                self._reserve.release()  # room for HDF5 to write what it holds, then again
+                self._finish(status, error)
             self.h5.close()
         finally:
             self.closed = True
+            self._reserve.release()
             self._lock.release()
+
+    def _finish(self, status: str, error: str | None) -> None:
+        for run in self._runs.values():
+            if run.status == "running":
+                run.finish(status, error)
+        self.h5.attrs["status"] = status
+        self.h5.attrs["error"] = error or ""
+        self.h5.flush()
+        self._sync()
+
+    @contextlib.contextmanager
+    def _disk_full_guard(self, run: RunWriter, step: int) -> Iterator[None]:
+        """Turn a full disk met while writing a step into DiskFullError, after giving up the
+        reserve so that the step can be abandoned and the file closed properly."""
+        try:
+            yield
+        except (OSError, RuntimeError) as exc:
+            if not is_disk_full(exc):
+                raise
+            self._reserve.release()
+            run._abort()
+            raise DiskFullError(f"{self.path}: disk full at step {step} of run {run.name}; "
+                                "free space and run --resume") from None
 
     def __enter__(self) -> CampaignWriter:
         return self
