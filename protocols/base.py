@@ -56,6 +56,11 @@ class Progress:
     text: str = ""
 
 
+# program-and-verify trace rows per programmed cell: 25 in examples/quick_sim.toml, more for
+# tight tolerances; an estimate for disk-space checks, not a limit
+TYPICAL_PULSES_PER_CELL = 30
+
+
 class Protocol(ABC, Generic[S]):
     name: ClassVar[str]
     state_type: ClassVar[type]
@@ -71,6 +76,11 @@ class Protocol(ABC, Generic[S]):
     @abstractmethod
     def progress(self, state: S) -> Progress:
         """How far ``state`` is, for progress bars."""
+
+    def estimated_rows(self, shape: tuple[int, int]) -> int:
+        """About how many records this protocol writes on a chip of ``shape``: what the runner
+        checks the free disk space against before it starts (0: too few to matter)."""
+        return 0
 
     def run(self, chip: Chip) -> Iterator[StepRecords]:
         """Every step from the start: for scripts and tests that need no resume."""

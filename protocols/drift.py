@@ -94,6 +94,10 @@ class DriftTracking(Protocol[DriftState]):
         self.targets = np.asarray(targets, dtype=np.float64)
         self.pv = ProgramVerify(cfg.program, self.targets)
 
+    def estimated_rows(self, shape: tuple[int, int]) -> int:
+        cells = int(np.isfinite(self.targets).sum())
+        return self.pv.estimated_rows(shape) + cells * (self.cfg.times().size + 3)
+
     def start(self, chip: Chip) -> DriftState:
         return DriftState(program=self.pv.start(chip))
 

@@ -92,6 +92,10 @@ class Endurance(Protocol[EnduranceState]):
         self.cfg = cfg
         self.cells = cells
 
+    def estimated_rows(self, shape: tuple[int, int]) -> int:
+        cells = Population.of(shape, self.cells).flat.size
+        return cells * (self.cfg.checkpoints().size + 1)
+
     def start(self, chip: Chip) -> EnduranceState:
         flat = Population.of(chip.shape, self.cells).flat
         return EnduranceState(flat=flat, alive=np.ones(flat.size, bool),

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from xbarlab.chip_drivers.base import Chip
-from xbarlab.protocols.base import Drive, Progress, Protocol, nested
+from xbarlab.protocols.base import (
+    TYPICAL_PULSES_PER_CELL,
+    Drive,
+    Progress,
+    Protocol,
+    nested,
+)
 from xbarlab.protocols.program_verify import (
     ProgramVerify,
     ProgramVerifyConfig,
@@ -95,6 +101,9 @@ class InArrayMVM(Protocol[MVMState]):
         targets = np.full((rows, cols), np.nan)
         targets[:, : 2 * w.shape[1]] = differential_targets(w, self.cfg.g_span, self.cfg.g_floor)
         return targets
+
+    def estimated_rows(self, shape: tuple[int, int]) -> int:
+        return self.weights.size * 2 * (1 + TYPICAL_PULSES_PER_CELL)
 
     def start(self, chip: Chip) -> MVMState:
         return MVMState(program=ProgramVerify(self.cfg.program, self._targets(chip)).start(chip))

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xbarlab.chip_drivers.base import Chip
 from xbarlab.protocols.base import (
     RESET_POLARITY_HELP,
+    TYPICAL_PULSES_PER_CELL,
     Drive,
     Progress,
     Protocol,
@@ -136,6 +137,9 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
     def __init__(self, cfg: ProgramVerifyConfig, targets: np.ndarray):
         self.cfg = cfg
         self.targets = np.asarray(targets, dtype=np.float64)
+
+    def estimated_rows(self, shape: tuple[int, int]) -> int:
+        return int(np.isfinite(self.targets).sum()) * (1 + TYPICAL_PULSES_PER_CELL)
 
     def start(self, chip: Chip) -> ProgramVerifyState:
         if self.targets.shape != chip.shape:

@@ -77,6 +77,10 @@ class PulseResponse(Protocol[PulseResponseState]):
         self.cfg = cfg
         self.cells = cells
 
+    def estimated_rows(self, shape: tuple[int, int]) -> int:
+        cells = Population.of(shape, self.cells).flat.size
+        return cells * (2 * self.cfg.pulses * self.cfg.trains + self.cfg.alternating + 1)
+
     def start(self, chip: Chip) -> PulseResponseState:
         flat = Population.of(chip.shape, self.cells).flat
         n = flat.size

@@ -44,6 +44,9 @@ class ReadNoise(Protocol[ReadNoiseState]):
         self.cfg = cfg
         self.cells = cells
 
+    def estimated_rows(self, shape: tuple[int, int]) -> int:
+        return Population.of(shape, self.cells).flat.size * (self.cfg.repeats + 1)
+
     def start(self, chip: Chip) -> ReadNoiseState:
         flat = Population.of(chip.shape, self.cells).flat
         return ReadNoiseState(flat=flat, total=np.zeros(flat.size),

@@ -39,6 +39,10 @@ CASES = [
     ("step_v = 0.05", "step_v = 1e-7", "steps[1].iv_sweep.step_v"),
     ('device = "pcm"', 'model = "/dev/zero"', "target.simulated.model"),
     ("rows = 16\ncols = 16", "rows = 8192\ncols = 8192", "target.simulated"),
+    # 1024x1024 cells read 10 million times each: petabytes of records, refused before the
+    # file exists
+    ("rows = 16\ncols = 16\n", "rows = 1024\ncols = 1024\n[[steps]]\n[steps.read_noise]\n"
+     "repeats = 10000000\n", "records need about"),
 ]
 
 

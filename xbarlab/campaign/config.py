@@ -137,6 +137,10 @@ class CampaignConfig(_Strict):
         limited = self.target.kind == "smu_matrix"  # its sweeps are current-limited
         for k, step in enumerate(self.steps):
             for d in step.config.drives():
+                if d.compliance is not None and d.compliance > self.limits.max_current:
+                    raise _FieldError(("steps", k, step.protocol, "compliance"),
+                                      f"{d.compliance:g} A exceeds limits.max_current = "
+                                      f"{self.limits.max_current:g} A")
                 problem = _drive_problem(d, self.limits, limited)
                 if problem:
                     raise _FieldError(("steps", k, step.protocol, *d.field.split(".")), problem)
@@ -242,6 +246,39 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     return f"{source}: {where + ': ' if where else ''}{_describe(first, loc)}{more}"
 
 
+def _models_and_bool(annotation: Any) -> tuple[list[type[BaseModel]], bool]:
+    """The pydantic models an annotation admits, and whether it admits bool."""
+    if annotation is bool:
+        return [], True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation], False
+    models, allows = [], False
+    for arg in typing.get_args(annotation):
+        m, b = _models_and_bool(arg)
+        models += m
+        allows |= b
+    return models, allows
+
+
+def _refuse_bool_numbers(model: type[BaseModel], data: Any, loc: tuple) -> None:
+    """TOML's true/false where a number belongs is a slip, not 1/0 (which pydantic's lax mode
+    would make of it): refuse it, naming the field."""
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        models, allows_bool = _models_and_bool(field.annotation)
+        items = value if isinstance(value, list) else [value]
+        for k, item in enumerate(items):
+            where = (*loc, key, k) if isinstance(value, list) else (*loc, key)
+            if isinstance(item, bool) and not allows_bool:
+                raise _FieldError(where, f"must be a number, not {str(item).lower()}")
+            for m in models:
+                _refuse_bool_numbers(m, item, where)
+
+
 def parse_campaign(text: str, source: str = "campaign.toml") -> CampaignConfig:
     """Parse and validate campaign TOML; CampaignConfigError with one line on any problem."""
     try:
@@ -249,6 +286,7 @@ def parse_campaign(text: str, source: str = "campaign.toml") -> CampaignConfig:
     except tomllib.TOMLDecodeError as exc:
         raise CampaignConfigError(f"{source}: not valid TOML: {exc}") from None
     try:
+        _refuse_bool_numbers(CampaignConfig, data, ())
         cfg = CampaignConfig.model_validate(data)
         cfg.check_limits()
     except ValidationError as exc:

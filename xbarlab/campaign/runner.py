@@ -29,7 +29,9 @@ from xbarlab.protocols.base import Progress, Protocol
 from xbarlab.protocols.state import from_arrays, to_arrays
 from xbarlab.store import CampaignExistsError, CampaignWriter, RunWriter
 from xbarlab.store.reader import read_info
-from xbarlab.store.space import DiskFullError
+from xbarlab.store.space import MARGIN_BYTES, RESERVE_BYTES, DiskFullError, free_bytes
+
+ROW_BYTES_ESTIMATE = 48  # a typical record: step, row, col and a few float64s
 
 
 class CampaignRunError(XbarlabError):
@@ -108,6 +110,7 @@ class CampaignRunner:
                                       "choose another output file")
         with self._chip() as chip:
             protocols = _build(self.cfg, chip, self.source)
+            self._check_disk(protocols, chip.shape)
             writer = CampaignWriter.create(self.out, identity=self.cfg.chip,
                                            config_text=self.config_text)
             return self._execute(writer, chip, protocols, 0, None, "")
@@ -139,6 +142,19 @@ class CampaignRunner:
             where = f"run {runs[ck.run_index].name} {after}"
             return self._execute(writer, chip, protocols, ck.run_index, state, where)
 
+    def _check_disk(self, protocols: list[Protocol], shape: tuple[int, int]) -> None:
+        """Refuse, before anything is written, a campaign whose records clearly cannot fit on
+        the disk (typical records per protocol, an estimate). A campaign that fits only
+        nearly is let run: the writer's check before every commit stops it cleanly, with
+        everything committed kept, if the disk fills."""
+        rows = sum(p.estimated_rows(shape) for p in protocols)
+        need = rows * ROW_BYTES_ESTIMATE
+        free = free_bytes(self.out.resolve().parent) - RESERVE_BYTES - MARGIN_BYTES
+        if need > free:
+            raise CampaignRunError(
+                f"{self.out}: the campaign's {rows:,} records need about {need / 1e9:.3g} GB "
+                f"on disk, and {max(free, 0) / 1e9:.3g} GB is free there")
+
     def _load_checkpoint(self) -> Checkpoint | None:
         try:
             ck = Checkpoint.load(self.ckpt_path)
@@ -157,8 +173,10 @@ class CampaignRunner:
         try:
             return open_chip(self.cfg.target, self.cfg.chip, self.cfg.limits, self.base_dir)
         except (InstrumentError, OSError) as exc:
-            raise CampaignRunError(f"target.{self.cfg.target.kind}: cannot open the chip "
-                                   f"({exc})") from None
+            raise CampaignRunError(f"{self.source}: target.{self.cfg.target.kind}: cannot open "
+                                   f"the chip ({exc})") from None
+        except CampaignConfigError as exc:
+            raise CampaignConfigError(f"{self.source}: {exc}") from None
 
     def _execute(self, writer: CampaignWriter, chip: Chip, protocols: list[Protocol],
                  first: int, state, resumed_from: str) -> CampaignResult:
