@@ -17,17 +17,29 @@ from bokeh.models import ColumnDataSource, Div
 from bokeh.plotting import figure
 
 from xbarlab.errors import XbarlabError
-from xbarlab.store.errors import CampaignFileError
-from xbarlab.store.reader import read_info
+from xbarlab.store.errors import (
+    CampaignBeingWrittenError,
+    CampaignFileError,
+    CorruptCampaignError,
+)
+from xbarlab.store.reader import CampaignInfo, read_info
 
 ENDED = {"completed": "#2a7d2a", "interrupted": "#b8860b", "failed": "#b22222"}
 
 
-def _snapshot(path: Path):
+def snapshot(path: Path) -> tuple[CampaignInfo | None, str]:
+    """What one tick of the live view reads: (info, "") or, when the file cannot be shown,
+    (None, why). Not there yet, or changed under every try, is said as "waiting"; a damaged
+    file is said as such (the reader retries while a live writer is the cause, so what is left
+    is real)."""
     try:
-        return read_info(path)
-    except (FileNotFoundError, CampaignFileError, OSError, XbarlabError):
-        return None  # not there yet, or caught between writes: try again next tick
+        return read_info(path), ""
+    except CorruptCampaignError as exc:
+        return None, f"damaged: {exc}"
+    except (CampaignBeingWrittenError, FileNotFoundError):
+        return None, "waiting: being written, retrying"
+    except (CampaignFileError, OSError, XbarlabError) as exc:
+        return None, f"waiting: {exc}"
 
 
 def make_document(doc, path: Path, interval_ms: int = 1000) -> None:
@@ -49,8 +61,11 @@ def make_document(doc, path: Path, interval_ms: int = 1000) -> None:
     t0 = time.monotonic()
 
     def update() -> None:
-        info = _snapshot(path)
+        info, why = snapshot(path)
         if info is None:
+            color = "#b22222" if why.startswith("damaged") else "#1f5fa8"
+            status.text = (f"<h2>{html.escape(path.name)}</h2><p style='color:{color}'>"
+                           f"{html.escape(why)}</p>")
             return
         total = sum(r.steps for r in info.runs.values())
         names = list(info.runs)

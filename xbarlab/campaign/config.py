@@ -27,6 +27,7 @@ from xbarlab.chip_drivers.identity import ChipIdentity
 from xbarlab.errors import XbarlabError
 from xbarlab.instruments.safety import SafetyLimits
 from xbarlab.protocols.base import Drive
+from xbarlab.store.layout import MAX_RUNS
 
 
 class CampaignConfigError(XbarlabError):
@@ -129,7 +130,7 @@ class CampaignConfig(_Strict):
     chip: ChipIdentity = ChipIdentity()
     limits: SafetyLimits = SafetyLimits()
     target: Target
-    steps: list[Step] = Field(min_length=1)  # type: ignore[valid-type]
+    steps: list[Step] = Field(min_length=1, max_length=MAX_RUNS)  # type: ignore[valid-type]
 
     def check_limits(self) -> None:
         """Every voltage and pulse a step will apply, against the limits, before anything is
@@ -233,7 +234,8 @@ def _describe(err: dict, loc: tuple) -> str:
         text = err["msg"][0].lower() + err["msg"][1:]
     if kind not in ("missing", "value_error") and "input" in err \
             and not isinstance(err["input"], dict):
-        text += f" (got {err['input']!r})"
+        got = repr(err["input"])
+        text += f" (got {got if len(got) <= 60 else got[:56] + ' ...'})"  # one short line
     return text
 
 

@@ -16,6 +16,11 @@ LIBVER = ("v110", "v110")
 RUNS_GROUP = "runs"
 STEPS_TABLE = "_steps"
 MAX_TABLES = 32  # tables per run: slots in the commit record
+# Runs per file. HDF5 2.0's SWMR writer fails inside its metadata cache ("Child entry doesn't
+# have a flush dependency parent array") after about 950 runs of five tables each were created
+# in one session (measured twice, tests/test_live_readers.py's writer, no readers); a campaign
+# has a run per step, and a handful of steps is the norm.
+MAX_RUNS = 256
 
 STEPS_DTYPE = np.dtype(
     [("step", "<i8"), ("committed", "<f8"), ("rows_end", "<i8", (MAX_TABLES,))]

@@ -7,6 +7,7 @@ and no handle is kept open between calls, so a live campaign can be polled.
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import time
@@ -39,8 +40,10 @@ from xbarlab.store.integrity import (
     ChecksumError,
     check_sealed,
     json_attr,
+    read_attrs,
     read_rows,
 )
+from xbarlab.store.isolated import IsolatedReadFailed, in_child, run_isolated
 from xbarlab.store.layout import (
     CAMPAIGN_STATUSES,
     IDENTITY_FIELDS,
@@ -135,44 +138,63 @@ def _run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int)
     steps = committed_steps(grp[STEPS_TABLE], where)
     ends = steps[-1]["rows_end"] if len(steps) else np.zeros(MAX_TABLES, np.int64)
     last = int(steps[-1]["step"]) if len(steps) else None
-    if version >= FIRST_CHECKSUMMED_VERSION and (last is not None or DIGEST_ATTR in grp.attrs):
-        check_sealed(grp, RUN_SEALED_ATTRS, where)  # (a run killed while being created has none)
+    attrs = read_attrs(grp, where)
+    if version >= FIRST_CHECKSUMMED_VERSION and (last is not None or DIGEST_ATTR in attrs):
+        check_sealed(attrs, RUN_SEALED_ATTRS, where)  # (a run killed while being created has none)
     tables: dict[str, TableInfo] = {}
     for tname in grp:
         if tname == STEPS_TABLE:
             continue
         ds = grp[tname]  # (grp.items() would give None for a table whose header is damaged)
-        if last is None or int(ds.attrs.get("first_step", 0)) > last:
-            continue  # created by a step that has not committed
         twhere = f"{where} table {tname}"
+        tattrs = read_attrs(ds, twhere)
+        if last is None or int(tattrs.get("first_step", 0)) > last:
+            continue  # created by a step that has not committed
         if version >= FIRST_CHECKSUMMED_VERSION:
-            check_sealed(ds, TABLE_SEALED_ATTRS, twhere)
-        kinds = json_attr(ds, "kinds", "{}", twhere)
+            check_sealed(tattrs, TABLE_SEALED_ATTRS, twhere)
+        kinds = json_attr(tattrs, "kinds", "{}", twhere)
         if not all(k == "str" or _time_kind(k) for k in kinds.values()):
             raise ChecksumError(f"{twhere}: attribute 'kinds' names an unknown column kind")
+        dtype = ds.dtype
         tables[tname] = TableInfo(
             name=tname,
-            rows=int(min(ends[int(ds.attrs["slot"])], ds.shape[0])),
-            columns=tuple(ds.dtype.names),
-            units=json_attr(ds, "units", "{}", twhere),
+            rows=int(min(ends[int(tattrs["slot"])], ds.shape[0])),
+            columns=tuple(dtype.names),
+            units=json_attr(tattrs, "units", "{}", twhere),
             kinds=kinds,
             dataset=ds.name,
-            dtype=ds.dtype,
+            dtype=dtype,
         )
-    status = _status(grp, alive, where)
     return RunInfo(
         name=name,
-        protocol=_text(grp.attrs.get("protocol", "")),
-        config=json_attr(grp, "config", "{}", where),
-        status=status,
-        started=_text(grp.attrs.get("started", "")),
-        finished=_text(grp.attrs.get("finished", "")),
+        protocol=_text(attrs.get("protocol", "")),
+        config=json_attr(attrs, "config", "{}", where),
+        status=_status(attrs, alive, where),
+        started=_text(attrs.get("started", "")),
+        finished=_text(attrs.get("finished", "")),
         steps=len(steps),
         last_step=last,
         tables=tables,
-        error=_text(grp.attrs.get("error", "")),
-        instruments=json_attr(grp, "instruments", "{}", where),
+        error=_text(attrs.get("error", "")),
+        instruments=json_attr(attrs, "instruments", "{}", where),
     )
+
+
+# Completed runs never change again (a resume rolls back only runs after its checkpoint's,
+# which are never completed), so a process that polls a live file (xbarlab watch) reads and
+# verifies each of them once, and a poll costs the root and the runs still being written.
+_COMPLETED_RUNS: collections.OrderedDict[tuple, RunInfo] = collections.OrderedDict()
+_COMPLETED_RUNS_MAX = 4096
+
+
+def _cached_run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int,
+                     file_id: tuple[int, int, str]) -> RunInfo:
+    info = _run_info(grp, name, alive, path, version)
+    if info.status == "completed":
+        _COMPLETED_RUNS[(*file_id, name)] = info
+        while len(_COMPLETED_RUNS) > _COMPLETED_RUNS_MAX:
+            _COMPLETED_RUNS.popitem(last=False)
+    return info
 
 
 def _time_kind(kind: str) -> bool:
@@ -182,8 +204,8 @@ def _time_kind(kind: str) -> bool:
         return False
 
 
-def _status(obj: h5py.HLObject, alive: bool, where: str) -> str:
-    status = _text(obj.attrs.get("status", "running"))
+def _status(attrs: dict[str, Any], alive: bool, where: str) -> str:
+    status = _text(attrs.get("status", "running"))
     if status not in CAMPAIGN_STATUSES:
         raise ChecksumError(f"{where}: status {status[:20]!r} is not one a writer sets")
     return "interrupted" if status == "running" and not alive else status
@@ -193,22 +215,40 @@ LIVE_TRIES = 8  # reads of a file a live writer is changing, before saying "retr
 LIVE_BACKOFF_S = 0.02
 
 
+def _remember(path: str | os.PathLike, result: Any) -> Any:
+    """Keep the completed runs an isolated read found, as an in-process read would have."""
+    if isinstance(result, CampaignInfo):
+        st = Path(path).stat()
+        for name, run in result.runs.items():
+            if run.status == "completed":
+                _COMPLETED_RUNS[(st.st_dev, st.st_ino, result.created, name)] = run
+        while len(_COMPLETED_RUNS) > _COMPLETED_RUNS_MAX:
+            _COMPLETED_RUNS.popitem(last=False)
+    return result
+
+
 def _while_written(read):
     """``read`` again when it fails while a live writer holds the file: HDF5 metadata being
-    rewritten under a reader shows as damage that is not there. After ``LIVE_TRIES`` a clear
+    rewritten under a reader shows as damage that is not there. While a writer lives, each
+    read runs in a forked child (store/isolated.py): the HDF5 library can crash a reader whose
+    file is changed under it, and then only the child dies. After ``LIVE_TRIES`` a clear
     "being written, retry" error, never a false "damaged". With no live writer, a failure is
     real: it passes through on the second read (the first may have raced a writer that has
     just finished). A read that succeeds costs nothing extra."""
 
     @functools.wraps(read)
     def wrapper(path, *args, **kwargs):
+        if in_child():  # a read nested in an isolated one (read_table's read_info)
+            return read(path, *args, **kwargs)
         for attempt in range(LIVE_TRIES):
             try:
+                if writer_alive(Path(path)):
+                    return _remember(path, run_isolated(read, path, *args, **kwargs))
                 return read(path, *args, **kwargs)
             except (MissingTableError, NotACampaignError):
                 raise
             except (CampaignFileError, OSError, KeyError, TypeError, AttributeError,
-                    ValueError, IndexError) as exc:
+                    ValueError, IndexError, IsolatedReadFailed) as exc:
                 if attempt and not writer_alive(Path(path)):
                     raise
                 last = exc
@@ -228,9 +268,11 @@ def read_info(path: str | os.PathLike) -> CampaignInfo:
     with open_h5(path) as f:
         try:
             version = check_campaign(f, path)
-            a = f.attrs
+            a = read_attrs(f, f"{path}: campaign")
+            st = path.stat()  # with the creation time: another campaign copied over this one
+            file_id = (st.st_dev, st.st_ino, _text(a.get("created", "")))
             if version >= FIRST_CHECKSUMMED_VERSION:
-                check_sealed(f, ROOT_SEALED_ATTRS, f"{path}: campaign")
+                check_sealed(a, ROOT_SEALED_ATTRS, f"{path}: campaign")
             alive = writer_alive(path)
             ident = ChipIdentity(
                 **{k: (_text(a[k]) if isinstance(a[k], (str, bytes)) else int(a[k]))
@@ -238,23 +280,27 @@ def read_info(path: str | os.PathLike) -> CampaignInfo:
             )
             runs = {}
             for name in f[RUNS_GROUP]:
+                cached = _COMPLETED_RUNS.get((*file_id, name))
+                if cached is not None:
+                    runs[name] = cached
+                    continue
                 grp = f[RUNS_GROUP].get(name)  # None: a link to an object that won't open
                 if alive and (grp is None or STEPS_TABLE not in grp):
                     continue  # a run the live writer is still creating: nothing committed yet
                 if grp is None or STEPS_TABLE not in grp:
                     raise CorruptCampaignError(f"{path}: run {name}: group or its commit log "
                                                "unreadable")
-                runs[name] = _run_info(grp, name, alive, path, version)
+                runs[name] = _cached_run_info(grp, name, alive, path, version, file_id)
             return CampaignInfo(
                 path=path,
                 format_version=version,
                 created=_text(a.get("created", "")),
-                software=json_attr(f, "software", "{}", f"{path}: campaign"),
+                software=json_attr(a, "software", "{}", f"{path}: campaign"),
                 config_text=_text(a.get("config", "")),
                 identity=ident,
-                status=_status(f, alive, f"{path}: campaign"),
+                status=_status(a, alive, f"{path}: campaign"),
                 error=_text(a.get("error", "")),
-                resumed=json_attr(f, "resumed", "[]", f"{path}: campaign"),
+                resumed=json_attr(a, "resumed", "[]", f"{path}: campaign"),
                 runs=runs,
             )
         except (KeyError, OSError, RuntimeError, UnicodeDecodeError,

@@ -22,6 +22,7 @@ from xbarlab.store.integrity import (
     ChecksumError,
     bad_chunks,
     check_sealed,
+    read_attrs,
 )
 from xbarlab.store.layout import MAX_TABLES, RUNS_GROUP, STEPS_TABLE
 from xbarlab.store.validate import check_campaign, committed_steps, open_h5
@@ -75,7 +76,7 @@ def _check_run(grp: h5py.Group, name: str, report: VerifyReport) -> None:
         return
     if report.checksummed and (len(steps) or DIGEST_ATTR in grp.attrs):
         try:
-            check_sealed(grp, RUN_SEALED_ATTRS, where)
+            check_sealed(read_attrs(grp, where), RUN_SEALED_ATTRS, where)
             report.intact.append(f"{where}: attributes")
         except ChecksumError as exc:
             report.faults.append(str(exc))
@@ -88,7 +89,8 @@ def _check_run(grp: h5py.Group, name: str, report: VerifyReport) -> None:
         try:
             ds = grp[tname]
             if report.checksummed and int(ds.attrs.get("first_step", 0)) <= last:
-                check_sealed(ds, TABLE_SEALED_ATTRS, f"{where} table {tname}")
+                check_sealed(read_attrs(ds, f"{where} table {tname}"), TABLE_SEALED_ATTRS,
+                             f"{where} table {tname}")
             rows = int(min(ends[int(ds.attrs["slot"])], ds.shape[0]))
             check = TableCheck(name, tname, rows, bad_chunks(ds, rows))
         except ChecksumError as exc:
@@ -120,7 +122,7 @@ def verify_campaign(path: str | os.PathLike) -> VerifyReport:
         report.checksummed = report.format_version >= FIRST_CHECKSUMMED_VERSION
         if report.checksummed:
             try:
-                check_sealed(f, ROOT_SEALED_ATTRS, "campaign")
+                check_sealed(read_attrs(f, "campaign"), ROOT_SEALED_ATTRS, "campaign")
                 report.intact.append("campaign: identity, config and software attributes")
             except ChecksumError as exc:
                 report.faults.append(str(exc))

@@ -40,6 +40,7 @@ from xbarlab.store.layout import (
     FORMAT_VERSION,
     IDENTITY_FIELDS,
     LIBVER,
+    MAX_RUNS,
     RUNS_GROUP,
     STEPS_DTYPE,
     STEPS_TABLE,
@@ -272,6 +273,9 @@ class CampaignWriter:
                 f"{self.path}: protocol name {protocol!r} must be lower-case letters, digits "
                 "and _"
             )
+        if len(self._runs) >= MAX_RUNS:
+            raise CampaignFileError(f"{self.path}: a campaign file holds at most {MAX_RUNS} "
+                                    "runs; continue in a new file")
         name = run_name(len(self._runs) + 1, protocol)
         grp = self.h5[RUNS_GROUP].create_group(name)
         grp.attrs["protocol"] = protocol
