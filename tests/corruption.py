@@ -25,6 +25,27 @@ from xbarlab.errors import XbarlabError
 from xbarlab.store.reader import read_info, read_table
 from xbarlab.store.verify import verify_campaign
 
+# A three-protocol campaign on a 16x16 simulated PCM array: ~2 MB, ~1 s to write.
+SMALL_CAMPAIGN = """
+description = "small damage target"
+[target.simulated]
+device = "pcm"
+rows = 16
+cols = 16
+seed = 3
+[[steps]]
+[steps.program_verify]
+levels = 4
+[[steps]]
+[steps.drift]
+levels = 2
+t_stop_s = 1e3
+[[steps]]
+[steps.endurance]
+max_cycles = 1000
+region = { rows = [0, 2] }
+"""
+
 
 def all_records(path: Path) -> dict[tuple[str, str], dict[str, np.ndarray]]:
     info = read_info(path)

@@ -16,6 +16,7 @@ import campaign_script
 import numpy as np
 import pytest
 from corruption import (
+    SMALL_CAMPAIGN,
     Corruption,
     all_records,
     chunk_spans,
@@ -30,31 +31,11 @@ from xbarlab.store.integrity import ChecksumError, salvaging
 from xbarlab.store.reader import read_table
 from xbarlab.store.verify import verify_campaign
 
-CAMPAIGN = """
-description = "corruption target"
-[target.simulated]
-device = "pcm"
-rows = 16
-cols = 16
-seed = 3
-[[steps]]
-[steps.program_verify]
-levels = 4
-[[steps]]
-[steps.drift]
-levels = 2
-t_stop_s = 1e3
-[[steps]]
-[steps.endurance]
-max_cycles = 1000
-region = { rows = [0, 2] }
-"""
-
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory) -> tuple[Path, bytes, dict]:
     path = tmp_path_factory.mktemp("corrupt") / "c.h5"
-    CampaignRunner(parse_campaign(CAMPAIGN, "c.toml"), CAMPAIGN, path).run()
+    CampaignRunner(parse_campaign(SMALL_CAMPAIGN, "c.toml"), SMALL_CAMPAIGN, path).run()
     return path, path.read_bytes(), all_records(path)
 
 
@@ -134,6 +115,10 @@ def test_verify_fit_and_report_on_a_damaged_file(campaign, tmp_path):
         assert res.returncode == 2 and len(lines) == 1, res.stderr
         assert "results: rows 0-255 fail their checksum" in lines[0] and "--salvage" in lines[0]
         assert not Path(args[3]).exists()
+    res = _cli("fit", str(damaged), "-o", str(tmp_path / "m.json"), "--skip", "endurance,pulse",
+               "--salvage")
+    assert res.returncode == 0, res.stderr
+    assert "salvaged:" in res.stdout and (tmp_path / "m.json").exists()
     res = _cli("report", str(damaged), "-o", str(tmp_path / "r.html"), "--salvage")
     assert res.returncode == 0, res.stderr
     assert "salvaged:" in res.stdout and "rows 0-255 skipped (checksum mismatch)" in res.stdout

@@ -17,30 +17,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from corruption import all_records, probe
+from corruption import SMALL_CAMPAIGN, all_records, probe
 
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
 from xbarlab.store.reader import read_info
 
-CAMPAIGN = """
-description = "disk-full target"
-[target.simulated]
-device = "pcm"
-rows = 16
-cols = 16
-seed = 5
-[[steps]]
-[steps.program_verify]
-levels = 4
-[[steps]]
-[steps.drift]
-levels = 2
-t_stop_s = 1e3
-[[steps]]
-[steps.endurance]
-max_cycles = 1000
-region = { rows = [0, 2] }
+CAMPAIGN = SMALL_CAMPAIGN.replace("seed = 3", "seed = 5") + """
 [[steps]]
 [steps.mvm]
 batch = 8
@@ -91,8 +74,22 @@ ONE_LINE = re.compile(r"^xbarlab: error: \S+: disk full (at step \d+ of run \w+|
                       r"the resume checkpoint).*; free space and run --resume$")
 
 
-@pytest.mark.parametrize(("free_mb", "fooled"), [(3.3, False), (3.8, False), (4.4, False),
-                                                 (5.0, False), (3.6, True), (4.6, True)])
+def test_a_campaign_that_cannot_fit_is_refused_before_the_file_exists(small_fs, tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text(CAMPAIGN)
+    (small_fs / "filler").write_bytes(bytes(8 * 2**20 - int(3.3 * 2**20)))
+    res = _xbarlab("run", str(toml), "-o", str(small_fs / "c.h5"))
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1, res.stderr
+    assert re.search(r"records need about [\d.]+ GB on disk, and [\d.]+ GB is free", lines[0])
+    assert sorted(p.name for p in small_fs.iterdir()) == ["filler"]
+
+
+# free space left on the 8 MiB file system: the campaign (about 2.4 MB of file, with the
+# writer's 2 MiB reserve and 1 MiB margin) passes the up-front estimate and fills the disk
+# at different steps
+@pytest.mark.parametrize(("free_mb", "fooled"), [(4.5, False), (4.8, False), (5.0, False),
+                                                 (5.2, False), (4.6, True), (5.0, True)])
 def test_disk_full_stops_cleanly_and_resume_matches(small_fs, tmp_path, reference, free_mb,
                                                     fooled):
     toml = tmp_path / "c.toml"

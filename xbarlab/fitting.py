@@ -37,7 +37,7 @@ from xbarlab.analysis.model_fit import ModelFit, fit_model
 from xbarlab.analysis.sufficient import CampaignStats
 from xbarlab.errors import XbarlabError
 from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
-from xbarlab.store.integrity import salvaging
+from xbarlab.store.integrity import salvage_active, salvaging
 from xbarlab.store.reader import read_info, read_table
 
 WIDE = 1 << 20  # a row stride wider than any array, to number cells without knowing its width
@@ -52,12 +52,12 @@ def campaign_stats(path: str | Path, model: PCMModel | RRAMModel,
         return _campaign_stats(Path(path), model)
     with salvaging() as skipped:
         stats = _campaign_stats(Path(path), model)
-    stats.skipped = [str(s) for s in skipped]
+    stats.skipped = [str(s) for s in skipped] + stats.skipped  # rows, then runs left out
     return stats
 
 
 def _campaign_stats(path: Path, model: PCMModel | RRAMModel) -> CampaignStats:
-    g_min, g_max = model.g_min, model.g_max
+    g_max = model.g_max
     info = read_info(path)
     stats = CampaignStats(sources=[str(path)],
                           dies=[(info.identity.die_x, info.identity.die_y)], g_max=g_max)
@@ -65,41 +65,55 @@ def _campaign_stats(path: Path, model: PCMModel | RRAMModel) -> CampaignStats:
     for run in info.runs.values():
         if run.steps == 0:
             continue
-        where = f"{path}: run {run.name}"
-        tables = run.tables
-        if run.protocol in PROGRAMMED_BY and "results" in tables:
-            results = read_table(path, run.name, "results")
-            stats.samples += int(results.sizes["record"])
-            if worn.size:
-                keep = ~np.isin(flat_cells(results, WIDE), worn)
-                results = results.isel(record=np.flatnonzero(keep))
-            stats.programming += programming_counts(results, g_min, g_max)
-        if run.protocol == "drift" and "reads" in tables and "results" in tables:
-            reads = read_table(path, run.name, "reads")
-            results = read_table(path, run.name, "results")
-            if isinstance(model, PCMModel):
-                sums, n = drift_sums(reads, results, g_max, model.drift.t0_s,
-                                     model.read_noise.t_read_s, where)
-                stats.drift += sums
-            else:
-                relax, n = relaxation_sums(reads, results, model, where)
-                stats.relaxation += relax
-            stats.samples += n
-        if run.protocol == "pulse_response" and "trains" in tables:
-            trains = read_table(path, run.name, "trains")
-            stats.pulse += pulse_sums(trains, run.config, model)
-            stats.samples += int(trains.sizes["record"])
-        if run.protocol == "endurance" and "results" in tables and "checkpoints" in tables:
-            checkpoints = read_table(path, run.name, "checkpoints")
-            results = read_table(path, run.name, "results")
-            stats.endurance += endurance_counts(results, checkpoints, g_max)
-            stats.samples += int(checkpoints.sizes["record"])
-            worn = np.union1d(worn, flat_cells(results, WIDE)[worn_out(results)])
+        try:
+            worn = _add_run(stats, path, run, model, worn)
+        except FitError as exc:
+            if not salvage_active():
+                raise
+            # salvaged tables can be too incomplete to use (drift needs whole read-outs)
+            stats.skipped.append(f"{path}: run {run.name} left out ({exc})")
     if not (stats.drift.devices or stats.relaxation.devices or stats.endurance.devices
             or stats.programming.targeted or stats.pulse.steps):
         raise FitError(f"{path}: no program_verify, drift, endurance or pulse_response records "
                        "to fit")
     return stats
+
+
+def _add_run(stats: CampaignStats, path: Path, run, model: PCMModel | RRAMModel,
+             worn: np.ndarray) -> np.ndarray:
+    """Add one run's sufficient statistics to ``stats``; returns the worn-out cells so far."""
+    g_min, g_max = model.g_min, model.g_max
+    where = f"{path}: run {run.name}"
+    tables = run.tables
+    if run.protocol in PROGRAMMED_BY and "results" in tables:
+        results = read_table(path, run.name, "results")
+        stats.samples += int(results.sizes["record"])
+        if worn.size:
+            keep = ~np.isin(flat_cells(results, WIDE), worn)
+            results = results.isel(record=np.flatnonzero(keep))
+        stats.programming += programming_counts(results, g_min, g_max)
+    if run.protocol == "drift" and "reads" in tables and "results" in tables:
+        reads = read_table(path, run.name, "reads")
+        results = read_table(path, run.name, "results")
+        if isinstance(model, PCMModel):
+            sums, n = drift_sums(reads, results, g_max, model.drift.t0_s,
+                                 model.read_noise.t_read_s, where)
+            stats.drift += sums
+        else:
+            relax, n = relaxation_sums(reads, results, model, where)
+            stats.relaxation += relax
+        stats.samples += n
+    if run.protocol == "pulse_response" and "trains" in tables:
+        trains = read_table(path, run.name, "trains")
+        stats.pulse += pulse_sums(trains, run.config, model)
+        stats.samples += int(trains.sizes["record"])
+    if run.protocol == "endurance" and "results" in tables and "checkpoints" in tables:
+        checkpoints = read_table(path, run.name, "checkpoints")
+        results = read_table(path, run.name, "results")
+        stats.endurance += endurance_counts(results, checkpoints, g_max)
+        stats.samples += int(checkpoints.sizes["record"])
+        worn = np.union1d(worn, flat_cells(results, WIDE)[worn_out(results)])
+    return worn
 
 
 def find_campaigns(inputs: list[str]) -> list[Path]:

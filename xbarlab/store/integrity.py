@@ -74,6 +74,11 @@ def salvaging() -> Iterator[list[SkippedRows]]:
         _salvage.reset(token)
 
 
+def salvage_active() -> bool:
+    """True within :func:`salvaging`."""
+    return _salvage.get() is not None
+
+
 # -- metadata -----------------------------------------------------------------------------
 
 def _canonical(value: Any) -> Any:
