@@ -199,3 +199,31 @@ def test_power_durability_syncs_every_commit(tmp_path, monkeypatch):
             with run.step() as s:
                 s.append("t", {"x": [float(k)]})
         assert len(synced) == 3
+
+
+def test_a_run_killed_while_being_created_is_empty_not_damaged(tmp_path):
+    """A writer killed inside open_run leaves a run group without its commit log: readers
+    and verify show it as empty, and a resume makes that run again under the same name."""
+    from xbarlab.store.layout import RUNS_GROUP
+    from xbarlab.store.verify import verify_campaign
+
+    path = tmp_path / "half.h5"
+    with CampaignWriter.create(path) as w:
+        run = w.open_run("read_noise", {"repeats": 1})
+        with run.step() as s:
+            s.append("reads", {"conductance": np.arange(3.0)})
+        w.h5[RUNS_GROUP].create_group("002_drift")  # as open_run leaves it when killed
+        w.h5.flush()
+        w.close("interrupted", "killed")
+    info = read_info(path)
+    assert list(info.runs) == ["001_read_noise"]
+    rep = verify_campaign(path)
+    assert rep.ok and "run 002_drift: created, never written" in rep.intact
+    with CampaignWriter.resume(path) as w:
+        run = w.open_run("drift", {"times_s": [1.0]})
+        assert run.name == "002_drift"
+        with run.step() as s:
+            s.append("reads", {"conductance": np.ones(2)})
+    info = read_info(path)
+    assert list(info.runs) == ["001_read_noise", "002_drift"]
+    assert info.runs["002_drift"].tables["reads"].rows == 2 and verify_campaign(path).ok

@@ -285,11 +285,10 @@ def read_info(path: str | os.PathLike) -> CampaignInfo:
                     runs[name] = cached
                     continue
                 grp = f[RUNS_GROUP].get(name)  # None: a link to an object that won't open
-                if alive and (grp is None or STEPS_TABLE not in grp):
-                    continue  # a run the live writer is still creating: nothing committed yet
+                if grp is None and not alive:
+                    raise CorruptCampaignError(f"{path}: run {name}: group unreadable")
                 if grp is None or STEPS_TABLE not in grp:
-                    raise CorruptCampaignError(f"{path}: run {name}: group or its commit log "
-                                               "unreadable")
+                    continue  # a run being created, or whose writer died creating it: empty
                 runs[name] = _cached_run_info(grp, name, alive, path, version, file_id)
             return CampaignInfo(
                 path=path,

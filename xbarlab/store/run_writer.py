@@ -8,8 +8,10 @@ import json
 import math
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import h5py
 import numpy as np
@@ -26,8 +28,18 @@ from xbarlab.store.layout import (
 from xbarlab.store.space import MARGIN_BYTES, DiskFullError, free_bytes, mb
 from xbarlab.store.validate import committed_steps
 
-if TYPE_CHECKING:
-    from xbarlab.store.writer import CampaignWriter
+
+class CampaignFile(Protocol):
+    """What a run needs of the campaign writer that owns it (xbarlab.store.writer's
+    CampaignWriter), named here so that the two modules do not import each other."""
+
+    path: Path
+    h5: h5py.File
+    closed: bool
+
+    def _sync(self) -> None: ...
+
+    def _disk_full_guard(self, run: RunWriter, step: int) -> AbstractContextManager[None]: ...
 
 CHUNK_BYTES = 1 << 18  # ~256 KiB: a commit rewrites at most one partial chunk; measured best
 
@@ -142,7 +154,7 @@ class Step:
 class RunWriter:
     """One run (``/runs/NNN_<protocol>``) of a campaign being written."""
 
-    def __init__(self, campaign: CampaignWriter, group: h5py.Group):
+    def __init__(self, campaign: CampaignFile, group: h5py.Group):
         self.campaign = campaign
         self.group = group
         self.name = group.name.rsplit("/", 1)[-1]

@@ -69,6 +69,9 @@ def _fault(exc: BaseException) -> str:
 
 def _check_run(grp: h5py.Group, name: str, report: VerifyReport) -> None:
     where = f"run {name}"
+    if STEPS_TABLE not in grp:  # the writer died creating it (a resume reuses it)
+        report.intact.append(f"{where}: created, never written")
+        return
     try:
         steps = committed_steps(grp[STEPS_TABLE], f"{report.path}: {where}")
     except (ChecksumError, OSError, KeyError, RuntimeError) as exc:

@@ -137,8 +137,11 @@ class CampaignWriter:
         self._reserve = reserve
         self.durability = durability
         self.closed = False
+        # a group without a commit log is a run whose writer died creating it: open_run
+        # makes it again under the same name
         self._runs: dict[str, RunWriter] = {
             name: RunWriter(self, grp) for name, grp in sorted(h5[RUNS_GROUP].items())
+            if STEPS_TABLE in grp
         }
 
     # -- opening -------------------------------------------------------------------------
@@ -229,7 +232,7 @@ class CampaignWriter:
             resumed = json.loads(h5.attrs.get("resumed", "[]"))
             h5.attrs["resumed"] = json.dumps([*resumed, now_iso()])
             for grp in h5[RUNS_GROUP].values():  # unfinished work is open again
-                if grp.attrs["status"] != "completed":
+                if STEPS_TABLE in grp and grp.attrs["status"] != "completed":
                     grp.attrs["status"] = "running"
                     grp.attrs["error"] = ""
             h5.flush()
@@ -277,7 +280,11 @@ class CampaignWriter:
             raise CampaignFileError(f"{self.path}: a campaign file holds at most {MAX_RUNS} "
                                     "runs; continue in a new file")
         name = run_name(len(self._runs) + 1, protocol)
-        grp = self.h5[RUNS_GROUP].create_group(name)
+        runs = self.h5[RUNS_GROUP]
+        half_made = [n for n in runs if n.startswith(name[:4]) and n not in self._runs]
+        for old in half_made:  # (only a run killed while being created has no commit log)
+            del runs[old]
+        grp = runs.create_group(name)
         grp.attrs["protocol"] = protocol
         grp.attrs["config"] = _config_json(config)
         grp.attrs["instruments"] = json.dumps(instruments or {}, default=str)
