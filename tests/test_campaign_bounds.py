@@ -61,3 +61,13 @@ def test_unbounded_input_is_one_line_naming_the_field(tmp_path, old, new, field)
     assert field in lines[0], lines[0]
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "out.h5").exists()
+
+
+def test_an_output_in_a_missing_directory_is_one_line(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(BASE)
+    out = tmp_path / "missing" / "out.h5"
+    r = subprocess.run([sys.executable, "-P", "-m", "xbarlab", "run", str(path), "-o", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr == f"xbarlab: error: {out}: no such directory {out.parent}; create it first\n"

@@ -105,6 +105,9 @@ class CampaignRunner:
 
     def run(self) -> CampaignResult:
         """A new campaign file; an existing file is never overwritten."""
+        if not self.out.resolve().parent.is_dir():
+            raise CampaignRunError(f"{self.out}: no such directory "
+                                   f"{self.out.resolve().parent}; create it first")
         if self.out.exists():
             raise CampaignExistsError(f"{self.out}: file exists; continue it with --resume or "
                                       "choose another output file")
