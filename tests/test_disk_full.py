@@ -61,7 +61,7 @@ def reference(tmp_path_factory) -> dict:
 
 
 def _xbarlab(*args: str, fooled: bool = False) -> subprocess.CompletedProcess:
-    head = ["-c", FOOLED] if fooled else ["-P", "-m", "xbarlab.cli"]
+    head = ["-P", "-c", FOOLED] if fooled else ["-P", "-m", "xbarlab.cli"]
     return subprocess.run([sys.executable, *head, *args], capture_output=True, text=True,
                           timeout=300)
 
