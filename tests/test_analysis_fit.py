@@ -307,3 +307,29 @@ def test_a_weibull_fit_without_spread_fails_with_a_message():
     counts = EnduranceCounts(np.array([[1000, 1259, 200]]), np.array([200, 0, 0]))
     with pytest.raises(FitError, match=r"^w\.h5: endurance: Weibull fit did not converge"):
         fit_weibull(counts, "w.h5")
+
+
+def test_skip_takes_lists_and_repeats_and_force_overwrites(tmp_path):
+    path = run_campaign(tmp_path, "one", DEFAULT, seed=3, size=64)
+    out = tmp_path / "m.json"
+
+    def fit_cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-P", "-m", "xbarlab.cli", "fit", str(path),
+                               "-o", str(out), *args], capture_output=True, text=True,
+                              timeout=300)
+
+    r = fit_cli("--skip", "endurance", "--skip", "pulse,faults")
+    assert r.returncode == 0, r.stderr
+    first = json.loads(out.with_name("m.fit.json").read_text())
+    parts = {name.split(".")[0] for name in first["fits"]}
+    assert "drift" in parts and not {"endurance", "pulse", "faults"} & parts
+    r = fit_cli("--skip", "endurance,pulse,faults")
+    assert r.returncode == 2
+    assert r.stderr == f"xbarlab: error: {out}: exists; choose another model file, or give " \
+                       "--force\n"
+    r = fit_cli("--skip", "endurance,pulse,faults", "--force")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(out.with_name("m.fit.json").read_text()) == first  # same data, same fit
+    r = fit_cli("--skip", "endurance,nope", "--force")
+    assert r.returncode == 2 and "skip: unknown part(s) ['nope'] (parts: drift, endurance, " \
+        "faults, pulse)" in r.stderr

@@ -293,7 +293,11 @@ def fit(
     base: Annotated[Path | None, typer.Option(
         help="Model JSON whose unfitted parts the result keeps (default: the defaults of "
              "--device); its kind overrides --device.")] = None,
-    skip: Annotated[str, typer.Option(help="Parts not to fit: drift, endurance, faults.")] = "",
+    skip: Annotated[list[str] | None, typer.Option(
+        help="Parts not to fit: drift, endurance, faults, pulse. A comma list, or repeat the "
+             "option.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite the model, summary and aihwkit files if they exist.")] = False,
     summary: Annotated[Path | None, typer.Option(
         help="Per-die summary table to write (.csv or .nc); implies --per-die.")] = None,
     aihwkit: Annotated[Path | None, typer.Option(
@@ -309,10 +313,10 @@ def fit(
 
     from xbarlab.fitting import base_model, check_outputs, find_campaigns, fit_wafer, write_fit
 
-    check_outputs(output, summary, aihwkit)
+    check_outputs(output, summary, aihwkit, force=force)
     start_from = base_model(device, base)
     files = find_campaigns(inputs)
-    parts = frozenset(p.strip() for p in skip.split(",") if p.strip())
+    parts = frozenset(p.strip() for item in skip or [] for p in item.split(",") if p.strip())
     with Progress(console=out, transient=True, disable=not out.is_terminal) as bars:
         task = bars.add_task("reading campaigns", total=len(files))
         result = fit_wafer(files, start_from, scheduler=scheduler,

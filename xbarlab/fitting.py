@@ -280,11 +280,12 @@ def base_model(device: str = "pcm", base: Path | None = None) -> PCMModel | RRAM
 
 
 def check_outputs(model: Path, summary: Path | None = None,
-                  aihwkit: Path | None = None) -> None:
-    """Refuse, before any fitting, output files that exist or have a format we cannot write."""
+                  aihwkit: Path | None = None, force: bool = False) -> None:
+    """Refuse, before any fitting, output files that exist (unless ``force``) or have a format
+    we cannot write."""
     for path, what in ((model, "model"), (summary, "summary"), (aihwkit, "aihwkit")):
-        if path is not None and path.exists():
-            raise XbarlabError(f"{path}: exists; choose another {what} file")
+        if path is not None and path.exists() and not force:
+            raise XbarlabError(f"{path}: exists; choose another {what} file, or give --force")
     if summary is not None and summary.suffix not in (".csv", ".nc"):
         raise XbarlabError(f"--summary {summary}: use a .csv or .nc file name")
 
