@@ -187,16 +187,6 @@ _COMPLETED_RUNS: collections.OrderedDict[tuple, RunInfo] = collections.OrderedDi
 _COMPLETED_RUNS_MAX = 4096
 
 
-def _cached_run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int,
-                     file_id: tuple[int, int, str]) -> RunInfo:
-    info = _run_info(grp, name, alive, path, version)
-    if info.status == "completed":
-        _COMPLETED_RUNS[(*file_id, name)] = info
-        while len(_COMPLETED_RUNS) > _COMPLETED_RUNS_MAX:
-            _COMPLETED_RUNS.popitem(last=False)
-    return info
-
-
 def _time_kind(kind: str) -> bool:
     try:
         return np.dtype(kind).kind in "Mm"
@@ -215,13 +205,19 @@ LIVE_TRIES = 8  # reads of a file a live writer is changing, before saying "retr
 LIVE_BACKOFF_S = 0.02
 
 
+def _file_key(path: str | os.PathLike, created: str) -> tuple[int, int, str]:
+    """Which file: with the creation time, as another campaign may be copied over this one."""
+    st = Path(path).stat()
+    return st.st_dev, st.st_ino, created
+
+
 def _remember(path: str | os.PathLike, result: Any) -> Any:
-    """Keep the completed runs an isolated read found, as an in-process read would have."""
+    """Keep the completed runs a read found (in this process or an isolated child)."""
     if isinstance(result, CampaignInfo):
-        st = Path(path).stat()
+        key = _file_key(path, result.created)
         for name, run in result.runs.items():
             if run.status == "completed":
-                _COMPLETED_RUNS[(st.st_dev, st.st_ino, result.created, name)] = run
+                _COMPLETED_RUNS[(*key, name)] = run
         while len(_COMPLETED_RUNS) > _COMPLETED_RUNS_MAX:
             _COMPLETED_RUNS.popitem(last=False)
     return result
@@ -244,7 +240,7 @@ def _while_written(read):
             try:
                 if writer_alive(Path(path)):
                     return _remember(path, run_isolated(read, path, *args, **kwargs))
-                return read(path, *args, **kwargs)
+                return _remember(path, read(path, *args, **kwargs))
             except (MissingTableError, NotACampaignError):
                 raise
             except (CampaignFileError, OSError, KeyError, TypeError, AttributeError,
@@ -269,8 +265,7 @@ def read_info(path: str | os.PathLike) -> CampaignInfo:
         try:
             version = check_campaign(f, path)
             a = read_attrs(f, f"{path}: campaign")
-            st = path.stat()  # with the creation time: another campaign copied over this one
-            file_id = (st.st_dev, st.st_ino, _text(a.get("created", "")))
+            file_id = _file_key(path, _text(a.get("created", "")))
             if version >= FIRST_CHECKSUMMED_VERSION:
                 check_sealed(a, ROOT_SEALED_ATTRS, f"{path}: campaign")
             alive = writer_alive(path)
@@ -289,7 +284,7 @@ def read_info(path: str | os.PathLike) -> CampaignInfo:
                     raise CorruptCampaignError(f"{path}: run {name}: group unreadable")
                 if grp is None or STEPS_TABLE not in grp:
                     continue  # a run being created, or whose writer died creating it: empty
-                runs[name] = _cached_run_info(grp, name, alive, path, version, file_id)
+                runs[name] = _run_info(grp, name, alive, path, version)
             return CampaignInfo(
                 path=path,
                 format_version=version,
