@@ -48,6 +48,31 @@ def test_ctrl_c_at_any_moment_exits_130_with_a_message(tmp_path, delay_s):
     assert "Traceback" not in err
 
 
+WRAPPING_CLI = """
+import os, signal, sys, types
+
+def main():
+    # what pydantic-core does when Ctrl-C lands while it builds a model class at import: the
+    # interruption comes out as another exception
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+    except BaseException as exc:
+        raise RuntimeError(f"Error building validator: {exc!r}") from None
+
+sys.modules["xbarlab.cli"] = types.SimpleNamespace(main=main)
+from xbarlab.__main__ import main as entry
+entry()
+"""
+
+
+def test_ctrl_c_that_a_library_wraps_in_another_exception_still_exits_130(tmp_path):
+    # seen in CI: Ctrl-C during pydantic's schema building surfaced as a SchemaError traceback
+    p = subprocess.run([sys.executable, "-P", "-c", WRAPPING_CLI], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 130, p.stderr
+    assert p.stderr.strip() == "xbarlab: interrupted"
+
+
 def test_a_killed_writers_temporaries_are_removed_by_the_next_run(tmp_path):
     (tmp_path / "c.toml").write_text(CAMPAIGN.replace("repeats = 100000", "repeats = 3"))
     stale = [tmp_path / ".c.h5.999999.partial", tmp_path / ".c.h5.resume.999999.tmp"]
