@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from corruption import (
     SMALL_CAMPAIGN,
+    TORN,
     Corruption,
     all_records,
     chunk_spans,
@@ -45,6 +46,7 @@ def _fuzz(original: bytes, reference: dict, cases: list[Corruption], where: Path
     for case in cases:
         where.write_bytes(case.apply(original))
         outcome, detail, _ = probe(where, reference, deadline_s=30)
+        outcomes["detected" if outcome == "refused" or detail == TORN else "clean"] += 1
         outcomes[outcome] += 1
         if outcome in ("WRONG", "TRACEBACK", "HANG"):
             bad.append((case, outcome, detail))
@@ -59,8 +61,10 @@ def test_corruption_fuzz_of_a_completed_file(campaign, tmp_path):
     cases += [Corruption("flip", o, bit=o % 8) for o in metadata_offsets(path, 80, seed=7)]
     outcomes = _fuzz(original, reference, cases, tmp_path / "damaged.h5")
     # most single faults land in checksummed bytes: they must be caught, not read around
+    # (refused, or, where they hit a last chunk past its committed rows, recognised and the
+    # committed rows recovered through the commit log's CRC)
     print(dict(outcomes))
-    assert outcomes["refused"] >= 0.6 * len(cases), outcomes
+    assert outcomes["detected"] >= 0.6 * len(cases), outcomes
 
 
 def test_a_damaged_chunk_is_named_by_read_verify_and_salvage(campaign, tmp_path):

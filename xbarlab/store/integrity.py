@@ -23,7 +23,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -142,8 +143,71 @@ def _checksum_failure(exc: BaseException) -> bool:
     return "filter returned failure" in text or "checksum" in text.lower()
 
 
-def bad_chunks(ds: h5py.Dataset, stop: int) -> list[tuple[int, int]]:
-    """Row ranges [start, stop) of the chunks below row ``stop`` that fail to read."""
+@dataclass(frozen=True)
+class Tail:
+    """What the commit log says of a table's last chunk: the table's committed rows and the
+    CRC-32 of the committed rows in its last chunk. With it a read can recover those rows when
+    a kill tore the chunk's in-place rewrite (docs/hdf5_layout.md, "Torn last chunks")."""
+
+    rows: int
+    crc: int
+
+
+def tail_start(rows: int, chunk_rows: int) -> int:
+    """First row of the chunk that holds row ``rows - 1``: the chunk a commit rewrites."""
+    return (rows - 1) // chunk_rows * chunk_rows if rows > 0 else 0
+
+
+def rows_crc(blocks: Iterable[np.ndarray]) -> int:
+    """CRC-32 of the bytes of ``blocks`` (contiguous arrays) one after another."""
+    crc = 0
+    for block in blocks:
+        crc = zlib.crc32(np.ascontiguousarray(block), crc)
+    return crc
+
+
+def _raw_rows(ds: h5py.Dataset, first: int, stop: int) -> np.ndarray | None:
+    """Rows [first, stop) of the chunk starting at ``first``, from its stored bytes, bypassing
+    the checksum; None if the chunk's bytes cannot be had. Valid because Fletcher-32 is the
+    only filter: the stored chunk is the rows followed by the 4-byte checksum."""
+    try:
+        mask, raw = ds.id.read_direct_chunk((first,))
+    except (OSError, RuntimeError, ValueError):
+        return None
+    need = (stop - first) * ds.dtype.itemsize
+    if mask or len(raw) < need:
+        return None
+    return np.frombuffer(raw, ds.dtype, count=stop - first).copy()
+
+
+def recover_tail(ds: h5py.Dataset, tail: Tail) -> np.ndarray | None:
+    """The committed rows of the last chunk, from its bytes, when they match the commit log's
+    CRC; None when they do not (real damage, not a torn rewrite)."""
+    if not ds.chunks or tail.rows <= 0:
+        return None
+    first = tail_start(tail.rows, ds.chunks[0])
+    rows = _raw_rows(ds, first, tail.rows)
+    if rows is None or rows_crc([rows]) != tail.crc:
+        return None
+    return rows
+
+
+def torn_tail(ds: h5py.Dataset, tail: Tail | None) -> bool:
+    """True when the last chunk fails its checksum but its committed rows are whole."""
+    if tail is None or not ds.chunks or tail.rows <= 0:
+        return False
+    try:
+        ds[tail_start(tail.rows, ds.chunks[0]):tail.rows]
+        return False
+    except OSError as exc:
+        if not _checksum_failure(exc):
+            raise
+    return recover_tail(ds, tail) is not None
+
+
+def bad_chunks(ds: h5py.Dataset, stop: int, tail: Tail | None = None) -> list[tuple[int, int]]:
+    """Row ranges [start, stop) of the chunks below row ``stop`` that fail to read (a torn
+    last chunk whose committed rows match ``tail`` does not count)."""
     step = ds.chunks[0] if ds.chunks else max(stop, 1)
     bad: list[tuple[int, int]] = []
     for start in range(0, stop, step):
@@ -153,6 +217,8 @@ def bad_chunks(ds: h5py.Dataset, stop: int) -> list[tuple[int, int]]:
         except OSError as exc:
             if not _checksum_failure(exc):
                 raise
+            if tail is not None and end == tail.rows and recover_tail(ds, tail) is not None:
+                continue
             if bad and bad[-1][1] == start:
                 bad[-1] = (bad[-1][0], end)
             else:
@@ -160,29 +226,77 @@ def bad_chunks(ds: h5py.Dataset, stop: int) -> list[tuple[int, int]]:
     return bad
 
 
-def read_rows(ds: h5py.Dataset, stop: int, where: str, start: int = 0) -> np.ndarray:
-    """Rows [start, stop) of ``ds``, verified. A damaged chunk raises ChecksumError naming the
-    rows, or, while :func:`salvaging`, is left out and recorded."""
+def read_rows(
+    ds: h5py.Dataset, stop: int, where: str, start: int = 0, tail: Tail | None = None
+) -> np.ndarray:
+    """Rows [start, stop) of ``ds``, verified. A torn last chunk is recovered through ``tail``;
+    any other damaged chunk raises ChecksumError naming the rows, or, while
+    :func:`salvaging`, is left out and recorded."""
     try:
         return ds[start:stop]
     except OSError as exc:
         if not _checksum_failure(exc):
             raise
-    bad = [(max(a, start), min(b, stop)) for a, b in bad_chunks(ds, stop) if b > start]
+    step = ds.chunks[0]
+    last = tail_start(tail.rows, step) if tail is not None else -1
+    parts: list[np.ndarray] = []
+    bad: list[tuple[int, int]] = []
+    for first in range(start - start % step, stop, step):
+        lo, hi = max(first, start), min(first + step, stop)
+        try:
+            parts.append(ds[lo:hi])
+            continue
+        except OSError as exc:
+            if not _checksum_failure(exc):
+                raise
+        recovered = recover_tail(ds, tail) if first == last and tail is not None else None
+        if recovered is not None and hi - first <= len(recovered):
+            parts.append(recovered[lo - first:hi - first])
+        elif bad and bad[-1][1] == lo:
+            bad[-1] = (bad[-1][0], hi)
+        else:
+            bad.append((lo, hi))
     skipped = _salvage.get()
-    if skipped is None:
+    if bad and skipped is None:
         ranges = ", ".join(f"{a}-{b - 1}" for a, b in bad)
         raise ChecksumError(f"{where}: rows {ranges} fail their checksum "
                             "(xbarlab verify lists all damage; fit, report and replay take "
                             "--salvage to leave it out)")
-    keep = np.ones(stop - start, bool)
     for a, b in bad:
-        keep[a - start:b - start] = False
         skipped.append(SkippedRows(where, a, b))
-    step = ds.chunks[0]
-    parts = []
-    for a in range(start - start % step, stop, step):
-        lo, hi = max(a, start), min(a + step, stop)
-        if keep[lo - start]:
-            parts.append(ds[lo:hi])
     return np.concatenate(parts) if parts else ds[0:0]
+
+
+# -- the commit log -------------------------------------------------------------------------
+
+def log_row_crc(row: np.void | np.ndarray) -> int:
+    """CRC-32 of a commit-log row with its ``row_crc`` field zeroed."""
+    copy = np.array(row, dtype=row.dtype).reshape(1)
+    copy["row_crc"] = 0
+    return zlib.crc32(copy)
+
+
+def read_log(steps_ds: h5py.Dataset, where: str) -> np.ndarray:
+    """Every row of a commit log. A torn last chunk (the kill landed while a commit rewrote
+    it) is read from its bytes, where every row's own CRC must check except the last one's:
+    that row was being written, so its step never committed."""
+    n = steps_ds.shape[0]
+    try:
+        return steps_ds[:n]
+    except OSError as exc:
+        if not _checksum_failure(exc):
+            raise
+    first = tail_start(n, steps_ds.chunks[0])
+    head = read_rows(steps_ds, first, where) if first else steps_ds[0:0]
+    try:
+        return np.concatenate([head, steps_ds[first:n]])
+    except OSError as exc:
+        if not _checksum_failure(exc):
+            raise
+    rows = _raw_rows(steps_ds, first, n)
+    if rows is None or "row_crc" not in (steps_ds.dtype.names or ()):
+        raise ChecksumError(f"{where}: rows {first}-{n - 1} fail their checksum") from None
+    whole = [log_row_crc(r) == int(r["row_crc"]) for r in rows]
+    if not all(whole[:-1]):  # only the row being written can be torn; others are damage
+        raise ChecksumError(f"{where}: rows {first}-{n - 1} fail their checksum") from None
+    return np.concatenate([head, rows if whole[-1] else rows[:-1]])

@@ -22,9 +22,16 @@ MAX_TABLES = 32  # tables per run: slots in the commit record
 # has a run per step, and a handful of steps is the norm.
 MAX_RUNS = 256
 
-STEPS_DTYPE = np.dtype(
-    [("step", "<i8"), ("committed", "<f8"), ("rows_end", "<i8", (MAX_TABLES,))]
-)
+# tail_crc: CRC-32 of the committed rows in each table's last chunk, and row_crc: CRC-32 of the
+# row itself (computed with row_crc = 0). A commit rewrites a table's partial last chunk in
+# place, and a SIGKILL can cut that write short (the kernel stops a large write between pages
+# when a fatal signal is pending), leaving a chunk that fails its Fletcher-32 although the
+# committed rows in it are whole; the CRCs let readers recognise and resume repair exactly that
+# (docs/hdf5_layout.md, "Torn last chunks").
+STEPS_DTYPE = np.dtype([
+    ("step", "<i8"), ("committed", "<f8"), ("rows_end", "<i8", (MAX_TABLES,)),
+    ("tail_crc", "<u4", (MAX_TABLES,)), ("row_crc", "<u4"),
+])
 
 IDENTITY_FIELDS = ("lot", "wafer", "die_x", "die_y", "array")
 

@@ -38,6 +38,7 @@ from xbarlab.store.integrity import (
     RUN_SEALED_ATTRS,
     TABLE_SEALED_ATTRS,
     ChecksumError,
+    Tail,
     check_sealed,
     json_attr,
     read_attrs,
@@ -52,7 +53,7 @@ from xbarlab.store.layout import (
     STEPS_TABLE,
 )
 from xbarlab.store.lock import writer_alive
-from xbarlab.store.validate import check_campaign, committed_steps, open_h5
+from xbarlab.store.validate import check_campaign, commit_tail, committed_steps, open_h5
 
 # Tables above this many bytes are read lazily (dask) unless the caller says otherwise.
 LAZY_THRESHOLD_BYTES = 256 << 20
@@ -74,6 +75,7 @@ class TableInfo:
     kinds: dict[str, str]
     dataset: str  # HDF5 path
     dtype: np.dtype  # storage dtype, so readers need not open the file again to learn it
+    tail: Tail | None = None  # the commit log's CRC of the last chunk (recovers a torn one)
 
 
 @dataclass(frozen=True)
@@ -156,9 +158,11 @@ def _run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int)
         if not all(k == "str" or _time_kind(k) for k in kinds.values()):
             raise ChecksumError(f"{twhere}: attribute 'kinds' names an unknown column kind")
         dtype = ds.dtype
+        rows = int(min(ends[int(tattrs["slot"])], ds.shape[0]))
         tables[tname] = TableInfo(
             name=tname,
-            rows=int(min(ends[int(tattrs["slot"])], ds.shape[0])),
+            rows=rows,
+            tail=commit_tail(steps, int(tattrs["slot"]), rows),
             columns=tuple(dtype.names),
             units=json_attr(tattrs, "units", "{}", twhere),
             kinds=kinds,
@@ -306,8 +310,10 @@ def read_info(path: str | os.PathLike) -> CampaignInfo:
 class _LazyColumn:
     """Array-like over one column of a table, opening the file per read, for dask."""
 
-    def __init__(self, path: Path, dataset: str, column: str, rows: int, dtype: np.dtype):
-        self.path, self.dataset, self.column = path, dataset, column
+    def __init__(self, path: Path, info: TableInfo, column: str):
+        self.path, self.dataset, self.column = path, info.dataset, column
+        self.tail = info.tail
+        rows, dtype, dataset = info.rows, info.dtype.fields[column][0], info.dataset
         run, _, table = dataset.removeprefix(f"/{RUNS_GROUP}/").partition("/")
         self.where = f"{path}: run {run} table {table}"
         self.shape = (rows,)
@@ -318,7 +324,7 @@ class _LazyColumn:
         start, stop, _ = key[0].indices(self.shape[0]) if isinstance(key, tuple) else \
             key.indices(self.shape[0])
         with open_h5(self.path) as f:
-            rows = read_rows(f[self.dataset], stop, self.where, start)
+            rows = read_rows(f[self.dataset], stop, self.where, start, self.tail)
         return rows[self.column]
 
 
@@ -328,7 +334,7 @@ def _column_vars(
     out: dict[str, np.ndarray | da.Array] = {}
     if lazy:
         for col in info.columns:
-            base = _LazyColumn(path, info.dataset, col, info.rows, info.dtype.fields[col][0])
+            base = _LazyColumn(path, info, col)
             arr = da.from_array(base, chunks=(LAZY_CHUNK_ROWS,), lock=True, asarray=True)
             kind = info.kinds.get(col)
             if kind is not None:
@@ -337,7 +343,8 @@ def _column_vars(
             out[col] = arr
     else:
         with open_h5(path) as f:
-            rows = read_rows(f[info.dataset], info.rows, f"{path}: run {run} table {info.name}")
+            rows = read_rows(f[info.dataset], info.rows, f"{path}: run {run} table {info.name}",
+                             tail=info.tail)
         for col in info.columns:
             out[col] = from_storage(rows[col], info.kinds.get(col))
     return out

@@ -18,7 +18,16 @@ import numpy as np
 
 from xbarlab.store import columns as colmod
 from xbarlab.store.errors import CampaignFileError, StepOrderError
-from xbarlab.store.integrity import DIGEST_ATTR, TABLE_SEALED_ATTRS, seal
+from xbarlab.store.integrity import (
+    DIGEST_ATTR,
+    TABLE_SEALED_ATTRS,
+    Tail,
+    log_row_crc,
+    read_rows,
+    rows_crc,
+    seal,
+    tail_start,
+)
 from xbarlab.store.layout import (
     MAX_TABLES,
     STEPS_DTYPE,
@@ -26,7 +35,7 @@ from xbarlab.store.layout import (
     valid_table_name,
 )
 from xbarlab.store.space import MARGIN_BYTES, DiskFullError, free_bytes, mb
-from xbarlab.store.validate import committed_steps
+from xbarlab.store.validate import commit_tail, committed_steps
 
 
 class CampaignFile(Protocol):
@@ -67,18 +76,30 @@ class _Table:
     Appended blocks are our own arrays (``to_storage`` always builds a new one), so they are
     held by reference until about a chunk's worth is pending and then written in one call:
     no copy for the common case of one large append per step, few HDF5 calls for many small
-    ones. Memory held is at most about one chunk plus the last append."""
+    ones. Memory held is at most about one chunk plus the last append.
 
-    def __init__(self, ds: h5py.Dataset, schema: colmod.TableSchema, slot: int, committed: int):
+    The rows written into the last chunk are kept too (at most one chunk), for the CRC that
+    each commit records of them (``tail_crc``)."""
+
+    def __init__(self, ds: h5py.Dataset, schema: colmod.TableSchema, slot: int, committed: int,
+                 tail: np.ndarray):
         self.ds = ds
         self.schema = schema
         self.slot = slot
-        self.committed = committed  # rows belonging to committed steps
-        self.cursor = committed  # rows written to the dataset, committed or not
         self.units: dict[str, str] = json.loads(ds.attrs.get("units", "{}"))
         self._spill_rows = ds.chunks[0] if ds.chunks else 4096
         self._pending: list[np.ndarray] = []
         self._pending_rows = 0
+        self.restart(committed, tail)
+
+    def restart(self, committed: int, tail: np.ndarray) -> None:
+        """Continue after ``committed`` rows, ``tail`` being those in the last chunk."""
+        self.committed = committed  # rows belonging to committed steps
+        self.cursor = committed  # rows written to the dataset, committed or not
+        self._pending.clear()
+        self._pending_rows = 0
+        self._tail: list[np.ndarray] = [tail] if len(tail) else []  # rows in the last chunk
+        self._committed_tail = list(self._tail)
 
     def append(self, rows: np.ndarray) -> None:
         self._pending.append(rows)
@@ -93,7 +114,20 @@ class _Table:
         self._pending.clear()
         self._pending_rows = 0
         write_rows(self.ds, self.cursor, block)
-        self.cursor += len(block)
+        end = self.cursor + len(block)
+        first = tail_start(end, self._spill_rows)
+        if first >= self.cursor:  # the block reaches into a new last chunk
+            self._tail = [block[first - self.cursor:].copy()]
+        else:
+            self._tail.append(block)
+        self.cursor = end
+
+    def tail_crc(self) -> int:
+        return rows_crc(self._tail)
+
+    def mark_committed(self) -> None:
+        self.committed = self.cursor
+        self._committed_tail = list(self._tail)
 
     def bytes_to_commit(self) -> int:
         """Bytes of the chunks the next commit writes (whole chunks: each carries a checksum)."""
@@ -108,6 +142,7 @@ class _Table:
         self._pending.clear()
         self._pending_rows = 0
         self.cursor = self.committed
+        self._tail = list(self._committed_tail)
 
 
 class Step:
@@ -173,12 +208,41 @@ class RunWriter:
             committed = int(ends[slot])
             if DIGEST_ATTR not in ds.attrs and committed == 0:
                 seal(ds, TABLE_SEALED_ATTRS)  # killed between creating it and sealing it
+            # (the tail first: HDF5 reads the last chunk to shrink the table, so a torn one
+            # must be whole again before the rows of an uncommitted step can be cut)
+            tail = self._whole_tail(ds, committed, commit_tail(commits, slot, committed),
+                                    f"{self.where} table {tname}")
             if ds.shape[0] > committed:
                 ds.resize((committed,))  # rows of a step that never committed
-            self._tables[tname] = _Table(ds, schema, slot, committed)
+            self._tables[tname] = _Table(ds, schema, slot, committed, tail)
+        first = tail_start(self._n_commits, self._steps_ds.chunks[0])
+        self._whole_tail(self._steps_ds, self._n_commits, None, f"{self.where} commit log",
+                         commits[first:])
         if self._steps_ds.shape[0] > self._n_commits:
             self._steps_ds.resize((self._n_commits,))
         self._current: Step | None = None
+
+    @staticmethod
+    def _whole_tail(ds: h5py.Dataset, rows: int, tail: Tail | None, where: str,
+                    known: np.ndarray | None = None) -> np.ndarray:
+        """The rows in the last chunk of a committed table (or commit log), after rewriting
+        the chunk if a kill tore its last rewrite, so that it reads, shrinks and takes
+        appends again."""
+        first = tail_start(rows, ds.chunks[0])
+        try:
+            ds[first:min(ds.shape[0], first + ds.chunks[0])]
+            return ds[first:rows]
+        except OSError:
+            pass
+        whole = known if known is not None else read_rows(ds, rows, where, first, tail)
+        # A write covering the whole chunk is the one HDF5 makes without reading the chunk
+        # first (which would fail its checksum); what lies past the committed rows is cut.
+        chunk = np.zeros(ds.chunks[0], ds.dtype)
+        chunk[:len(whole)] = whole
+        extent = ds.shape[0]
+        write_rows(ds, first, chunk)
+        ds.resize((max(rows, min(extent, first + len(chunk))),))
+        return whole
 
     @property
     def where(self) -> str:
@@ -272,7 +336,7 @@ class RunWriter:
         if schema.kinds:
             ds.attrs["kinds"] = json.dumps(schema.kinds)
         seal(ds, TABLE_SEALED_ATTRS)
-        tab = _Table(ds, schema, len(self._tables), 0)
+        tab = _Table(ds, schema, len(self._tables), 0, ds[0:0])
         self._tables[table] = tab
         return tab
 
@@ -297,6 +361,8 @@ class RunWriter:
         row["committed"] = time.time()
         for tab in self._tables.values():
             row["rows_end"][0, tab.slot] = tab.cursor
+            row["tail_crc"][0, tab.slot] = tab.tail_crc()
+        row["row_crc"] = log_row_crc(row[0])
         n = self._n_commits
         write_rows(self._steps_ds, n, row)
         f.flush()
@@ -304,7 +370,7 @@ class RunWriter:
         self._n_commits = n + 1
         self.last_step = step
         for tab in self._tables.values():
-            tab.committed = tab.cursor
+            tab.mark_committed()
 
     def rollback_to(self, step: int | None) -> None:
         """Discard the committed steps after ``step`` (every step, for None), so they can be
@@ -321,9 +387,10 @@ class RunWriter:
         self._steps_ds.resize((keep,))
         self.campaign.h5.flush()
         for tab in self._tables.values():
-            tab.rollback()
-            tab.committed = tab.cursor = int(ends[tab.slot])
-            tab.ds.resize((tab.committed,))
+            rows = int(ends[tab.slot])
+            tab.ds.resize((rows,))
+            tail = read_rows(tab.ds, rows, self.where, tail_start(rows, tab.ds.chunks[0]))
+            tab.restart(rows, tail)
         self._n_commits = keep
         self.last_step = int(commits[keep - 1]["step"]) if keep else None
         self.group.attrs["status"] = "running"

@@ -20,7 +20,7 @@ from xbarlab.store.errors import (
     NotACampaignError,
     UnsupportedFormatError,
 )
-from xbarlab.store.integrity import read_rows
+from xbarlab.store.integrity import Tail, read_log
 from xbarlab.store.layout import FORMAT_NAME, FORMAT_VERSION, RUNS_GROUP
 
 
@@ -64,7 +64,7 @@ def committed_steps(steps_ds: h5py.Dataset, where: str) -> np.ndarray:
     A commit row is written after the step's records, and its ``committed`` time is never 0; a
     crash in the middle of writing the row can leave the table one row longer with the fill
     value (all zeros). Only the prefix of rows with a time and increasing step ids counts."""
-    rows = read_rows(steps_ds, steps_ds.shape[0], f"{where} commit log")
+    rows = read_log(steps_ds, f"{where} commit log")
     if rows.shape[0] == 0:
         return rows
     ok = rows["committed"] > 0
@@ -72,6 +72,17 @@ def committed_steps(steps_ds: h5py.Dataset, where: str) -> np.ndarray:
         ok[1:] &= np.diff(rows["step"]) > 0
     bad = np.flatnonzero(~ok)
     return rows[: bad[0]] if bad.size else rows
+
+
+def commit_tail(commits: np.ndarray, slot: int, rows: int) -> Tail | None:
+    """The last commit's word on a table's last chunk, when the table has exactly the committed
+    rows it records (files written before the commit log carried CRCs have none)."""
+    if not len(commits) or "tail_crc" not in (commits.dtype.names or ()):
+        return None
+    last = commits[-1]
+    if int(last["rows_end"][slot]) != rows:
+        return None
+    return Tail(rows, int(last["tail_crc"][slot]))
 
 
 # In SWMR-read mode HDF5 re-reads metadata that fails its checksum up to 100 times, sleeping

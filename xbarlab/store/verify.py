@@ -23,9 +23,10 @@ from xbarlab.store.integrity import (
     bad_chunks,
     check_sealed,
     read_attrs,
+    torn_tail,
 )
 from xbarlab.store.layout import MAX_TABLES, RUNS_GROUP, STEPS_TABLE
-from xbarlab.store.validate import check_campaign, committed_steps, open_h5
+from xbarlab.store.validate import check_campaign, commit_tail, committed_steps, open_h5
 
 
 @dataclass
@@ -34,6 +35,7 @@ class TableCheck:
     table: str
     rows: int  # committed rows
     damaged: list[tuple[int, int]] = field(default_factory=list)  # [start, stop) row ranges
+    torn: bool = False  # last chunk torn, its committed rows recovered through the commit log
 
     @property
     def damaged_rows(self) -> int:
@@ -95,7 +97,8 @@ def _check_run(grp: h5py.Group, name: str, report: VerifyReport) -> None:
                 check_sealed(read_attrs(ds, f"{where} table {tname}"), TABLE_SEALED_ATTRS,
                              f"{where} table {tname}")
             rows = int(min(ends[int(ds.attrs["slot"])], ds.shape[0]))
-            check = TableCheck(name, tname, rows, bad_chunks(ds, rows))
+            tail = commit_tail(steps, int(ds.attrs["slot"]), rows)
+            check = TableCheck(name, tname, rows, bad_chunks(ds, rows, tail), torn_tail(ds, tail))
         except ChecksumError as exc:
             report.faults.append(str(exc))
             continue
@@ -109,6 +112,11 @@ def _check_run(grp: h5py.Group, name: str, report: VerifyReport) -> None:
                                  f"({check.damaged_rows:,} of {rows:,})")
         else:
             report.intact.append(f"{where} table {tname}: {rows:,} rows")
+        if check.torn:
+            report.intact.append(
+                f"{where} table {tname}: last chunk torn by a kill while being rewritten; its "
+                "committed rows match the commit log's CRC (read from its bytes; --resume "
+                "rewrites it)")
 
 
 def verify_campaign(path: str | os.PathLike) -> VerifyReport:
