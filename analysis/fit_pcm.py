@@ -100,13 +100,19 @@ def fit_read_noise(s: DriftSums, base: PCMModel, where: str) -> FitReport:
     return FitReport("read_noise", out, {"r2": r2}, int(n.sum()))
 
 
-def fit_programming(s: DriftSums, base: PCMModel, read_noise: FitReport,
+def fit_programming(s: DriftSums, base: PCMModel, read_noise: FitReport | None,
                     where: str) -> FitReport:
+    """``read_noise``: the fitted read noise, or None to take the base model's."""
     b = _bins(s, where, "programming spread")
     n = s.n[b]
     g = s.g[b] / n / base.g_max  # mean target, normalized
     var_e = s.e2[b] / n - (s.e[b] / n) ** 2
-    q = read_noise.params["coeff"].value / g ** read_noise.params["exponent"].value
+    if read_noise is None:
+        coeff, exponent = base.read_noise.coeff, base.read_noise.exponent
+    else:
+        coeff = read_noise.params["coeff"].value
+        exponent = read_noise.params["exponent"].value
+    q = coeff / g ** exponent
     f2 = flicker_factor(np.array(VERIFY_DELAY_S), base.read_noise.t_read_s) ** 2
     verify_var = np.minimum(q, base.read_noise.q_max) ** 2 * f2 * s.g_verify2[b] / n
     sigma2 = var_e - s.g_var[b] / n - verify_var

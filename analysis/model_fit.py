@@ -26,13 +26,20 @@ class ModelFit:
     dies: list[tuple[int, int]]
     carried: list[str] = field(default_factory=list)  # model parts kept from the base
     samples: int = 0
+    insufficient: dict[str, str] = field(default_factory=dict)  # part: why, what it needs
+    skipped: list[str] = field(default_factory=list)  # parts the caller chose not to fit
 
     def report(self, name: str) -> FitReport:
         return next(r for r in self.reports if r.name == name)
 
+    @property
+    def fitted(self) -> list[str]:
+        return [r.name for r in self.reports]
+
     def summary(self) -> dict:
         return {"sources": self.sources, "dies": self.dies, "samples": self.samples,
-                "carried_from_base": self.carried,
+                "carried_from_base": self.carried, "insufficient": self.insufficient,
+                "skipped": self.skipped,
                 "fits": {r.name: r.to_dict() for r in self.reports}}
 
 
@@ -40,9 +47,19 @@ def _value(e: Estimate) -> float:
     return e.value
 
 
-# what can be skipped; drift covers read noise and programming spread (or RRAM relaxation),
-# which come from the same reads
-PARTS = ("drift", "endurance", "faults", "pulse")
+# The parts of a model a fit can fit, skip or require. For RRAM "drift" is the relaxation
+# after programming, and "programming" has no part of its own (its spread is the relaxation's).
+PARTS = ("drift", "read_noise", "programming", "endurance", "faults", "pulse")
+
+
+def parse_parts(items: list[str] | None, option: str) -> frozenset[str]:
+    """Parts from a CLI option given as comma lists and/or repeats."""
+    parts = frozenset(p.strip() for item in items or [] for p in item.split(",") if p.strip())
+    unknown = parts - set(PARTS)
+    if unknown:
+        raise FitError(f"{option}: unknown part(s) {', '.join(sorted(unknown))} "
+                       f"(parts: {', '.join(PARTS)})")
+    return parts
 
 
 def _binomial(p: float, n: int) -> Estimate:
@@ -62,80 +79,168 @@ def _read_sigma(base: PCMModel | RRAMModel, noise):
                                 noise.q_max) * f * g
 
 
+# how the fits name each part at the start of their messages
+_NAMES = {"drift": ("drift", "relaxation"), "read_noise": ("read noise",),
+          "programming": ("programming spread",), "endurance": ("endurance",),
+          "pulse": ("pulse response",)}
+
+
+class _Assembly:
+    """The parts of one fit as they are attempted: fitted (reports and the model fields they
+    set), insufficient (why), or skipped."""
+
+    def __init__(self, where: str, skip: frozenset[str], require: frozenset[str]):
+        self.where, self.skip, self.require = where, skip, require
+        self.reports: list[FitReport] = []
+        self.update: dict = {}
+        self.insufficient: dict[str, str] = {}
+        self.skipped: list[str] = []
+
+    def attempt(self, part: str, missing: str | None, fit) -> bool:
+        """Run ``fit()`` for ``part`` unless skipped; ``missing`` says what data it lacks
+        when there is none. A FitError makes the part insufficient (fatal if required)."""
+        if part in self.skip:
+            self.skipped.append(part)
+            return False
+        try:
+            if missing is not None:
+                raise FitError(missing)
+            fit()
+            return True
+        except FitError as exc:
+            reason = str(exc).removeprefix(f"{self.where}: ")
+            for name in _NAMES.get(part, ()):  # the part is said once, by the caller
+                reason = reason.removeprefix(f"{name}: ")
+            if part in self.require:
+                raise FitError(f"{self.where}: {part} is required (--require) but "
+                               f"insufficient: {reason}") from None
+            self.insufficient[part] = reason
+            return False
+
+
 def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
-              array: ArrayConfig | None = None, skip: frozenset[str] = frozenset()) -> ModelFit:
-    """Fit every part of a PCM or RRAM model (``base``'s kind) the statistics have data for
-    (a part with data but too little of it is a FitError, not a silent carry-over); ``skip``
-    parts are carried over from the base model."""
-    unknown = set(skip) - set(PARTS)
+              array: ArrayConfig | None = None, skip: frozenset[str] = frozenset(),
+              require: frozenset[str] = frozenset()) -> ModelFit:
+    """Fit every part of a PCM or RRAM model (``base``'s kind) that the statistics support.
+    A part without enough data is reported as insufficient (with what it would need) and
+    carried over from the base model, unless it is in ``require``, which makes it a FitError;
+    ``skip`` parts are carried over without trying. A FitError also when no part at all could
+    be fitted."""
+    unknown = (set(skip) | set(require)) - set(PARTS)
     if unknown:
-        raise FitError(f"skip: unknown part(s) {sorted(unknown)} (parts: {', '.join(PARTS)})")
+        raise FitError(f"unknown part(s) {sorted(unknown)} (parts: {', '.join(PARTS)})")
+    both = set(skip) & set(require)
+    if both:
+        raise FitError(f"part(s) {', '.join(sorted(both))} both skipped and required")
     base = base or PCMModel()
     where = stats.where
-    reports: list[FitReport] = []
-    carried: list[str] = []
-    update: dict = {}
+    job = _Assembly(where, skip, require)
     if isinstance(base, RRAMModel):
-        if stats.relaxation.devices and "drift" not in skip:
-            relax = fit_relaxation(stats.relaxation, base, where)
-            noise = fit_rram_read_noise(stats.relaxation, where)
-            reports += [relax, noise]
-            update["relaxation"] = base.relaxation.model_copy(update={
-                k: _value(relax.params[k]) for k in ("mean_rel", "sigma_base", "sigma_rel")})
-            update["read_noise"] = base.read_noise.model_copy(update={
-                k: _value(noise.params[k]) for k in ("rel", "base")})
-        else:
-            carried += ["relaxation", "read_noise"]
-    elif stats.drift.devices and "drift" not in skip:
-        mu, sigma = fit_drift(stats.drift, base, where)
-        noise = fit_read_noise(stats.drift, base, where)
-        prog = fit_programming(stats.drift, base, noise, where)
-        reports += [mu, sigma, noise, prog]
-        loglin = {r.name: LogLinearClipped(**{k: _value(v) for k, v in r.params.items()})
-                  for r in (mu, sigma)}
-        update["drift"] = base.drift.model_copy(
-            update={"mu": loglin["drift.mu"], "sigma": loglin["drift.sigma"]})
-        update["read_noise"] = base.read_noise.model_copy(
-            update={k: _value(noise.params[k]) for k in ("coeff", "exponent")})
-        coeffs = [_value(prog.params[f"c{k}"]) for k in range(len(base.programming.coeffs))]
-        update["programming"] = base.programming.model_copy(update={"coeffs": coeffs})
+        _fit_rram_reads(job, stats, base)
     else:
-        carried += ["drift", "read_noise", "programming"]
-    if stats.endurance.devices and "endurance" not in skip:
+        _fit_pcm_reads(job, stats, base)
+
+    def endurance():
         rep = fit_weibull(stats.endurance, where)
-        reports.append(rep)
+        job.reports.append(rep)
         fields = {k: _value(v) for k, v in rep.params.items()}
         if "p_stuck_set" in fields:  # renormalize the rounded fractions to sum to exactly 1
             total = sum(fields[k] for k in ("p_stuck_set", "p_stuck_reset", "p_window_collapse"))
             for k in ("p_stuck_set", "p_stuck_reset", "p_window_collapse"):
                 fields[k] /= total
-        update["endurance"] = base.endurance.model_copy(update=fields)
-    else:
-        carried.append("endurance")
-    if stats.pulse.steps and "pulse" not in skip:
-        noise = update.get("read_noise", base.read_noise)
+        job.update["endurance"] = base.endurance.model_copy(update=fields)
+
+    job.attempt("endurance", None if stats.endurance.devices else
+                "no endurance records (needs an endurance run)", endurance)
+
+    def pulse():
+        noise = job.update.get("read_noise", base.read_noise)
         rep = fit_pulse_response(stats.pulse, base, _read_sigma(base, noise), where)
-        reports.append(rep)
-        update["pulse"] = base.pulse.model_copy(
+        job.reports.append(rep)
+        job.update["pulse"] = base.pulse.model_copy(
             update={k: _value(v) for k, v in rep.params.items()})
-    else:
-        carried.append("pulse")
+
+    job.attempt("pulse", None if stats.pulse.steps else
+                "no pulse-response records (needs a pulse_response run)", pulse)
+
     p = stats.programming
-    if p.targeted and "faults" not in skip:
+
+    def faults():
         fractions = {"stuck_set_fraction": p.stuck_set / p.targeted,
                      "stuck_reset_fraction": p.stuck_reset / p.targeted}
-        reports.append(FitReport(
+        job.reports.append(FitReport(
             "faults", {k: _binomial(v, p.targeted) for k, v in fractions.items()},
             {"yield": p.converged / p.targeted}, p.targeted))
-        update["faults"] = base.faults.model_copy(update=fractions)
-    else:
-        carried.append("faults")
-    carried += ["g_min", "g_max"]
+        job.update["faults"] = base.faults.model_copy(update=fractions)
+
+    job.attempt("faults", None if p.targeted else
+                "no program-and-verify results (needs a program_verify, drift or mvm run)",
+                faults)
+    if not job.reports:
+        needs = "; ".join(f"{k}: {v}" for k, v in job.insufficient.items())
+        raise FitError(f"{where}: nothing to fit" + (f" ({needs})" if needs else ""))
     try:
         device = type(base).model_validate({**base.model_dump(), **{
-            k: v.model_dump() for k, v in update.items()}})
+            k: v.model_dump() for k, v in job.update.items()}})
     except ValueError as exc:
         raise FitError(f"{where}: the fitted parameters do not make a valid model: "
                        f"{str(exc).splitlines()[0]}") from None
+    carried = [k for k, v in base if k != "kind" and k not in job.update]
     model = ChipModel(device=device, array=array or ArrayConfig())
-    return ModelFit(model, reports, stats.sources, stats.dies, carried, stats.samples)
+    return ModelFit(model, job.reports, stats.sources, stats.dies, carried, stats.samples,
+                    job.insufficient, job.skipped)
+
+
+def _fit_pcm_reads(job: _Assembly, stats: CampaignStats, base: PCMModel) -> None:
+    """Drift, read noise and programming spread: all three from the drift runs' reads."""
+    where, sums = job.where, stats.drift
+    missing = None if sums.devices else "no drift records (needs a drift run)"
+
+    def drift():
+        mu, sigma = fit_drift(sums, base, where)
+        job.reports += [mu, sigma]
+        loglin = {r.name: LogLinearClipped(**{k: _value(v) for k, v in r.params.items()})
+                  for r in (mu, sigma)}
+        job.update["drift"] = base.drift.model_copy(
+            update={"mu": loglin["drift.mu"], "sigma": loglin["drift.sigma"]})
+
+    def read_noise():
+        noise = fit_read_noise(sums, base, where)
+        job.reports.append(noise)
+        job.update["read_noise"] = base.read_noise.model_copy(
+            update={k: _value(noise.params[k]) for k in ("coeff", "exponent")})
+
+    def programming():
+        noise = next((r for r in job.reports if r.name == "read_noise"), None)
+        prog = fit_programming(sums, base, noise, where)
+        job.reports.append(prog)
+        coeffs = [_value(prog.params[f"c{k}"]) for k in range(len(base.programming.coeffs))]
+        job.update["programming"] = base.programming.model_copy(update={"coeffs": coeffs})
+
+    job.attempt("drift", missing, drift)
+    job.attempt("read_noise", missing, read_noise)
+    job.attempt("programming", missing, programming)
+
+
+def _fit_rram_reads(job: _Assembly, stats: CampaignStats, base: RRAMModel) -> None:
+    """Relaxation (the "drift" part) and read noise, from the drift runs' reads."""
+    where, sums = job.where, stats.relaxation
+    missing = None if sums.devices else "no drift records (needs a drift run)"
+
+    def relaxation():
+        relax = fit_relaxation(sums, base, where)
+        job.reports.append(relax)
+        job.update["relaxation"] = base.relaxation.model_copy(update={
+            k: _value(relax.params[k]) for k in ("mean_rel", "sigma_base", "sigma_rel")})
+
+    def read_noise():
+        noise = fit_rram_read_noise(sums, where)
+        job.reports.append(noise)
+        job.update["read_noise"] = base.read_noise.model_copy(update={
+            k: _value(noise.params[k]) for k in ("rel", "base")})
+
+    job.attempt("drift", missing, relaxation)
+    job.attempt("read_noise", missing, read_noise)
+    if "programming" in job.require:
+        raise FitError(f"{where}: programming is required (--require) but an RRAM model has "
+                       "no programming part (its spread is the relaxation's: drift)")

@@ -176,9 +176,13 @@ def test_dask_local_cluster_gives_the_in_process_result(tmp_path):
 
 def test_bad_inputs_name_the_file_and_the_fit(tmp_path):
     small = run_campaign(tmp_path, "tiny", DEFAULT, seed=1, size=8)
-    with pytest.raises(FitError, match=r"tiny\.h5: drift: needs devices at 3 or more "
-                                       r"conductance levels with 30\+ devices each"):
-        fit(small)
+    result = fit(small)  # too small for drift: insufficient, the rest is still fitted
+    assert result.insufficient["drift"] == ("needs devices at 3 or more conductance levels "
+                                            "with 30+ devices each (has 0)")
+    assert "faults" in result.fitted and "drift" in result.carried
+    with pytest.raises(FitError, match=r"tiny\.h5: drift is required \(--require\) but "
+                                       r"insufficient: needs devices at 3 or more"):
+        fit_model(campaign_stats(small, PCMModel()), require=frozenset({"drift"}))
     text = "[target.simulated]\nrows = 4\ncols = 4\n[[steps]]\n[steps.iv_sweep]\n"
     iv_only = tmp_path / "iv.h5"
     CampaignRunner(parse_campaign(text), text, iv_only).run()
@@ -186,9 +190,10 @@ def test_bad_inputs_name_the_file_and_the_fit(tmp_path):
                                        "pulse_response records to fit"):
         fit(iv_only)
     r = subprocess.run([sys.executable, "-P", "-m", "xbarlab.cli", "fit", str(small), "-o",
-                        str(tmp_path / "m.json")], capture_output=True, text=True, timeout=120)
+                        str(tmp_path / "m.json"), "--require", "drift"], capture_output=True,
+                       text=True, timeout=120)
     assert r.returncode == 2
-    assert r.stderr.startswith(f"xbarlab: error: {small}: drift: needs devices")
+    assert r.stderr.startswith(f"xbarlab: error: {small}: drift is required")
     assert not (tmp_path / "m.json").exists()
 
 
@@ -331,5 +336,5 @@ def test_skip_takes_lists_and_repeats_and_force_overwrites(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(out.with_name("m.fit.json").read_text()) == first  # same data, same fit
     r = fit_cli("--skip", "endurance,nope", "--force")
-    assert r.returncode == 2 and "skip: unknown part(s) ['nope'] (parts: drift, endurance, " \
-        "faults, pulse)" in r.stderr
+    assert r.returncode == 2 and r.stderr == "xbarlab: error: --skip: unknown part(s) nope " \
+        "(parts: drift, read_noise, programming, endurance, faults, pulse)\n"

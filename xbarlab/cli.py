@@ -289,13 +289,19 @@ def fit(
     scheduler: Annotated[str | None, typer.Option(
         help="Run on dask.distributed: local:N (a LocalCluster of N workers) or a scheduler "
              "address.")] = None,
-    device: Annotated[str, typer.Option(help="pcm | rram: the kind of model to fit.")] = "pcm",
+    device: Annotated[str | None, typer.Option(
+        help="pcm | rram: the kind of model to fit (default: the device the files record; "
+             "a contradiction warns).")] = None,
     base: Annotated[Path | None, typer.Option(
         help="Model JSON whose unfitted parts the result keeps (default: the defaults of "
-             "--device); its kind overrides --device.")] = None,
+             "the device kind); its kind overrides --device.")] = None,
     skip: Annotated[list[str] | None, typer.Option(
-        help="Parts not to fit: drift, endurance, faults, pulse. A comma list, or repeat the "
-             "option.")] = None,
+        help="Parts not to fit: drift, read_noise, programming, endurance, faults, pulse. A "
+             "comma list, or repeat the option.")] = None,
+    require: Annotated[list[str] | None, typer.Option(
+        help="Parts that must be fitted: the fit fails if one has too little data (otherwise "
+             "such a part is reported insufficient and kept from the base model). Same parts "
+             "and form as --skip.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Overwrite the model, summary and aihwkit files if they exist.")] = False,
     summary: Annotated[Path | None, typer.Option(
@@ -311,16 +317,26 @@ def fit(
     simulator's schema) and MODEL.fit.json with confidence intervals and goodness of fit."""
     from rich.progress import Progress
 
-    from xbarlab.fitting import base_model, check_outputs, find_campaigns, fit_wafer, write_fit
+    from xbarlab.analysis.model_fit import parse_parts
+    from xbarlab.fitting import (
+        base_model,
+        check_outputs,
+        find_campaigns,
+        fit_wafer,
+        recorded_device,
+        write_fit,
+    )
 
     check_outputs(output, summary, aihwkit, force=force)
-    start_from = base_model(device, base)
+    skipped, required = parse_parts(skip, "--skip"), parse_parts(require, "--require")
     files = find_campaigns(inputs)
-    parts = frozenset(p.strip() for item in skip or [] for p in item.split(",") if p.strip())
+    start_from = base_model(device, base, recorded_device(files),
+                            warn=lambda text: out.print(f"[yellow]warning: {text}[/]"))
     with Progress(console=out, transient=True, disable=not out.is_terminal) as bars:
         task = bars.add_task("reading campaigns", total=len(files))
         result = fit_wafer(files, start_from, scheduler=scheduler,
-                           per_die=per_die or summary is not None, skip=parts,
+                           per_die=per_die or summary is not None, skip=skipped,
+                           require=required,
                            progress=lambda done, total: bars.update(task, completed=done),
                            salvage=salvage)
     _print_skipped(result.skipped)
@@ -336,6 +352,10 @@ def fit(
         gof = ", ".join(f"{k} {v:.3g}" for k, v in rep.gof.items())
         table.add_row(rep.name, params, gof, f"{rep.devices:,}")
     out.print(table)
+    for part, why in result.pooled.insufficient.items():
+        out.print(f"[yellow]warning: {part}: insufficient: {why}[/]", highlight=False)
+    if result.pooled.skipped:
+        out.print("skipped (--skip): " + ", ".join(result.pooled.skipped))
     if result.pooled.carried:
         out.print("kept from the base model: " + ", ".join(result.pooled.carried))
     for d in result.dies:

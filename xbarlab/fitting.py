@@ -225,7 +225,7 @@ def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str |
 
 
 def _die_summary(stats: CampaignStats, base: PCMModel | RRAMModel,
-                 skip: frozenset[str]) -> DieSummary:
+                 skip: frozenset[str], require: frozenset[str]) -> DieSummary:
     (x, y), source = stats.dies[0], stats.sources[0]
     p = stats.programming
     d = stats.drift
@@ -233,7 +233,7 @@ def _die_summary(stats: CampaignStats, base: PCMModel | RRAMModel,
                          else math.nan, math.nan,
                          float(d.nu.sum() / d.n.sum()) if d.devices else math.nan, math.nan)
     try:
-        fit = fit_model(stats, base, skip=skip)
+        fit = fit_model(stats, base, skip=skip, require=require)
     except FitError as exc:
         summary.error = str(exc)
         return summary
@@ -249,34 +249,62 @@ def _die_summary(stats: CampaignStats, base: PCMModel | RRAMModel,
 
 def fit_wafer(files: list[Path], base: PCMModel | RRAMModel | None = None, *,
               scheduler: str | None = None, per_die: bool = False,
-              skip: frozenset[str] = frozenset(),
+              skip: frozenset[str] = frozenset(), require: frozenset[str] = frozenset(),
               progress: Callable[[int, int], None] | None = None,
               salvage: bool = False) -> WaferFit:
     base = base or PCMModel()
     stats = gather_stats(files, base, scheduler, progress, salvage)
     pooled_stats = sum(stats[1:], stats[0])
-    result = WaferFit(fit_model(pooled_stats, base, skip=skip), samples=pooled_stats.samples,
-                      skipped=pooled_stats.skipped)
+    result = WaferFit(fit_model(pooled_stats, base, skip=skip, require=require),
+                      samples=pooled_stats.samples, skipped=pooled_stats.skipped)
     if per_die:
-        result.dies = [_die_summary(s, base, skip) for s in stats]
+        result.dies = [_die_summary(s, base, skip, require) for s in stats]
     return result
 
 
 DEVICE_KINDS = {"pcm": PCMModel, "rram": RRAMModel}
 
 
-def base_model(device: str = "pcm", base: Path | None = None) -> PCMModel | RRAMModel:
+def recorded_device(files: list[Path]) -> str | None:
+    """The device kind (pcm, rram) the files' chips recorded (``instruments.chip.technology``
+    of their runs), None when none did; an error when files disagree."""
+    kinds: dict[str, Path] = {}
+    for path in files:
+        for run in read_info(path).runs.values():
+            tech = str(run.instruments.get("chip", {}).get("technology", "")).lower()
+            if tech in DEVICE_KINDS:
+                kinds.setdefault(tech, path)
+    if len(kinds) > 1:
+        raise XbarlabError("the files record different devices (" + ", ".join(
+            f"{k}: {p}" for k, p in kinds.items()) + "); fit each kind on its own")
+    return next(iter(kinds), None)
+
+
+def base_model(device: str | None = None, base: Path | None = None,
+               recorded: str | None = None,
+               warn: Callable[[str], None] = lambda _: None) -> PCMModel | RRAMModel:
     """The model whose unfitted parts a fit keeps: ``base`` (a chip model JSON, whose kind then
-    decides) or the defaults of ``device``."""
-    if device not in DEVICE_KINDS:
+    decides) or the defaults of ``device``, else of the kind the files ``recorded``, else PCM.
+    A choice that contradicts the files is followed, with a warning."""
+    if device is not None and device not in DEVICE_KINDS:
         raise XbarlabError(f"--device {device!r}: use " + " or ".join(DEVICE_KINDS))
-    if base is None:
-        return DEVICE_KINDS[device]()
-    try:
-        return ChipModel.model_validate_json(base.read_text()).device
-    except (OSError, ValueError) as exc:
-        raise XbarlabError(f"--base {base}: not a chip model "
-                           f"({str(exc).splitlines()[0]})") from None
+    if base is not None:
+        try:
+            model = ChipModel.model_validate_json(base.read_text()).device
+        except (OSError, ValueError) as exc:
+            raise XbarlabError(f"--base {base}: not a chip model "
+                               f"({str(exc).splitlines()[0]})") from None
+        chosen, by = model.kind, f"--base {base} (a {model.kind} model)"
+    else:
+        chosen = device or recorded or "pcm"
+        model = DEVICE_KINDS[chosen]()
+        by = f"--device {device}"
+    if recorded is not None and chosen != recorded and (device or base):
+        warn(f"{by} contradicts the campaign files, whose chip is {recorded}; fitting "
+             f"{chosen} as asked")
+    elif recorded is None and not (device or base):
+        warn("the campaign files do not record their device kind; fitting pcm (give --device)")
+    return model
 
 
 def check_outputs(model: Path, summary: Path | None = None,
