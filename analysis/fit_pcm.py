@@ -20,7 +20,8 @@ from xbarlab.analysis.estimates import (
     Estimate,
     FitReport,
     clipped_loglinear,
-    estimates,
+    fit_estimates,
+    not_identified,
     weighted_polyfit,
 )
 from xbarlab.analysis.sufficient import NU_EDGES, DriftSums
@@ -33,18 +34,39 @@ MAX_READ_NOISE = 0.3  # relative noise per read above which a level is too noisy
 VERIFY_DELAY_S = 1e-6  # a verify read follows the last pulse by about one read time
 
 
-def _bins(s: DriftSums, where: str, what: str) -> np.ndarray:
+def _bins(s: DriftSums, where: str, what: str) -> tuple[np.ndarray, list[str]]:
+    """The bins a fit uses, and a line for each level left out, with why."""
     with np.errstate(invalid="ignore", divide="ignore"):
         noise = np.sqrt(s.q2 / s.n * s.f2 / s.n)
+        g = s.g / s.n
+    few, noisy = (s.n > 0) & (s.n < MIN_BIN_DEVICES), (s.n >= MIN_BIN_DEVICES) & \
+        (noise > MAX_READ_NOISE)
+    dropped = [f"{g[k] * 1e6:.3g} µS: {int(s.n[k])} devices ({MIN_BIN_DEVICES} needed)"
+               for k in np.flatnonzero(few)]
+    dropped += [f"{g[k] * 1e6:.3g} µS: reads {noise[k]:.0%} noisy (at most "
+                f"{MAX_READ_NOISE:.0%})" for k in np.flatnonzero(noisy)]
     good = np.flatnonzero((s.n >= MIN_BIN_DEVICES) & (noise <= MAX_READ_NOISE))
     if good.size < MIN_BINS:
+        why = [f"{k} level(s) {text}" for k, text in (
+            (int(few.sum()), "with fewer devices"),
+            (int(noisy.sum()), f"read more than {MAX_READ_NOISE:.0%} noisy")) if k]
         raise FitError(f"{where}: {what}: needs devices at {MIN_BINS} or more conductance "
-                       f"levels with {MIN_BIN_DEVICES}+ devices each (has {good.size})")
-    return good
+                       f"levels with {MIN_BIN_DEVICES}+ devices each, read at most "
+                       f"{MAX_READ_NOISE:.0%} noisy (has {good.size}"
+                       + "".join(f"; {w}" for w in why) + ")")
+    return good, dropped
+
+
+def _report(name: str, params: dict, gof: dict, s: DriftSums, b: np.ndarray,
+            dropped: list[str]) -> FitReport:
+    """A report with the range of conductance behind it (the used levels' mean targets)."""
+    g = s.g[b] / s.n[b]
+    return FitReport(name, params, gof, int(s.n[b].sum()),
+                     ranges={"g_target": (float(g.min()), float(g.max()))}, dropped=dropped)
 
 
 def fit_drift(s: DriftSums, base: PCMModel, where: str) -> tuple[FitReport, FitReport]:
-    b = _bins(s, where, "drift")
+    b, dropped = _bins(s, where, "drift")
     n = s.n[b]
     x = s.ln_g[b] / n
     mean = s.nu[b] / n
@@ -58,7 +80,7 @@ def fit_drift(s: DriftSums, base: PCMModel, where: str) -> tuple[FitReport, FitR
     ):
         params, r2 = clipped_loglinear(x, y, w, prior.lo, prior.hi, prior.slope,
                                        prior.intercept)
-        reports.append(FitReport(name, params, {"r2": r2}, int(n.sum())))
+        reports.append(_report(name, params, {"r2": r2}, s, b, dropped))
     mu_rep, sigma_rep = reports
     mu = _loglin(mu_rep)
     sigma = _loglin(sigma_rep)
@@ -85,25 +107,28 @@ def _eval(f: LogLinearClipped, x: float) -> float:
 
 
 def fit_read_noise(s: DriftSums, base: PCMModel, where: str) -> FitReport:
-    b = _bins(s, where, "read noise")
+    b, dropped = _bins(s, where, "read noise")
     n = s.n[b]
     x = s.ln_g[b] / n
     q = np.sqrt(s.q2[b] / n)
-    coef, cov, r2 = weighted_polyfit(x, np.log(q), n, 1)
-    params = estimates(["ln_coeff", "slope"], coef, cov)
-    coeff = float(np.exp(coef[0]))
-    se_ln = (params["ln_coeff"].high - params["ln_coeff"].low) / 2
-    out = {"coeff": Estimate(coeff, coeff * np.exp(-se_ln), coeff * np.exp(se_ln)),
-           "exponent": Estimate(-params["slope"].value, -params["slope"].high,
-                                -params["slope"].low),
-           "q_max": Estimate(base.read_noise.q_max, fixed=True)}
-    return FitReport("read_noise", out, {"r2": r2}, int(n.sum()))
+    line = weighted_polyfit(x, np.log(q), n, 1)
+    params = fit_estimates(["ln_coeff", "slope"], line)
+    coeff = float(np.exp(line.coef[0]))
+    ln_c, slope = params["ln_coeff"], params["slope"]
+    if ln_c.fitted:
+        out = {"coeff": Estimate(coeff, float(np.exp(ln_c.low)), float(np.exp(ln_c.high))),
+               "exponent": Estimate(-slope.value, -slope.high, -slope.low)}
+    else:
+        out = {"coeff": not_identified(coeff, ln_c.source),
+               "exponent": not_identified(-slope.value, slope.source)}
+    out["q_max"] = Estimate(base.read_noise.q_max, fixed=True)
+    return _report("read_noise", out, {"r2": line.r2}, s, b, dropped)
 
 
 def fit_programming(s: DriftSums, base: PCMModel, read_noise: FitReport | None,
                     where: str) -> FitReport:
     """``read_noise``: the fitted read noise, or None to take the base model's."""
-    b = _bins(s, where, "programming spread")
+    b, dropped = _bins(s, where, "programming spread")
     n = s.n[b]
     g = s.g[b] / n / base.g_max  # mean target, normalized
     var_e = s.e2[b] / n - (s.e[b] / n) ** 2
@@ -124,6 +149,6 @@ def fit_programming(s: DriftSums, base: PCMModel, read_noise: FitReport | None,
     if b.size <= degree:
         raise FitError(f"{where}: programming spread: a degree-{degree} polynomial needs more "
                        f"than {degree} conductance levels (has {b.size})")
-    coef, cov, r2 = weighted_polyfit(g, sigma, n, degree)
-    params = estimates([f"c{k}" for k in range(degree + 1)], coef, cov)
-    return FitReport("programming", params, {"r2": r2}, int(n.sum()))
+    poly = weighted_polyfit(g, sigma, n, degree)
+    params = fit_estimates([f"c{k}" for k in range(degree + 1)], poly)
+    return _report("programming", params, {"r2": poly.r2}, s, b, dropped)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 from xbarlab.analysis.errors import FitError
-from xbarlab.analysis.estimates import Estimate, FitReport, estimates, weighted_polyfit
+from xbarlab.analysis.estimates import Estimate, FitReport, fit_estimates, weighted_polyfit
 from xbarlab.sim_backend.models import PCMModel, RRAMModel
 
 X_EDGES = np.linspace(0, 1, 41)
@@ -91,7 +91,8 @@ def _drives(model: PCMModel | RRAMModel, pulses) -> tuple[float, float]:
 
 
 def _power_law(s: PulseSums, k: int, span: float, where: str, what: str):
-    """(A, γ, their estimates, R², usable bins) of |mean step| = A·u^γ, u = 1 − x (SET) or x."""
+    """The line fit of ln|mean step| = ln A + γ·ln u (u = 1 − x for SET, x for RESET), the
+    usable bins, and the per-bin mean and variance of the steps."""
     centers = (X_EDGES[:-1] + X_EDGES[1:]) / 2
     n = s.n[k]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -105,8 +106,7 @@ def _power_law(s: PulseSums, k: int, span: float, where: str, what: str):
                        f"with {MIN_BIN_STEPS}+ pulses each (has {int(good.sum())})")
     y = np.log(sign * mean[good])
     w = n[good] * mean[good] ** 2 / np.maximum(var[good], 1e-30)
-    coef, cov, r2 = weighted_polyfit(np.log(u[good]), y, w, 1)
-    return coef, cov, r2, good, mean, var
+    return weighted_polyfit(np.log(u[good]), y, w, 1), good, mean, var
 
 
 def fit_pulse_response(s: PulseSums, model: PCMModel | RRAMModel, read_sigma,
@@ -117,14 +117,14 @@ def fit_pulse_response(s: PulseSums, model: PCMModel | RRAMModel, read_sigma,
     if up_drive <= 0:
         raise FitError(f"{where}: pulse response: the SET pulses are below the model's "
                        "threshold; nothing to fit")
-    coef, cov, r2, good, mean, var = _power_law(s, 0, span, where, "SET")
-    est = estimates(["ln_a", "gamma"], coef, cov)
+    line, good, mean, var = _power_law(s, 0, span, where, "SET")
+    est = fit_estimates(["ln_a", "gamma"], line)
     scale = 1 / (span * up_drive)
-    a = float(np.exp(coef[0]))
+    a = float(np.exp(line.coef[0]))
     lo, hi = np.exp(est["ln_a"].low), np.exp(est["ln_a"].high)
     g_before = s.g[0][good] / s.n[0][good]
     params: dict[str, Estimate] = {}
-    gof = {"r2_set": r2}
+    gof = {"r2_set": line.r2}
     if isinstance(model, PCMModel):
         params["set_step"] = Estimate(a * scale, lo * scale, hi * scale)
         params["state_exponent"] = est["gamma"]
@@ -138,16 +138,16 @@ def fit_pulse_response(s: PulseSums, model: PCMModel | RRAMModel, read_sigma,
         params["alpha_set"] = Estimate(a * scale, lo * scale, hi * scale)
         params["gamma_set"] = est["gamma"]
         if down_drive > 0:
-            coef_d, cov_d, r2_d, *_ = _power_law(s, 1, span, where, "RESET")
-            est_d = estimates(["ln_b", "gamma"], coef_d, cov_d)
+            line_d, *_ = _power_law(s, 1, span, where, "RESET")
+            est_d = fit_estimates(["ln_b", "gamma"], line_d)
             scale_d = 1 / (span * down_drive)
-            params["alpha_reset"] = Estimate(float(np.exp(coef_d[0])) * scale_d,
+            params["alpha_reset"] = Estimate(float(np.exp(line_d.coef[0])) * scale_d,
                                              float(np.exp(est_d["ln_b"].low)) * scale_d,
                                              float(np.exp(est_d["ln_b"].high)) * scale_d)
             params["gamma_reset"] = est_d["gamma"]
-            gof["r2_reset"] = r2_d
+            gof["r2_reset"] = line_d.r2
         c2c = np.sqrt(np.maximum(var[good] - 2 * read_sigma(g_before) ** 2, 0))
-        c, c_cov, r2_c = weighted_polyfit(g_before - model.g_min, c2c, s.n[0][good], 1)
-        params.update(estimates(["c2c_base", "c2c_slope"], c, c_cov))
-        gof["r2_c2c"] = r2_c
+        spread = weighted_polyfit(g_before - model.g_min, c2c, s.n[0][good], 1)
+        params.update(fit_estimates(["c2c_base", "c2c_slope"], spread))
+        gof["r2_c2c"] = spread.r2
     return FitReport("pulse", params, gof, s.steps)

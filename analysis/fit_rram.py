@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 from xbarlab.analysis.errors import FitError
-from xbarlab.analysis.estimates import Z95, Estimate, FitReport, estimates, weighted_polyfit
+from xbarlab.analysis.estimates import (
+    Estimate,
+    FitReport,
+    fit_estimates,
+    t95,
+    weighted_polyfit,
+)
 from xbarlab.analysis.sufficient import RelaxationSums
 from xbarlab.sim_backend.models import RRAMModel
 
@@ -36,14 +42,16 @@ def fit_relaxation(s: RelaxationSums, base: RRAMModel, where: str) -> FitReport:
     # mean: weighted slope through the origin, weights n/var
     w = n / np.maximum(var, 1e-30)
     mean_rel = float((w * above) @ mean / ((w * above) @ above))
-    se = float(np.sqrt(1 / ((w * above) @ above)))
+    scatter = float(w @ (mean - mean_rel * above) ** 2) / max(b.size - 1, 1)
+    se = float(np.sqrt(scatter / ((w * above) @ above)))  # scaled by the residual scatter
     spread = np.sqrt(np.maximum(var - s.delta_var[b] / n, 0))
-    coef, cov, r2 = weighted_polyfit(above, spread, n, 1)
-    params = {"mean_rel": Estimate(mean_rel, mean_rel - Z95 * se, mean_rel + Z95 * se),
-              **estimates(["sigma_base", "sigma_rel"], coef, cov),
+    line = weighted_polyfit(above, spread, n, 1)
+    q = t95(b.size - 1)  # one parameter, fitted to b.size bins
+    params = {"mean_rel": Estimate(mean_rel, mean_rel - q * se, mean_rel + q * se),
+              **fit_estimates(["sigma_base", "sigma_rel"], line),
               "tau_s": Estimate(base.relaxation.tau_s, fixed=True),
               "t_ref_s": Estimate(base.relaxation.t_ref_s, fixed=True)}
-    return FitReport("relaxation", params, {"r2_spread": r2}, int(n.sum()))
+    return FitReport("relaxation", params, {"r2_spread": line.r2}, int(n.sum()))
 
 
 def fit_rram_read_noise(s: RelaxationSums, where: str) -> FitReport:
@@ -51,6 +59,6 @@ def fit_rram_read_noise(s: RelaxationSums, where: str) -> FitReport:
     n = s.n[b]
     g = s.g_mean[b] / n
     rms = np.sqrt(s.resid_var[b] / n)
-    coef, cov, r2 = weighted_polyfit(g, rms, n, 1)
-    params = estimates(["base", "rel"], coef, cov)
-    return FitReport("read_noise", params, {"r2": r2}, int(n.sum()))
+    line = weighted_polyfit(g, rms, n, 1)
+    params = fit_estimates(["base", "rel"], line)
+    return FitReport("read_noise", params, {"r2": line.r2}, int(n.sum()))

@@ -36,6 +36,27 @@ class ModelFit:
     def fitted(self) -> list[str]:
         return [r.name for r in self.reports]
 
+    def caveats(self) -> list[str]:
+        """Lines a reader of the fit must see: parameters the data did not determine, levels
+        left out (once per set of levels), and what each fit's data spanned."""
+        lines = []
+        for rep in self.reports:
+            by_source: dict[str, list[str]] = {}
+            for k in rep.not_identified:
+                by_source.setdefault(rep.params[k].source, []).append(
+                    f"{k} = {rep.params[k].value:.4g}")
+            if by_source:
+                lines.append(f"{rep.name}: not identified: " + "; ".join(
+                    f"{', '.join(names)} (from {src})" for src, names in by_source.items()))
+        seen: set[tuple[str, ...]] = set()
+        for rep in self.reports:
+            if rep.dropped and tuple(rep.dropped) not in seen:
+                seen.add(tuple(rep.dropped))
+                names = [r.name for r in self.reports if r.dropped == rep.dropped]
+                lines.append(f"levels left out of {', '.join(names)}: "
+                             + "; ".join(rep.dropped))
+        return lines
+
     def summary(self) -> dict:
         return {"sources": self.sources, "dies": self.dies, "samples": self.samples,
                 "carried_from_base": self.carried, "insufficient": self.insufficient,
@@ -107,8 +128,8 @@ class _Assembly:
                 raise FitError(missing)
             fit()
             return True
-        except FitError as exc:
-            reason = str(exc).removeprefix(f"{self.where}: ")
+        except (FitError, ValueError) as exc:  # (pydantic: fitted values no valid model)
+            reason = str(exc).splitlines()[0].removeprefix(f"{self.where}: ")
             for name in _NAMES.get(part, ()):  # the part is said once, by the caller
                 reason = reason.removeprefix(f"{name}: ")
             if part in self.require:

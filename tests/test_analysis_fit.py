@@ -177,8 +177,9 @@ def test_dask_local_cluster_gives_the_in_process_result(tmp_path):
 def test_bad_inputs_name_the_file_and_the_fit(tmp_path):
     small = run_campaign(tmp_path, "tiny", DEFAULT, seed=1, size=8)
     result = fit(small)  # too small for drift: insufficient, the rest is still fitted
-    assert result.insufficient["drift"] == ("needs devices at 3 or more conductance levels "
-                                            "with 30+ devices each (has 0)")
+    assert result.insufficient["drift"] == (
+        "needs devices at 3 or more conductance levels with 30+ devices each, read at most "
+        "30% noisy (has 0; 12 level(s) with fewer devices)")
     assert "faults" in result.fitted and "drift" in result.carried
     with pytest.raises(FitError, match=r"tiny\.h5: drift is required \(--require\) but "
                                        r"insufficient: needs devices at 3 or more"):

@@ -345,10 +345,7 @@ def fit(
     for col in ("fit", "parameters (95 % CI)", "goodness of fit", "devices"):
         table.add_column(col)
     for rep in result.pooled.reports:
-        params = ", ".join(
-            f"{k} {v.value:.4g}" + (" (base)" if v.fixed else
-                                    f" [{v.low:.3g}, {v.high:.3g}]" if v.low == v.low else "")
-            for k, v in rep.params.items())
+        params = ", ".join(f"{k} {v.describe()}" for k, v in rep.params.items())
         gof = ", ".join(f"{k} {v:.3g}" for k, v in rep.gof.items())
         table.add_row(rep.name, params, gof, f"{rep.devices:,}")
     out.print(table)
@@ -358,6 +355,8 @@ def fit(
         out.print("skipped (--skip): " + ", ".join(result.pooled.skipped))
     if result.pooled.carried:
         out.print("kept from the base model: " + ", ".join(result.pooled.carried))
+    for line in result.pooled.caveats():
+        out.print(f"[yellow]{line}[/]", highlight=False)
     for d in result.dies:
         if d.error:
             out.print(f"[yellow]die ({d.die_x}, {d.die_y}): {d.error}[/]")

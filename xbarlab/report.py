@@ -17,6 +17,7 @@ from bokeh.models import Div, TabPanel, Tabs
 from bokeh.resources import INLINE
 
 import xbarlab
+from xbarlab.analysis.estimates import Estimate
 from xbarlab.analysis.figures import drift as drift_figs
 from xbarlab.analysis.figures import others
 from xbarlab.analysis.figures import program_verify as pv_figs
@@ -97,11 +98,8 @@ def model_section(model_path: Path) -> Div:
         fits = json.loads(report_path.read_text())
         rows = []
         for name, rep in fits.get("fits", {}).items():
-            params = ", ".join(
-                f"{k} = {p['value']:.4g}" + (" (base)" if p["fixed"] else
-                                             f" [{p['ci95'][0]:.3g}, {p['ci95'][1]:.3g}]"
-                                             if p["ci95"][0] == p["ci95"][0] else "")
-                for k, p in rep["params"].items())
+            params = ", ".join(f"{k} = {Estimate.from_dict(p).describe()}"
+                               for k, p in rep["params"].items())
             gof = ", ".join(f"{k} {v:.3g}" for k, v in rep["gof"].items())
             rows.append(f"<tr><td><b>{html.escape(name)}</b></td><td>{html.escape(params)}</td>"
                         f"<td>{html.escape(gof)}</td><td>{rep['devices']:,}</td></tr>")
