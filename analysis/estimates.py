@@ -104,39 +104,59 @@ class LinearFit:
     cov: np.ndarray
     r2: float
     dof: int  # residual degrees of freedom
+    quantile: float  # of the 95 % intervals: t on dof, or normal (see weighted_polyfit)
 
 
-def weighted_polyfit(x: np.ndarray, y: np.ndarray, w: np.ndarray, degree: int) -> LinearFit:
-    """Weighted least squares of a polynomial; the covariance is scaled by the residual
-    variance."""
+def scale_and_quantile(chi2: float, dof: int, inverse_variance: bool) -> tuple[float, float]:
+    """How to turn a fit's unscaled covariance (XᵀWX)⁻¹ into 95 % intervals.
+
+    With weights that are only relative, the residuals set the scale: χ²/dof, and a t
+    quantile on dof. With weights that are inverse variances, measured per point from many
+    devices, the unscaled covariance is already right when the model is; scaling it by χ²/dof
+    would add the noise of a few-dof variance estimate and lose coverage (measured: 84 %
+    for the μν slope on 9 dof). It is then inflated only, by χ²/dof when that exceeds 1 (the
+    model misses the points by more than their errors; a t quantile then), never shrunk."""
+    s2 = chi2 / max(dof, 1)
+    if not inverse_variance:
+        return s2, t95(max(dof, 1))
+    if s2 > 1 and dof >= 1:
+        return s2, t95(dof)
+    return 1.0, Z95
+
+
+def weighted_polyfit(x: np.ndarray, y: np.ndarray, w: np.ndarray, degree: int,
+                     inverse_variance: bool = False) -> LinearFit:
+    """Weighted least squares of a polynomial; ``inverse_variance``: the weights are
+    1/variance of each point (see :func:`scale_and_quantile`)."""
     a = np.vander(x, degree + 1, increasing=True)
     sw = np.sqrt(w)
     coef, *_ = np.linalg.lstsq(a * sw[:, None], y * sw, rcond=None)
     resid = y - a @ coef
     dof = x.size - degree - 1
-    s2 = float(w @ resid**2) / max(dof, 1)
-    cov = np.linalg.pinv((a * w[:, None]).T @ a) * s2
+    scale, q = scale_and_quantile(float(w @ resid**2), dof, inverse_variance)
+    cov = np.linalg.pinv((a * w[:, None]).T @ a) * scale
     ybar = float(w @ y) / float(w.sum())
     ss_tot = float(w @ (y - ybar) ** 2)
     r2 = 1 - float(w @ resid**2) / ss_tot if ss_tot > 0 else 1.0
-    return LinearFit(coef, cov, r2, dof)
+    return LinearFit(coef, cov, r2, dof, q)
 
 
 def estimates(names: list[str], values: np.ndarray, cov: np.ndarray, dof: int,
+              quantile: float | None = None,
               source: str = "an exact fit through as many points as parameters"
               ) -> dict[str, Estimate]:
-    """Estimates with t intervals on ``dof`` degrees of freedom; none identified when
+    """Estimates with intervals ±quantile·SE (default: t on ``dof``); none identified when
     ``dof`` < 1 (the points determine the values but say nothing of their uncertainty)."""
     if dof < 1:
         return {n: not_identified(float(v), source) for n, v in zip(names, values, strict=True)}
-    q = t95(dof)
+    q = t95(dof) if quantile is None else quantile
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
     return {n: Estimate(float(v), float(v - q * e), float(v + q * e))
             for n, v, e in zip(names, values, se, strict=True)}
 
 
 def fit_estimates(names: list[str], fit: LinearFit) -> dict[str, Estimate]:
-    return estimates(names, fit.coef, fit.cov, fit.dof)
+    return estimates(names, fit.coef, fit.cov, fit.dof, fit.quantile)
 
 
 def _r2(x: np.ndarray, y: np.ndarray, w: np.ndarray, fitted: np.ndarray) -> float:
@@ -145,13 +165,52 @@ def _r2(x: np.ndarray, y: np.ndarray, w: np.ndarray, fitted: np.ndarray) -> floa
     return 1 - float(w @ (y - fitted) ** 2) / ss_tot if ss_tot > 0 else 1.0
 
 
+def _fit_clipped(x: np.ndarray, y: np.ndarray, w: np.ndarray, starts) -> optimize.OptimizeResult:
+    """The best of Levenberg–Marquardt fits of clip(slope·x + intercept, lo, hi) from
+    ``starts``."""
+    best = None
+    for p0 in starts:
+        res = optimize.least_squares(
+            lambda p: np.sqrt(w) * (np.clip(p[0] * x + p[1], p[2], p[3]) - y), p0,
+            method="lm", x_scale="jac")
+        if best is None or res.cost < best.cost:
+            best = res
+    return best
+
+
+BOOTSTRAP_SAMPLES = 200
+
+
+def _bootstrap(x: np.ndarray, w: np.ndarray, p: np.ndarray, scale: float,
+               free: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """2.5 and 97.5 percentiles of the parameters refitted to points drawn about the fit with
+    their own errors (a parametric bootstrap, seeded: the same data give the same interval).
+
+    Why: which levels lie on the sloped part and which on a flat part depends on the noise
+    when a level sits near a kink, and the linearized covariance, which takes that assignment
+    as given, covered the μν slope 87 % of the time on data made independently."""
+    rng = np.random.default_rng(0)
+    fitted = np.clip(p[0] * x + p[1], p[2], p[3])
+    sd = np.sqrt(scale / w)
+    draws = np.empty((BOOTSTRAP_SAMPLES, 4))
+    for k in range(BOOTSTRAP_SAMPLES):
+        res = _fit_clipped(x, fitted + sd * rng.standard_normal(x.size), w, [p])
+        q = res.x.copy()
+        if q[2] > q[3]:
+            q[2], q[3] = q[3], q[2]
+        draws[k] = q
+    draws[:, [i for i in range(4) if i not in free]] = p[[i for i in range(4) if i not in free]]
+    return np.percentile(draws, 2.5, axis=0), np.percentile(draws, 97.5, axis=0)
+
+
 MIN_SLOPED_BINS = 3  # a line through two points has no residual: its slope is not identified
 MIN_FLAT_BINS = 2
 
 
 def clipped_loglinear(x: np.ndarray, y: np.ndarray, w: np.ndarray, base_lo: float,
                       base_hi: float, base_slope: float,
-                      base_intercept: float) -> tuple[dict[str, Estimate], float]:
+                      base_intercept: float,
+                      inverse_variance: bool = True) -> tuple[dict[str, Estimate], float]:
     """Fit y = clip(slope·x + intercept, lo, hi) to binned points.
 
     Identifiability: the slope and intercept are fitted only from at least three bins on the
@@ -160,17 +219,9 @@ def clipped_loglinear(x: np.ndarray, y: np.ndarray, w: np.ndarray, base_lo: floa
     needed, so that it neither clips the data nor crosses the other bound). Intervals are t
     intervals on the residual degrees of freedom. Returns the estimates and the weighted R²."""
     line = weighted_polyfit(x, y, w, 1).coef
-    best = None
-    for lo0 in (base_lo, float(y.min())):
-        for hi0 in (base_hi, float(y.max())):
-            p0 = [line[1], line[0], min(lo0, hi0), max(lo0, hi0)]
-
-            def resid(p):
-                return np.sqrt(w) * (np.clip(p[0] * x + p[1], p[2], p[3]) - y)
-
-            res = optimize.least_squares(resid, p0, method="lm", x_scale="jac")
-            if best is None or res.cost < best.cost:
-                best = res
+    starts = [[line[1], line[0], min(lo0, hi0), max(lo0, hi0)]
+              for lo0 in (base_lo, float(y.min())) for hi0 in (base_hi, float(y.max()))]
+    best = _fit_clipped(x, y, w, starts)
     slope, intercept, lo, hi = best.x
     if lo > hi:
         lo, hi = hi, lo
@@ -192,23 +243,26 @@ def clipped_loglinear(x: np.ndarray, y: np.ndarray, w: np.ndarray, base_lo: floa
             k = int(flat.sum())
             if k >= MIN_FLAT_BINS:
                 m = float(w[flat] @ y[flat] / w[flat].sum())
-                scatter = float(w[flat] @ (y[flat] - m) ** 2) / (k - 1)
-                se = np.sqrt(scatter / w[flat].sum())
-                q = t95(k - 1)
+                scale, q = scale_and_quantile(float(w[flat] @ (y[flat] - m) ** 2), k - 1,
+                                              inverse_variance)
+                se = np.sqrt(scale / w[flat].sum())
                 params[name] = Estimate(m, m - q * se, m + q * se)
             else:
                 params[name] = not_identified(base_lo if name == "lo" else base_hi,
                                               f"the base model ({k} level(s) on this flat part; "
                                               f"{MIN_FLAT_BINS} needed)")
     else:
-        cov = np.linalg.pinv(best.jac[:, free].T @ best.jac[:, free]) * (2 * best.cost / dof)
-        q = t95(dof)
+        scale, q = scale_and_quantile(2 * best.cost, dof, inverse_variance)
+        cov = np.linalg.pinv(best.jac[:, free].T @ best.jac[:, free]) * scale
         se = dict(zip(free, np.sqrt(np.clip(np.diag(cov), 0, None)), strict=True))
+        boot = _bootstrap(x, w, best.x, scale, free) if inverse_variance else None
         for i, (name, value) in enumerate(zip(("slope", "intercept", "lo", "hi"),
                                               (slope, intercept, lo, hi), strict=True)):
             if i in se:
-                params[name] = Estimate(float(value), float(value - q * se[i]),
-                                        float(value + q * se[i]))
+                low, high = value - q * se[i], value + q * se[i]
+                if boot is not None:  # the wider of the two
+                    low, high = min(low, boot[0][i]), max(high, boot[1][i])
+                params[name] = Estimate(float(value), float(low), float(high))
         span = (float(raw.min()), float(raw.max()))
         for name, on, base in (("lo", on_lo, base_lo), ("hi", on_hi, base_hi)):
             if name not in params:

@@ -26,10 +26,13 @@ def _bin(values: np.ndarray, index: np.ndarray, nbins: int) -> np.ndarray:
 
 def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
                where: str) -> tuple[DriftSums, int]:
-    """Sums over one drift run's devices; also the number of reads used."""
+    """Sums over one drift run's devices; also the number of reads used. Without a verify
+    read (no ``final_g`` column, as in data from tools that program open-loop) the programming
+    error is taken about the target."""
     d = device_drift(reads, t0, t_read, where)
-    g_verify = values_at(results, d.row, d.col, "final_g")
     target = values_at(results, d.row, d.col)
+    verified = "final_g" in results
+    g_verify = values_at(results, d.row, d.col, "final_g") if verified else target
     ok = (np.isfinite(d.g_t0) & np.isfinite(d.nu) & np.isfinite(g_verify) & (d.g_t0 > 0)
           & np.isfinite(d.q2) & (target > 0) & (d.q2 < MAX_Q2))
     # binned by target, which carries no measurement noise: binning by the fitted Ĝ(t0)
@@ -41,12 +44,22 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
     e = g - gv
     per_device = {
         "n": np.ones(x.size), "ln_g": x, "g": target[ok], "nu": nu, "nu2": nu**2,
-        "nu_var": d.nu_var[ok], "q2": d.q2[ok], "f2": np.full(x.size, d.f2_mean), "e": e,
-        "e2": e**2, "g_var": g**2 * d.ln_g_t0_var[ok], "g_verify2": gv**2,
+        "nu3": nu**3, "nu4": nu**4, "nu_var": d.nu_var[ok], "q2": d.q2[ok],
+        "f2": np.full(x.size, d.f2_mean), "e": e, "e2": e**2, "e3": e**3, "e4": e**4,
+        "g_var": g**2 * d.ln_g_t0_var[ok],
+        "g_verify2": gv**2 if verified else np.zeros(x.size),
     }
     sums = DriftSums(**{k: _bin(v, idx, nb) for k, v in per_device.items()})
     j = np.clip(np.searchsorted(NU_EDGES, nu) - 1, 0, NU_EDGES.size - 2)
     np.add.at(sums.nu_hist, (idx, j), 1)
+    # the read noise's own bins: by Ĝ(t0), whose error is independent of the residuals Q̂²
+    # comes from (a linear fit's residuals are uncorrelated with its parameters)
+    xg = np.log(g / g_max)
+    idx_g = np.clip(np.searchsorted(LN_G_EDGES, xg) - 1, 0, nb - 1)
+    for name, v in (("rn_n", np.ones(x.size)), ("rn_ln_g", xg), ("rn_g", g),
+                    ("rn_q2", d.q2[ok]), ("rn_q4", d.q2[ok] ** 2),
+                    ("rn_f2", np.full(x.size, d.f2_mean))):
+        setattr(sums, name, _bin(v, idx_g, nb))
     return sums, int(reads.sizes["record"])
 
 
@@ -112,7 +125,14 @@ def worn_out(results) -> np.ndarray:
     return ~results["censored"].values.astype(bool) & (results["cycles_lower"].values > 0)
 
 
+FAULT_COLUMNS = ("converged", "final_g")  # what yield and stuck fractions are counted from
+
+
 def programming_counts(results, g_min: float, g_max: float) -> ProgrammingCounts:
+    """Counts for yield and stuck fractions; none when the results lack FAULT_COLUMNS (data
+    from tools that program open-loop)."""
+    if not all(c in results for c in FAULT_COLUMNS):
+        return ProgrammingCounts()
     at_top, at_bottom = stuck_at_rails(results, g_min, g_max)
     converged = results["converged"].values.astype(bool)
     return ProgrammingCounts(targeted=int(converged.size), converged=int(converged.sum()),

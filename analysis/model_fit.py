@@ -11,7 +11,13 @@ from xbarlab.analysis.device_drift import flicker_factor
 from xbarlab.analysis.errors import FitError
 from xbarlab.analysis.estimates import Z95, Estimate, FitReport
 from xbarlab.analysis.fit_endurance import fit_weibull
-from xbarlab.analysis.fit_pcm import VERIFY_DELAY_S, fit_drift, fit_programming, fit_read_noise
+from xbarlab.analysis.fit_pcm import (
+    VERIFY_DELAY_S,
+    fit_drift,
+    fit_programming,
+    fit_read_noise,
+    level_statistics,
+)
 from xbarlab.analysis.fit_pulse import fit_pulse_response
 from xbarlab.analysis.fit_rram import fit_relaxation, fit_rram_read_noise
 from xbarlab.analysis.sufficient import CampaignStats
@@ -28,6 +34,7 @@ class ModelFit:
     samples: int = 0
     insufficient: dict[str, str] = field(default_factory=dict)  # part: why, what it needs
     skipped: list[str] = field(default_factory=list)  # parts the caller chose not to fit
+    levels: list[dict] = field(default_factory=list)  # per target level: ν and σ_prog (PCM)
 
     def report(self, name: str) -> FitReport:
         return next(r for r in self.reports if r.name == name)
@@ -61,7 +68,7 @@ class ModelFit:
         return {"sources": self.sources, "dies": self.dies, "samples": self.samples,
                 "carried_from_base": self.carried, "insufficient": self.insufficient,
                 "skipped": self.skipped,
-                "fits": {r.name: r.to_dict() for r in self.reports}}
+                "fits": {r.name: r.to_dict() for r in self.reports}, "levels": self.levels}
 
 
 def _value(e: Estimate) -> float:
@@ -116,6 +123,7 @@ class _Assembly:
         self.update: dict = {}
         self.insufficient: dict[str, str] = {}
         self.skipped: list[str] = []
+        self.levels: list[dict] = []
 
     def attempt(self, part: str, missing: str | None, fit) -> bool:
         """Run ``fit()`` for ``part`` unless skipped; ``missing`` says what data it lacks
@@ -194,9 +202,9 @@ def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
             {"yield": p.converged / p.targeted}, p.targeted))
         job.update["faults"] = base.faults.model_copy(update=fractions)
 
-    job.attempt("faults", None if p.targeted else
-                "no program-and-verify results (needs a program_verify, drift or mvm run)",
-                faults)
+    job.attempt("faults", None if p.targeted else stats.notes.get(
+                "faults", "no program-and-verify results (needs a program_verify, drift or "
+                "mvm run)"), faults)
     if not job.reports:
         needs = "; ".join(f"{k}: {v}" for k, v in job.insufficient.items())
         raise FitError(f"{where}: nothing to fit" + (f" ({needs})" if needs else ""))
@@ -209,7 +217,7 @@ def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
     carried = [k for k, v in base if k != "kind" and k not in job.update]
     model = ChipModel(device=device, array=array or ArrayConfig())
     return ModelFit(model, job.reports, stats.sources, stats.dies, carried, stats.samples,
-                    job.insufficient, job.skipped)
+                    job.insufficient, job.skipped, job.levels)
 
 
 def _fit_pcm_reads(job: _Assembly, stats: CampaignStats, base: PCMModel) -> None:
@@ -241,6 +249,8 @@ def _fit_pcm_reads(job: _Assembly, stats: CampaignStats, base: PCMModel) -> None
     job.attempt("drift", missing, drift)
     job.attempt("read_noise", missing, read_noise)
     job.attempt("programming", missing, programming)
+    if sums.devices:
+        job.levels = level_statistics(sums, base)
 
 
 def _fit_rram_reads(job: _Assembly, stats: CampaignStats, base: RRAMModel) -> None:

@@ -20,8 +20,19 @@ from xbarlab.analysis.fit_pulse import PulseSums
 
 LN_G_EDGES = np.linspace(np.log(1e-3), np.log(1.5), 49)  # ln(G_target/Gmax) bins
 NU_EDGES = np.linspace(-0.1, 0.3, 401)  # ν̂ histogram bins, for goodness of fit
-MOMENTS = ("n", "ln_g", "g", "nu", "nu2", "nu_var", "q2", "f2", "e", "e2", "g_var",
-           "g_verify2")
+MOMENTS = ("n", "ln_g", "g", "nu", "nu2", "nu3", "nu4", "nu_var", "q2", "f2", "e", "e2", "e3",
+           "e4", "g_var", "g_verify2", "rn_n", "rn_ln_g", "rn_g", "rn_q2", "rn_q4", "rn_f2")
+
+
+def variance_of_variance(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray,
+                         s4: np.ndarray) -> np.ndarray:
+    """Sampling variance of a bin's variance, (m4 − m2²)/n, from the raw power sums Σx..Σx⁴
+    (no normality assumed: ν̂ mixes devices of different estimation variance)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = s1 / n
+        m2 = s2 / n - m**2
+        m4 = s4 / n - 4 * m * s3 / n + 6 * m**2 * s2 / n - 3 * m**4
+        return np.maximum(m4 - m2**2, 0) / n
 
 
 def _zeros() -> np.ndarray:
@@ -37,13 +48,26 @@ class DriftSums:
     g: np.ndarray = field(default_factory=_zeros)  # Σ G_target
     nu: np.ndarray = field(default_factory=_zeros)
     nu2: np.ndarray = field(default_factory=_zeros)
+    nu3: np.ndarray = field(default_factory=_zeros)  # (3rd and 4th moments: the sampling
+    nu4: np.ndarray = field(default_factory=_zeros)  # variance of a bin's variance)
     nu_var: np.ndarray = field(default_factory=_zeros)  # Σ var(ν̂)
     q2: np.ndarray = field(default_factory=_zeros)  # Σ Q̂²
     f2: np.ndarray = field(default_factory=_zeros)  # Σ mean f(t)² of the reads
     e: np.ndarray = field(default_factory=_zeros)  # Σ (Ĝt0 − G_verify)
     e2: np.ndarray = field(default_factory=_zeros)
+    e3: np.ndarray = field(default_factory=_zeros)
+    e4: np.ndarray = field(default_factory=_zeros)
     g_var: np.ndarray = field(default_factory=_zeros)  # Σ var(Ĝt0)
-    g_verify2: np.ndarray = field(default_factory=_zeros)  # Σ G_verify²
+    g_verify2: np.ndarray = field(default_factory=_zeros)  # Σ G_verify² (verified devices)
+    # read noise, binned by each device's fitted Ĝ(t0) rather than its target: the noise
+    # scales with the conductance a device was programmed to, which scatters about the target
+    # by tens of percent at low G (binning by target biased the exponent by +4 %)
+    rn_n: np.ndarray = field(default_factory=_zeros)
+    rn_ln_g: np.ndarray = field(default_factory=_zeros)  # Σ ln(Ĝ(t0)/Gmax)
+    rn_g: np.ndarray = field(default_factory=_zeros)  # Σ Ĝ(t0)
+    rn_q2: np.ndarray = field(default_factory=_zeros)  # Σ Q̂²
+    rn_q4: np.ndarray = field(default_factory=_zeros)  # Σ Q̂⁴
+    rn_f2: np.ndarray = field(default_factory=_zeros)  # Σ mean f(t)²
     nu_hist: np.ndarray = field(
         default_factory=lambda: np.zeros((LN_G_EDGES.size - 1, NU_EDGES.size - 1)))
 
@@ -125,6 +149,7 @@ class CampaignStats:
     pulse: PulseSums = field(default_factory=PulseSums)
     samples: int = 0  # measurements read to make these statistics
     skipped: list[str] = field(default_factory=list)  # damaged rows a salvaging read left out
+    notes: dict[str, str] = field(default_factory=dict)  # part: why its data are missing
 
     def __add__(self, other: CampaignStats) -> CampaignStats:
         if self.g_max and other.g_max and self.g_max != other.g_max:
@@ -136,7 +161,7 @@ class CampaignStats:
                              self.endurance + other.endurance,
                              self.programming + other.programming,
                              self.pulse + other.pulse, self.samples + other.samples,
-                             self.skipped + other.skipped)
+                             self.skipped + other.skipped, {**other.notes, **self.notes})
 
     @property
     def where(self) -> str:

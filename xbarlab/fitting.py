@@ -24,6 +24,7 @@ import numpy as np
 
 from xbarlab.analysis.errors import FitError
 from xbarlab.analysis.extract import (
+    FAULT_COLUMNS,
     PROGRAMMED_BY,
     drift_sums,
     endurance_counts,
@@ -92,6 +93,10 @@ def _add_run(stats: CampaignStats, path: Path, run, model: PCMModel | RRAMModel,
             keep = ~np.isin(flat_cells(results, WIDE), worn)
             results = results.isel(record=np.flatnonzero(keep))
         stats.programming += programming_counts(results, g_min, g_max)
+        absent = [c for c in FAULT_COLUMNS if c not in results]
+        if absent:
+            stats.notes.setdefault("faults", f"{where} table results has no "
+                                   f"{' or '.join(absent)} column")
     if run.protocol == "drift" and "reads" in tables and "results" in tables:
         reads = read_table(path, run.name, "reads")
         results = read_table(path, run.name, "results")
