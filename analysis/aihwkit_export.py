@@ -26,8 +26,11 @@ def _loglin(f: LogLinearClipped, g: np.ndarray) -> np.ndarray:
     return np.clip(f.slope * np.log(g) + f.intercept, f.lo, f.hi)
 
 
-def to_aihwkit(model: PCMModel, points: int = 32, g_low: float | None = None) -> dict:
-    """The keyword arguments of ``CustomDriftPCMLikeNoiseModel`` (JSON-ready), plus notes."""
+def to_aihwkit(model: PCMModel, points: int = 32, g_low: float | None = None,
+               measured: tuple[float, float] | None = None) -> dict:
+    """The keyword arguments of ``CustomDriftPCMLikeNoiseModel`` (JSON-ready), plus notes;
+    ``measured``: the conductance range (S) the drift fit saw, outside which the table's
+    entries are extrapolations of the fitted law, and the notes say so."""
     g_max = model.g_max
     g_low = g_low if g_low is not None else max(model.g_min, 0.01 * g_max)
     g = np.geomspace(g_low, g_max, points)
@@ -37,6 +40,12 @@ def to_aihwkit(model: PCMModel, points: int = 32, g_low: float | None = None) ->
     q_aihwkit = np.minimum(AIHWKIT_Q_COEFF / rel**AIHWKIT_Q_EXPONENT, AIHWKIT_Q_MAX)
     scale = float(np.exp(np.mean(np.log(q_fit / q_aihwkit))))
     mismatch = float(np.abs(scale * q_aihwkit / q_fit - 1).max())
+    notes: dict = {"read_noise_exponent": model.read_noise.exponent,
+                   "read_noise_max_mismatch": mismatch, "conductance_unit": "uS"}
+    if measured is not None:
+        outside = (g < measured[0] * (1 - 1e-9)) | (g > measured[1] * (1 + 1e-9))
+        notes["measured_g_range"] = [measured[0] * 1e6, measured[1] * 1e6]
+        notes["extrapolated_g"] = (g[outside] * 1e6).tolist()
     return {
         "class": "aihwkit.inference.noise.pcm.CustomDriftPCMLikeNoiseModel",
         "kwargs": {
@@ -54,9 +63,5 @@ def to_aihwkit(model: PCMModel, points: int = 32, g_low: float | None = None) ->
                 "nu_std_lst": _loglin(model.drift.sigma, rel).tolist(),
             },
         },
-        "notes": {
-            "read_noise_exponent": model.read_noise.exponent,
-            "read_noise_max_mismatch": mismatch,
-            "conductance_unit": "uS",
-        },
+        "notes": notes,
     }

@@ -25,6 +25,7 @@ class DeviceDrift:
     nu_var: np.ndarray  # variance of ν̂ (from the residuals)
     f2_mean: float  # mean f(t_k)² over the reads used: Q_s²·f2_mean is the relative noise²
     q2: np.ndarray  # Q_s², the read-noise coefficient squared
+    times: tuple[float, float]  # s, the first and last read used
 
 
 def flicker_factor(t: np.ndarray, t_read: float) -> np.ndarray:
@@ -101,7 +102,8 @@ def device_drift(reads: xr.Dataset, t0: float, t_read: float, where: str,
     q2 = (w @ rel**2) / (n - 2)  # Σ w·ε² estimates (n − 2)·Q²
     return DeviceDrift(
         row=row, col=col, g_t0=np.exp(ln_a), ln_g_t0_var=q2 * (1 / sw + xm**2 / sxx),
-        nu=-slope, nu_var=q2 / sxx, f2_mean=float(np.mean(1 / w)), q2=q2)
+        nu=-slope, nu_var=q2 / sxx, f2_mean=float(np.mean(1 / w)), q2=q2,
+        times=(float(t.min()), float(t.max())))
 
 
 @dataclass(frozen=True)

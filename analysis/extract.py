@@ -49,7 +49,7 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
         "g_var": g**2 * d.ln_g_t0_var[ok],
         "g_verify2": gv**2 if verified else np.zeros(x.size),
     }
-    sums = DriftSums(**{k: _bin(v, idx, nb) for k, v in per_device.items()})
+    sums = DriftSums(**{k: _bin(v, idx, nb) for k, v in per_device.items()}, times=d.times)
     j = np.clip(np.searchsorted(NU_EDGES, nu) - 1, 0, NU_EDGES.size - 2)
     np.add.at(sums.nu_hist, (idx, j), 1)
     # the read noise's own bins: by Ĝ(t0), whose error is independent of the residuals Q̂²

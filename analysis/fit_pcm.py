@@ -68,7 +68,8 @@ def _report(name: str, params: dict, gof: dict, s: DriftSums, b: np.ndarray,
     g = g_sum[b] / n[b]
     return FitReport(name, params, gof, int(n[b].sum()),
                      ranges={"g_programmed" if by_g else "g_target":
-                             (float(g.min()), float(g.max()))}, dropped=dropped)
+                             (float(g.min()), float(g.max())), "time_s": s.times},
+                     dropped=dropped)
 
 
 def fit_drift(s: DriftSums, base: PCMModel, where: str) -> tuple[FitReport, FitReport]:

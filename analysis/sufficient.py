@@ -70,10 +70,13 @@ class DriftSums:
     rn_f2: np.ndarray = field(default_factory=_zeros)  # Σ mean f(t)²
     nu_hist: np.ndarray = field(
         default_factory=lambda: np.zeros((LN_G_EDGES.size - 1, NU_EDGES.size - 1)))
+    times: tuple[float, float] = (np.inf, -np.inf)  # s, first and last read the fits used
 
     def __add__(self, other: DriftSums) -> DriftSums:
-        return DriftSums(**{f.name: getattr(self, f.name) + getattr(other, f.name)
-                            for f in fields(self)})
+        out = {f.name: getattr(self, f.name) + getattr(other, f.name)
+               for f in fields(self) if f.name != "times"}
+        return DriftSums(**out, times=(min(self.times[0], other.times[0]),
+                                       max(self.times[1], other.times[1])))
 
     @property
     def devices(self) -> int:

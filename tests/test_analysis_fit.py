@@ -213,6 +213,14 @@ def test_aihwkit_export_of_the_published_model_is_aihwkits_own():
     assert table["g_lst"] == sorted(table["g_lst"])
 
 
+def test_aihwkit_export_flags_table_entries_outside_the_measured_range():
+    notes = to_aihwkit(PCMModel(), measured=(1.5e-6, 20e-6))["notes"]
+    g = np.array(to_aihwkit(PCMModel())["kwargs"]["custom_drift_model"]["g_lst"])
+    outside = g[(g < 1.5) | (g > 20)]
+    assert outside.size and notes["extrapolated_g"] == pytest.approx(outside.tolist())
+    assert notes["measured_g_range"] == pytest.approx([1.5, 20])
+
+
 def test_aihwkit_export_scales_a_fitted_read_noise():
     model = OTHER  # exponent 0.5, not aihwkit's 0.65
     exported = to_aihwkit(model)

@@ -363,8 +363,18 @@ def fit(
     if written.summary is not None:
         out.print(f"wrote {written.summary}")
     if written.aihwkit is not None:
+        notes = written.aihwkit_notes
         out.print(f"wrote {written.aihwkit} (read-noise mismatch after scaling: "
-                  f"{written.aihwkit_notes['read_noise_max_mismatch']:.1%})")
+                  f"{notes['read_noise_max_mismatch']:.1%})")
+        outside = notes.get("extrapolated_g", [])
+        if outside:
+            lo, hi = notes["measured_g_range"]
+            out.print(f"[yellow]warning: {len(outside)} of the aihwkit drift table's "
+                      f"conductances lie outside the measured {lo:.3g}-{hi:.3g} µS "
+                      "(extrapolated from the fitted law)[/]", highlight=False)
+        elif "measured_g_range" not in notes:
+            out.print("[yellow]warning: no drift fit: the aihwkit drift table is the base "
+                      "model's[/]", highlight=False)
     out.print(f"wrote {written.model} and {written.report}")
 
 

@@ -367,7 +367,9 @@ def write_fit(result: WaferFit, model: Path, summary: Path | None = None,
     if aihwkit is not None:
         from xbarlab.analysis.aihwkit_export import to_aihwkit
 
-        exported = to_aihwkit(result.pooled.model.device)
+        drift = next((r for r in result.pooled.reports if r.name == "drift.mu"), None)
+        exported = to_aihwkit(result.pooled.model.device,
+                              measured=drift.ranges["g_target"] if drift else None)
         aihwkit.write_text(json.dumps(exported, indent=2))
         written.aihwkit, written.aihwkit_notes = aihwkit, exported["notes"]
     return written

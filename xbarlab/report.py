@@ -105,6 +105,11 @@ def model_section(model_path: Path) -> Div:
                         f"<td>{html.escape(gof)}</td><td>{rep['devices']:,}</td></tr>")
         parts.append("<table><tr><th>fit</th><th>parameters (95 % CI)</th><th>goodness of "
                      "fit</th><th>devices</th></tr>" + "".join(rows) + "</table>")
+        for part, why in fits.get("insufficient", {}).items():
+            parts.append(f"<p>{html.escape(part)}: insufficient: {html.escape(why)}</p>")
+        dropped = {tuple(rep.get("dropped", [])) for rep in fits.get("fits", {}).values()}
+        for levels in sorted(d for d in dropped if d):
+            parts.append("<p>levels left out: " + html.escape("; ".join(levels)) + "</p>")
         if fits.get("carried_from_base"):
             parts.append("<p>kept from the base model: "
                          + html.escape(", ".join(fits["carried_from_base"])) + "</p>")
