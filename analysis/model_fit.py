@@ -35,6 +35,8 @@ class ModelFit:
     insufficient: dict[str, str] = field(default_factory=dict)  # part: why, what it needs
     skipped: list[str] = field(default_factory=list)  # parts the caller chose not to fit
     levels: list[dict] = field(default_factory=list)  # per target level: ν and σ_prog (PCM)
+    facts: dict = field(default_factory=dict)  # t0_s, t_read_s the drift data were fitted with
+    assumed: list[str] = field(default_factory=list)  # facts the files did not record
 
     def report(self, name: str) -> FitReport:
         return next(r for r in self.reports if r.name == name)
@@ -66,6 +68,7 @@ class ModelFit:
 
     def summary(self) -> dict:
         return {"sources": self.sources, "dies": self.dies, "samples": self.samples,
+                "facts": self.facts, "assumed": self.assumed,
                 "carried_from_base": self.carried, "insufficient": self.insufficient,
                 "skipped": self.skipped,
                 "fits": {r.name: r.to_dict() for r in self.reports}, "levels": self.levels}
@@ -216,8 +219,10 @@ def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
                        f"{str(exc).splitlines()[0]}") from None
     carried = [k for k, v in base if k != "kind" and k not in job.update]
     model = ChipModel(device=device, array=array or ArrayConfig())
+    facts = {k: v for k, v in (("t0_s", stats.t0_s), ("t_read_s", stats.t_read_s))
+             if v is not None}
     return ModelFit(model, job.reports, stats.sources, stats.dies, carried, stats.samples,
-                    job.insufficient, job.skipped, job.levels)
+                    job.insufficient, job.skipped, job.levels, facts, stats.assumed)
 
 
 def _fit_pcm_reads(job: _Assembly, stats: CampaignStats, base: PCMModel) -> None:
@@ -225,19 +230,24 @@ def _fit_pcm_reads(job: _Assembly, stats: CampaignStats, base: PCMModel) -> None
     where, sums = job.where, stats.drift
     missing = None if sums.devices else "no drift records (needs a drift run)"
 
+    t0 = {"t0_s": stats.t0_s} if stats.t0_s is not None else {}  # (the file's facts)
+    t_read = {"t_read_s": stats.t_read_s} if stats.t_read_s is not None else {}
+    base = base.model_copy(update={"drift": base.drift.model_copy(update=t0),
+                                   "read_noise": base.read_noise.model_copy(update=t_read)})
+
     def drift():
         mu, sigma = fit_drift(sums, base, where)
         job.reports += [mu, sigma]
         loglin = {r.name: LogLinearClipped(**{k: _value(v) for k, v in r.params.items()})
                   for r in (mu, sigma)}
         job.update["drift"] = base.drift.model_copy(
-            update={"mu": loglin["drift.mu"], "sigma": loglin["drift.sigma"]})
+            update={"mu": loglin["drift.mu"], "sigma": loglin["drift.sigma"], **t0})
 
     def read_noise():
         noise = fit_read_noise(sums, base, where)
         job.reports.append(noise)
         job.update["read_noise"] = base.read_noise.model_copy(
-            update={k: _value(noise.params[k]) for k in ("coeff", "exponent")})
+            update={**{k: _value(noise.params[k]) for k in ("coeff", "exponent")}, **t_read})
 
     def programming():
         noise = next((r for r in job.reports if r.name == "read_noise"), None)

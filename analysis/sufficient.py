@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 import numpy as np
+from xbarlab.analysis.errors import FitError
 from xbarlab.analysis.fit_pulse import PulseSums
 
 LN_G_EDGES = np.linspace(np.log(1e-3), np.log(1.5), 49)  # ln(G_target/Gmax) bins
@@ -138,6 +139,13 @@ class ProgrammingCounts:
                                    for f in fields(self)))
 
 
+def _same(a: float | None, b: float | None, what: str, where: str) -> float | None:
+    if a is not None and b is not None and abs(a - b) > 1e-9 * max(abs(a), abs(b)):
+        raise FitError(f"{where}: drift runs with different {what} ({a:g} s and {b:g} s) "
+                       "cannot be fitted together; fit them separately")
+    return a if a is not None else b
+
+
 @dataclass
 class CampaignStats:
     """Everything the fits need from one or more campaign files."""
@@ -153,18 +161,33 @@ class CampaignStats:
     samples: int = 0  # measurements read to make these statistics
     skipped: list[str] = field(default_factory=list)  # damaged rows a salvaging read left out
     notes: dict[str, str] = field(default_factory=dict)  # part: why its data are missing
+    t0_s: float | None = None  # drift reference time the sums were made with
+    t_read_s: float | None = None  # read time of the 1/f noise model the sums used
+    assumed: list[str] = field(default_factory=list)  # facts the files did not record
+
+    def add_facts(self, t0_s: float, t_read_s: float, assumed) -> None:
+        """Record the drift facts a run's sums were made with; runs that disagree cannot be
+        pooled (their Ĝ(t0) and Q̂ mean different things)."""
+        self.t0_s = _same(self.t0_s, t0_s, "t0", self.where)
+        self.t_read_s = _same(self.t_read_s, t_read_s, "read time", self.where)
+        self.assumed += [a for a in assumed if a not in self.assumed]
 
     def __add__(self, other: CampaignStats) -> CampaignStats:
         if self.g_max and other.g_max and self.g_max != other.g_max:
-            raise ValueError(f"cannot pool fits made with Gmax {self.g_max:g} and "
-                             f"{other.g_max:g} S")
+            raise FitError(f"cannot pool fits made with Gmax {self.g_max:g} and "
+                           f"{other.g_max:g} S")
+        where = f"{self.where} and {other.where}"
         return CampaignStats(self.sources + other.sources, self.dies + other.dies,
                              self.g_max or other.g_max, self.drift + other.drift,
                              self.relaxation + other.relaxation,
                              self.endurance + other.endurance,
                              self.programming + other.programming,
                              self.pulse + other.pulse, self.samples + other.samples,
-                             self.skipped + other.skipped, {**other.notes, **self.notes})
+                             self.skipped + other.skipped, {**other.notes, **self.notes},
+                             _same(self.t0_s, other.t0_s, "t0", where),
+                             _same(self.t_read_s, other.t_read_s, "read time", where),
+                             self.assumed + [a for a in other.assumed
+                                             if a not in self.assumed])
 
     @property
     def where(self) -> str:

@@ -40,6 +40,7 @@ class ChipInfo:
     identity: ChipIdentity = field(default_factory=ChipIdentity)
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     description: str = ""
+    read_time_s: float | None = None  # how long one read integrates (1/f noise), when known
 
 
 class Chip(ABC):
@@ -142,10 +143,12 @@ class Chip(ABC):
         """What this chip is and is reached through, for the campaign file: the driver, and for
         each instrument behind it its *IDN? and the settings in force (ranges, NPLC, limits,
         delays), read from the instrument. Drivers with instruments add theirs."""
-        return {"chip": {"driver": f"{type(self).__module__}.{type(self).__qualname__}",
-                         "description": self.info.description,
-                         "technology": self.info.technology,
-                         "limits": self.info.limits.model_dump()}}
+        chip = {"driver": f"{type(self).__module__}.{type(self).__qualname__}",
+                "description": self.info.description, "technology": self.info.technology,
+                "limits": self.info.limits.model_dump()}
+        if self.info.read_time_s is not None:
+            chip["read_time_s"] = self.info.read_time_s
+        return {"chip": chip}
 
     def restore(self, snapshot: dict[str, np.ndarray]) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no state to restore")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from xbarlab.chip_drivers.base import Chip
 from xbarlab.protocols.records import StepRecords
@@ -76,6 +76,12 @@ class Protocol(ABC, Generic[S]):
     @abstractmethod
     def progress(self, state: S) -> Progress:
         """How far ``state`` is, for progress bars."""
+
+    def facts(self) -> dict[str, Any]:
+        """What the analysis must know of this protocol's records and cannot guess, stored
+        with the run (``facts``; docs/hdf5_layout.md lists the keys): e.g. what its ``time``
+        columns count from."""
+        return {}
 
     def estimated_rows(self, shape: tuple[int, int]) -> int:
         """About how many records this protocol writes on a chip of ``shape``: what the runner

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -93,6 +94,12 @@ class DriftTracking(Protocol[DriftState]):
         self.cfg = cfg
         self.targets = np.asarray(targets, dtype=np.float64)
         self.pv = ProgramVerify(cfg.program, self.targets)
+
+    def facts(self) -> dict[str, Any]:
+        first = float(self.cfg.times()[0])
+        return {"time_origin": "end of programming",
+                # ν is fitted from this time on: the t0 of the power law G(t0)·(t/t0)^−ν
+                "t0_s": self.cfg.fit_from_s if self.cfg.fit_from_s > 0 else first}
 
     def estimated_rows(self, shape: tuple[int, int]) -> int:
         cells = int(np.isfinite(self.targets).sum())

@@ -21,7 +21,9 @@ class SimChip(Chip):
         self.info = ChipInfo(rows=self.array.rows, cols=self.array.cols,
                              technology=self.array.model.device.kind,
                              identity=identity or ChipIdentity(), limits=limits or SafetyLimits(),
-                             description="simulated chip (in-process)")
+                             description="simulated chip (in-process)",
+                             read_time_s=getattr(self.array.model.device.read_noise,
+                                                 "t_read_s", None))
 
     def _read(self, sel, v_read) -> np.ndarray:
         return self.array.read_values(sel, v_read)

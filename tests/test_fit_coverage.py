@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pcm_generator import G_MAX, DriftData, Truth, generate
+from xbarlab.analysis.errors import FitError
 from xbarlab.analysis.model_fit import fit_model
 from xbarlab.sim_backend.models import PCMModel
 
@@ -22,16 +23,21 @@ TIMES = np.geomspace(1, 1e5, 21)
 TRUTH = Truth()
 
 
-def write_campaign(path: Path, d: DriftData) -> Path:
+FACTS = {"time_origin": "programming", "t0_s": TRUTH.t0, "t_read_s": 250e-9}
+
+
+def write_campaign(path: Path, d: DriftData, facts: dict | None = None,
+                   time_shift: float = 0.0) -> Path:
     """The campaign layout's drift run: results (targets) then one read-out per step."""
     w = CampaignWriter.create(path, config_text="# pcm_generator\n")
-    run = w.open_run("drift", {})
+    run = w.open_run("drift", {}, facts=FACTS if facts is None else facts)
     with run.step(0) as step:
         step.append("results", {"row": d.row, "col": d.col, "target": d.target},
                     {"target": "S"})
     for k, t in enumerate(d.times):
         with run.step(k + 1) as step:
-            step.append("reads", {"row": d.row, "col": d.col, "time": np.full(d.row.size, t),
+            step.append("reads", {"row": d.row, "col": d.col,
+                                  "time": np.full(d.row.size, t - time_shift),
                                   "g_read": d.reads[k]}, {"time": "s", "g_read": "S"})
     run.finish()
     w.close()
@@ -103,3 +109,46 @@ def test_a_sparse_design_leaves_the_slope_not_identified(tmp_path):
     for report in fit.reports:  # nothing anywhere has a zero-width interval
         for e in report.params.values():
             assert not e.has_interval or e.high > e.low
+
+
+def test_t0_read_time_and_time_origin_come_from_the_file(tmp_path):
+    truth = Truth(t0=60.0)
+    data = generate(11, LEVELS, 3000, TIMES, truth)
+    facts = {"time_origin": "programming", "t0_s": 60.0, "t_read_s": 250e-9}
+    from_programming = write_campaign(tmp_path / "p.h5", data, facts)
+    fit = fit_model(campaign_stats(from_programming, PCMModel()), PCMModel())
+    assert fit.model.device.drift.t0_s == 60.0 and fit.facts["t0_s"] == 60.0
+    assert not fit.assumed
+    x = LEVELS / G_MAX
+    np.testing.assert_allclose(np.polyval(fit.model.device.programming.coeffs[::-1], x),
+                               truth.sigma_prog(x), rtol=0.05)
+    # the same reads with times counted from t0, and saying so, fit the same
+    from_t0 = write_campaign(tmp_path / "t.h5", data, {**facts, "time_origin": "t0"},
+                             time_shift=60.0)
+    again = fit_model(campaign_stats(from_t0, PCMModel()), PCMModel())
+    assert again.model.device.drift.mu.lo == pytest.approx(fit.model.device.drift.mu.lo,
+                                                           rel=1e-9)
+    # a file that says nothing gets the base model's facts, and the fit says so
+    silent = write_campaign(tmp_path / "s.h5", data, {})
+    assumed = fit_model(campaign_stats(silent, PCMModel()), PCMModel()).assumed
+    assert [a.split(": ", 2)[2] for a in assumed] == [
+        "t0 not recorded; 20 s assumed (base model)",
+        "read time not recorded; 2.5e-07 s assumed (base model)",
+        "time origin not recorded; the end of programming assumed"]
+    odd = write_campaign(tmp_path / "o.h5", data, {**facts, "time_origin": "wafer start"})
+    with pytest.raises(FitError, match=r"o\.h5: run 001_drift: time origin 'wafer start' "
+                                       "unknown"):
+        campaign_stats(odd, PCMModel())
+
+
+def test_our_drift_protocol_records_its_facts(tmp_path):
+    from xbarlab.campaign.config import parse_campaign
+    from xbarlab.campaign.runner import CampaignRunner
+    from xbarlab.store.reader import read_info
+
+    text = ("[target.simulated]\nrows = 8\ncols = 8\n[[steps]]\n[steps.drift]\nlevels = 2\n"
+            "t_stop_s = 100\nfit_from_s = 5\n")
+    CampaignRunner(parse_campaign(text), text, tmp_path / "d.h5").run()
+    run = read_info(tmp_path / "d.h5").runs["001_drift"]
+    assert run.facts == {"time_origin": "end of programming", "t0_s": 5.0}
+    assert run.instruments["chip"]["read_time_s"] == PCMModel().read_noise.t_read_s

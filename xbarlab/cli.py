@@ -355,6 +355,8 @@ def fit(
         out.print("skipped (--skip): " + ", ".join(result.pooled.skipped))
     if result.pooled.carried:
         out.print("kept from the base model: " + ", ".join(result.pooled.carried))
+    for line in result.pooled.assumed:
+        out.print(f"[yellow]warning: {line}[/]", highlight=False)
     for line in result.pooled.caveats():
         out.print(f"[yellow]{line}[/]", highlight=False)
     for d in result.dies:

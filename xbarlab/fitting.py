@@ -101,8 +101,11 @@ def _add_run(stats: CampaignStats, path: Path, run, model: PCMModel | RRAMModel,
         reads = read_table(path, run.name, "reads")
         results = read_table(path, run.name, "results")
         if isinstance(model, PCMModel):
-            sums, n = drift_sums(reads, results, g_max, model.drift.t0_s,
-                                 model.read_noise.t_read_s, where)
+            facts = drift_facts(run, model, where)
+            stats.add_facts(facts.t0_s, facts.t_read_s, facts.assumed)
+            if facts.origin == "t0":  # times count from t0: make them times since programming
+                reads = reads.assign(time=reads["time"] + facts.t0_s)
+            sums, n = drift_sums(reads, results, g_max, facts.t0_s, facts.t_read_s, where)
             stats.drift += sums
         else:
             relax, n = relaxation_sums(reads, results, model, where)
@@ -119,6 +122,49 @@ def _add_run(stats: CampaignStats, path: Path, run, model: PCMModel | RRAMModel,
         stats.samples += int(checkpoints.sizes["record"])
         worn = np.union1d(worn, flat_cells(results, WIDE)[worn_out(results)])
     return worn
+
+
+TIME_ORIGINS = {
+    "end of programming": "the end of programming the array (xbarlab's drift protocol)",
+    "programming": "each device's own programming",
+    "t0": "t0 (t = 0 is t0 after programming)",
+}
+
+
+@dataclass(frozen=True)
+class DriftFacts:
+    t0_s: float
+    t_read_s: float
+    origin: str
+    assumed: tuple[str, ...] = ()  # what the file did not say, and what was taken instead
+
+
+def drift_facts(run, model: PCMModel, where: str) -> DriftFacts:
+    """t0, read time and time origin of a drift run, from its ``facts`` (and the chip's
+    recorded read time); what is missing is taken from the base model and listed."""
+    facts, assumed = run.facts, []
+    t0 = facts.get("t0_s")
+    if t0 is None:
+        t0 = model.drift.t0_s
+        assumed.append(f"{where}: t0 not recorded; {t0:g} s assumed (base model)")
+    t_read = facts.get("t_read_s", run.instruments.get("chip", {}).get("read_time_s"))
+    if t_read is None:
+        t_read = model.read_noise.t_read_s
+        assumed.append(f"{where}: read time not recorded; {t_read:g} s assumed (base model)")
+    origin = facts.get("time_origin")
+    if origin is None:
+        origin = "end of programming"
+        assumed.append(f"{where}: time origin not recorded; the end of programming assumed")
+    elif origin not in TIME_ORIGINS:
+        raise FitError(f"{where}: time origin {origin!r} unknown (known: "
+                       + ", ".join(repr(k) for k in TIME_ORIGINS) + ")")
+    try:
+        t0, t_read = float(t0), float(t_read)
+    except (TypeError, ValueError):
+        raise FitError(f"{where}: facts t0_s/t_read_s must be numbers") from None
+    if not (t0 > 0 and t_read > 0):
+        raise FitError(f"{where}: facts t0_s and t_read_s must be > 0 s")
+    return DriftFacts(t0, t_read, origin, tuple(assumed))
 
 
 def find_campaigns(inputs: list[str]) -> list[Path]:

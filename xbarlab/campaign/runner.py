@@ -193,7 +193,7 @@ class CampaignRunner:
             for i in range(first, len(protocols)):
                 proto, spec = protocols[i], self.cfg.steps[i]
                 run = existing[i] if i < len(existing) else \
-                    writer.open_run(spec.protocol, spec.config, chip.provenance())
+                    writer.open_run(spec.protocol, spec.config, chip.provenance(), proto.facts())
                 if i == first and state is not None:
                     st = state
                 else:

@@ -40,7 +40,7 @@ FIRST_CHECKSUMMED_VERSION = 2  # format 1 files have no checksums: structure che
 
 ROOT_SEALED_ATTRS = ("format", "format_version", "created", "software", "config",
                      *IDENTITY_FIELDS)
-RUN_SEALED_ATTRS = ("protocol", "config", "instruments", "started")
+RUN_SEALED_ATTRS = ("protocol", "config", "instruments", "facts", "started")
 TABLE_SEALED_ATTRS = ("slot", "first_step", "units", "kinds")
 
 

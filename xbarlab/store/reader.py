@@ -91,6 +91,7 @@ class RunInfo:
     tables: dict[str, TableInfo] = field(default_factory=dict)
     error: str = ""
     instruments: dict[str, Any] = field(default_factory=dict)  # *IDN? and settings per device
+    facts: dict[str, Any] = field(default_factory=dict)  # time origin, t0, read time, device
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def _run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int)
         tables=tables,
         error=_text(attrs.get("error", "")),
         instruments=json_attr(attrs, "instruments", "{}", where),
+        facts=json_attr(attrs, "facts", "{}", where),
     )
 
 

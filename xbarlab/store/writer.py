@@ -264,11 +264,12 @@ class CampaignWriter:
 
     def open_run(
         self, protocol: str, config: Mapping[str, Any] | BaseModel | str | None = None,
-        instruments: Mapping[str, Any] | None = None,
+        instruments: Mapping[str, Any] | None = None, facts: Mapping[str, Any] | None = None,
     ) -> RunWriter:
-        """Start a new run ``NNN_<protocol>`` with its protocol config (stored as JSON) and
-        what it was measured with (``instruments``: each instrument's *IDN? and settings, as
-        JSON in the run's ``instruments`` attribute)."""
+        """Start a new run ``NNN_<protocol>`` with its protocol config (stored as JSON), what
+        it was measured with (``instruments``: each instrument's *IDN? and settings, as JSON
+        in the run's ``instruments`` attribute) and the ``facts`` an analysis needs of its
+        records (time origin, t0, read time, device: docs/hdf5_layout.md)."""
         if self.closed:
             raise CampaignFileError(f"{self.path}: campaign is closed")
         if not valid_protocol_name(protocol):
@@ -288,6 +289,7 @@ class CampaignWriter:
         grp.attrs["protocol"] = protocol
         grp.attrs["config"] = _config_json(config)
         grp.attrs["instruments"] = json.dumps(instruments or {}, default=str)
+        grp.attrs["facts"] = json.dumps(facts or {}, default=str)
         grp.attrs["started"] = now_iso()
         grp.attrs["finished"] = ""
         grp.attrs["status"] = "running"
