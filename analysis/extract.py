@@ -4,8 +4,10 @@ files is xbarlab.fitting's job."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from xbarlab.analysis.device_drift import device_drift, device_relaxation
+from xbarlab.analysis.device_drift import device_drift, device_relaxation, flicker_factor
 from xbarlab.analysis.sufficient import (
     LN_G_EDGES,
     NU_EDGES,
@@ -13,6 +15,7 @@ from xbarlab.analysis.sufficient import (
     EnduranceCounts,
     ProgrammingCounts,
     RelaxationSums,
+    ln_g_bin,
 )
 from xbarlab.sim_backend.models import RRAMModel
 
@@ -63,6 +66,75 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
     return sums, int(reads.sizes["record"])
 
 
+@dataclass(frozen=True)
+class RepeatedReads:
+    """Per device of a read_noise run: the mean read, the variance of the reads about a
+    straight line in time (drift or relaxation during the run is not noise), and the mean
+    f(t)² of the 1/f model over its reads when the times since programming are known."""
+
+    cells: np.ndarray  # row·width + col
+    g_mean: np.ndarray
+    resid_var: np.ndarray
+    f2_mean: np.ndarray | None
+
+
+def repeated_reads(reads, t_read: float | None, time_offset: float | None,
+                   width: int) -> RepeatedReads:
+    """From a ``reads`` table in any layout (long format, any row order, each device with
+    its own times): grouped by device with sums, not by assuming read-outs in step.
+    ``time_offset``: added to ``time`` to give the time since programming (None: unknown,
+    no f(t)). ``width``: the row stride of the cell numbers."""
+    keys, dev = np.unique(flat_cells(reads, width), return_inverse=True)
+    t = np.asarray(reads["time"].values, float)
+    g = np.asarray(reads["g_read"].values, float)
+    t = t - t.min()  # (a common shift: the sums stay well conditioned)
+
+    def total(v):
+        return np.bincount(dev, weights=v, minlength=keys.size)
+
+    n, st, sg = total(np.ones_like(g)), total(t), total(g)
+    stt, sgg, stg = total(t * t), total(g * g), total(t * g)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sxx = stt - st**2 / n
+        sxy = stg - st * sg / n
+        syy = sgg - sg**2 / n
+        explained = np.where(sxx > 0, sxy**2 / sxx, 0.0)
+        resid_var = np.where(n > 2, (syy - explained) / (n - 2), np.nan)
+        f2 = None
+        if t_read is not None and time_offset is not None:
+            since = np.asarray(reads["time"].values, float) + time_offset
+            f2 = total(flicker_factor(since, t_read) ** 2) / n
+        return RepeatedReads(cells=keys, g_mean=sg / n, resid_var=np.maximum(resid_var, 0),
+                             f2_mean=f2)
+
+
+def add_read_noise(sums: DriftSums | RelaxationSums, rr: RepeatedReads, g_max: float,
+                   g_programmed: np.ndarray | None = None) -> int:
+    """Add a read_noise run's devices to the read-noise bins of ``sums``; returns how many.
+    PCM: binned by ``g_programmed`` (each device's programmed conductance, which its 1/f
+    noise scales with; NaN where unknown: its mean read instead)."""
+    ok = np.isfinite(rr.resid_var) & (rr.g_mean > 0) & (rr.resid_var > 0)
+    nb = LN_G_EDGES.size - 1
+    if isinstance(sums, DriftSums):
+        if rr.f2_mean is None:
+            return 0
+        g = rr.g_mean if g_programmed is None else \
+            np.where(np.isfinite(g_programmed), g_programmed, rr.g_mean)
+        q2 = rr.resid_var / (rr.g_mean**2 * np.maximum(rr.f2_mean, 1e-12))
+        ok &= np.isfinite(q2) & (q2 < MAX_Q2) & (rr.f2_mean > 0) & (g > 0)
+        idx = ln_g_bin(g[ok], g_max)
+        for name, v in (("rn_n", np.ones(idx.size)), ("rn_ln_g", np.log(g[ok] / g_max)),
+                        ("rn_g", g[ok]), ("rn_q2", q2[ok]), ("rn_q4", q2[ok] ** 2),
+                        ("rn_f2", rr.f2_mean[ok])):
+            setattr(sums, name, getattr(sums, name) + _bin(v, idx, nb))
+    else:
+        idx = ln_g_bin(rr.g_mean[ok], g_max)
+        for name, v in (("rn_n", np.ones(idx.size)), ("rn_g", rr.g_mean[ok]),
+                        ("rn_var", rr.resid_var[ok]), ("rn_var2", rr.resid_var[ok] ** 2)):
+            setattr(sums, name, getattr(sums, name) + _bin(v, idx, nb))
+    return int(ok.sum())
+
+
 def relaxation_sums(reads, results, model: RRAMModel, where: str) -> tuple[RelaxationSums, int]:
     r = model.relaxation
     d = device_relaxation(reads, r.tau_s, r.t_ref_s, where)
@@ -74,8 +146,10 @@ def relaxation_sums(reads, results, model: RRAMModel, where: str) -> tuple[Relax
     per_device = {"n": np.ones(x.size), "ln_g": x, "g": target[ok], "g_mean": d.g_mean[ok],
                   "delta": d.delta[ok], "delta2": d.delta[ok] ** 2,
                   "delta_var": d.delta_var[ok], "resid_var": d.resid_var[ok]}
-    return (RelaxationSums(**{k: _bin(v, idx, nb) for k, v in per_device.items()}),
-            int(reads.sizes["record"]))
+    sums = RelaxationSums(**{k: _bin(v, idx, nb) for k, v in per_device.items()})
+    add_read_noise(sums, RepeatedReads(np.zeros(0), d.g_mean[ok], d.resid_var[ok], None),
+                   model.g_max)
+    return sums, int(reads.sizes["record"])
 
 
 def values_at(table, row: np.ndarray, col: np.ndarray, column: str = "target") -> np.ndarray:

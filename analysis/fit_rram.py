@@ -55,10 +55,20 @@ def fit_relaxation(s: RelaxationSums, base: RRAMModel, where: str) -> FitReport:
 
 
 def fit_rram_read_noise(s: RelaxationSums, where: str) -> FitReport:
-    b = _bins(s, where, "read noise")
-    n = s.n[b]
-    g = s.g_mean[b] / n
-    rms = np.sqrt(s.resid_var[b] / n)
-    line = weighted_polyfit(g, rms, n, 1)
+    """σ_read = rel·G + base through the RMS read noise of bins of measured G (from the
+    relaxation fits' residuals and from read_noise runs)."""
+    b = np.flatnonzero(s.rn_n >= MIN_BIN_DEVICES)
+    if b.size < MIN_BINS:
+        raise FitError(f"{where}: read noise: needs devices at {MIN_BINS} or more conductance "
+                       f"levels with {MIN_BIN_DEVICES}+ devices each (has {b.size}; from drift "
+                       "or read_noise runs)")
+    n = s.rn_n[b]
+    g = s.rn_g[b] / n
+    mean_var = s.rn_var[b] / n
+    rms = np.sqrt(mean_var)
+    # var(rms) = var(mean of the devices' variances)/(4·mean) by the delta method
+    rms_var = np.maximum(s.rn_var2[b] / n - mean_var**2, 1e-60) / n / (4 * mean_var)
+    line = weighted_polyfit(g, rms, 1 / rms_var, 1, inverse_variance=True)
     params = fit_estimates(["base", "rel"], line)
-    return FitReport("read_noise", params, {"r2": line.r2}, int(n.sum()))
+    return FitReport("read_noise", params, {"r2": line.r2}, int(n.sum()),
+                     ranges={"g_measured": (float(g.min()), float(g.max()))})

@@ -229,6 +229,9 @@ def _fit_pcm_reads(job: _Assembly, stats: CampaignStats, base: PCMModel) -> None
     """Drift, read noise and programming spread: all three from the drift runs' reads."""
     where, sums = job.where, stats.drift
     missing = None if sums.devices else "no drift records (needs a drift run)"
+    no_noise = None if sums.rn_n.any() else \
+        "no drift or read_noise records (needs a drift run, or a read_noise run whose facts " \
+        "give its time origin)"
 
     t0 = {"t0_s": stats.t0_s} if stats.t0_s is not None else {}  # (the file's facts)
     t_read = {"t_read_s": stats.t_read_s} if stats.t_read_s is not None else {}
@@ -257,7 +260,7 @@ def _fit_pcm_reads(job: _Assembly, stats: CampaignStats, base: PCMModel) -> None
         job.update["programming"] = base.programming.model_copy(update={"coeffs": coeffs})
 
     job.attempt("drift", missing, drift)
-    job.attempt("read_noise", missing, read_noise)
+    job.attempt("read_noise", no_noise, read_noise)
     job.attempt("programming", missing, programming)
     if sums.devices:
         job.levels = level_statistics(sums, base)
@@ -267,6 +270,8 @@ def _fit_rram_reads(job: _Assembly, stats: CampaignStats, base: RRAMModel) -> No
     """Relaxation (the "drift" part) and read noise, from the drift runs' reads."""
     where, sums = job.where, stats.relaxation
     missing = None if sums.devices else "no drift records (needs a drift run)"
+    no_noise = None if sums.rn_n.any() else \
+        "no drift or read_noise records (needs a drift or a read_noise run)"
 
     def relaxation():
         relax = fit_relaxation(sums, base, where)
@@ -281,7 +286,7 @@ def _fit_rram_reads(job: _Assembly, stats: CampaignStats, base: RRAMModel) -> No
             k: _value(noise.params[k]) for k in ("rel", "base")})
 
     job.attempt("drift", missing, relaxation)
-    job.attempt("read_noise", missing, read_noise)
+    job.attempt("read_noise", no_noise, read_noise)
     if "programming" in job.require:
         raise FitError(f"{where}: programming is required (--require) but an RRAM model has "
                        "no programming part (its spread is the relaxation's: drift)")

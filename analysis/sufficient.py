@@ -21,6 +21,13 @@ from xbarlab.analysis.fit_pulse import PulseSums
 
 LN_G_EDGES = np.linspace(np.log(1e-3), np.log(1.5), 49)  # ln(G_target/Gmax) bins
 NU_EDGES = np.linspace(-0.1, 0.3, 401)  # ν̂ histogram bins, for goodness of fit
+def ln_g_bin(g: np.ndarray, g_max: float) -> np.ndarray:
+    """The LN_G_EDGES bin of each conductance."""
+    nb = LN_G_EDGES.size - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.clip(np.searchsorted(LN_G_EDGES, np.log(g / g_max)) - 1, 0, nb - 1)
+
+
 MOMENTS = ("n", "ln_g", "g", "nu", "nu2", "nu3", "nu4", "nu_var", "q2", "f2", "e", "e2", "e3",
            "e4", "g_var", "g_verify2", "rn_n", "rn_ln_g", "rn_g", "rn_q2", "rn_q4", "rn_f2")
 
@@ -96,6 +103,12 @@ class RelaxationSums:
     delta2: np.ndarray = field(default_factory=_zeros)
     delta_var: np.ndarray = field(default_factory=_zeros)
     resid_var: np.ndarray = field(default_factory=_zeros)
+    # read noise, binned by each device's measured mean G, from relaxation fits and
+    # read_noise runs alike
+    rn_n: np.ndarray = field(default_factory=_zeros)
+    rn_g: np.ndarray = field(default_factory=_zeros)  # Σ mean G
+    rn_var: np.ndarray = field(default_factory=_zeros)  # Σ read-noise variance, S²
+    rn_var2: np.ndarray = field(default_factory=_zeros)  # Σ of its square
 
     def __add__(self, other: RelaxationSums) -> RelaxationSums:
         return RelaxationSums(**{f.name: getattr(self, f.name) + getattr(other, f.name)
@@ -165,7 +178,7 @@ class CampaignStats:
     t_read_s: float | None = None  # read time of the 1/f noise model the sums used
     assumed: list[str] = field(default_factory=list)  # facts the files did not record
 
-    def add_facts(self, t0_s: float, t_read_s: float, assumed) -> None:
+    def add_facts(self, t0_s: float | None, t_read_s: float | None, assumed) -> None:
         """Record the drift facts a run's sums were made with; runs that disagree cannot be
         pooled (their Ĝ(t0) and Q̂ mean different things)."""
         self.t0_s = _same(self.t0_s, t0_s, "t0", self.where)

@@ -187,8 +187,8 @@ def test_bad_inputs_name_the_file_and_the_fit(tmp_path):
     text = "[target.simulated]\nrows = 4\ncols = 4\n[[steps]]\n[steps.iv_sweep]\n"
     iv_only = tmp_path / "iv.h5"
     CampaignRunner(parse_campaign(text), text, iv_only).run()
-    with pytest.raises(FitError, match=r"iv\.h5: no program_verify, drift, endurance or "
-                                       "pulse_response records to fit"):
+    with pytest.raises(FitError, match=r"iv\.h5: no program_verify, drift, endurance, "
+                                       "pulse_response or read_noise records to fit"):
         fit(iv_only)
     r = subprocess.run([sys.executable, "-P", "-m", "xbarlab.cli", "fit", str(small), "-o",
                         str(tmp_path / "m.json"), "--require", "drift"], capture_output=True,

@@ -152,3 +152,32 @@ def test_our_drift_protocol_records_its_facts(tmp_path):
     run = read_info(tmp_path / "d.h5").runs["001_drift"]
     assert run.facts == {"time_origin": "end of programming", "t0_s": 5.0}
     assert run.instruments["chip"]["read_time_s"] == PCMModel().read_noise.t_read_s
+
+
+def test_read_noise_runs_feed_the_read_noise_fit(tmp_path):
+    # program-and-verify results (the verify read is the programmed conductance, to 0.1 %),
+    # then repeated reads long after programming in a read_noise run: no drift run at all
+    data = generate(21, LEVELS, 1000, np.linspace(1000.0, 1100.0, 40), TRUTH)
+    w = CampaignWriter.create(tmp_path / "rn.h5", config_text="# pcm_generator\n")
+    verify = data.g_prog * (1 + 1e-3 * np.random.default_rng(4).standard_normal(data.row.size))
+    pv = w.open_run("program_verify", {})
+    with pv.step(0) as step:
+        step.append("results", {"row": data.row, "col": data.col, "target": data.target,
+                                "final_g": verify, "converged": np.ones(data.row.size, bool)},
+                    {"target": "S", "final_g": "S"})
+    pv.finish()
+    run = w.open_run("read_noise", {}, facts={"time_origin": "programming", "t_read_s": 250e-9})
+    order = np.random.default_rng(3).permutation(data.reads.size)  # long format, any order
+    k, dev = np.divmod(order, data.row.size)
+    with run.step(0) as step:
+        step.append("reads", {"row": data.row[dev], "col": data.col[dev],
+                              "time": data.times[k], "g_read": data.reads[k, dev]},
+                    {"time": "s", "g_read": "S"})
+    run.finish()
+    w.close()
+    fit = fit_model(campaign_stats(tmp_path / "rn.h5", PCMModel()), PCMModel())
+    assert set(fit.insufficient) == {"drift", "programming", "endurance", "pulse"}
+    noise = fit.report("read_noise").params
+    for name, truth in (("coeff", TRUTH.q_coeff), ("exponent", TRUTH.q_exponent)):
+        assert noise[name].value == pytest.approx(truth, rel=0.03), name
+        assert noise[name].low <= truth <= noise[name].high, name

@@ -39,7 +39,7 @@ def sim_chip():
 @pytest.mark.parametrize(("example", "device", "insufficient"), [
     ("quick_sim", "pcm", {"endurance", "pulse"}),
     ("pcm_array", "pcm", {"endurance"}),
-    ("rram_array", "rram", {"drift", "read_noise", "endurance"}),
+    ("rram_array", "rram", {"drift", "endurance"}),  # read noise from its read_noise run
     ("serial_chip", "pcm", {"drift", "read_noise", "programming", "endurance", "pulse"}),
 ])
 def test_every_example_campaign_runs_and_fits(tmp_path, example, device, insufficient,

@@ -1,5 +1,5 @@
 """Fit campaign files: each file's tables reduced to sufficient statistics
-(:func:`campaign_stats`), then a wafer of them (many dies) one file at a time,
+(:func:`xbarlab.fit_inputs.campaign_stats`), then a wafer of them (many dies) one file at a time,
 in this process or on a ``dask.distributed`` cluster (a LocalCluster of N workers, or an
 existing scheduler), then pooled and fitted; optionally each die fitted on its own, with a
 per-die summary table (yield, programming spread, mean ν, median lifetime) by die position.
@@ -23,148 +23,25 @@ from pathlib import Path
 import numpy as np
 
 from xbarlab.analysis.errors import FitError
-from xbarlab.analysis.extract import (
-    FAULT_COLUMNS,
-    PROGRAMMED_BY,
-    drift_sums,
-    endurance_counts,
-    flat_cells,
-    programming_counts,
-    relaxation_sums,
-    worn_out,
-)
-from xbarlab.analysis.fit_pulse import pulse_sums
 from xbarlab.analysis.model_fit import ModelFit, fit_model
 from xbarlab.analysis.sufficient import CampaignStats
 from xbarlab.errors import XbarlabError
+from xbarlab.fit_inputs import campaign_stats
 from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
-from xbarlab.store.integrity import salvage_active, salvaging
-from xbarlab.store.reader import read_info, read_table
+from xbarlab.store.reader import read_info
 
-WIDE = 1 << 20  # a row stride wider than any array, to number cells without knowing its width
-
-
-def campaign_stats(path: str | Path, model: PCMModel | RRAMModel,
-                   salvage: bool = False) -> CampaignStats:
-    """The sufficient statistics of one campaign file, for fitting a model of ``model``'s
-    kind (its range, drift or relaxation times, read time). ``salvage`` leaves out rows that
-    fail their checksum (listed in ``skipped``) instead of refusing the file."""
-    if not salvage:
-        return _campaign_stats(Path(path), model)
-    with salvaging() as skipped:
-        stats = _campaign_stats(Path(path), model)
-    stats.skipped = [str(s) for s in skipped] + stats.skipped  # rows, then runs left out
-    return stats
-
-
-def _campaign_stats(path: Path, model: PCMModel | RRAMModel) -> CampaignStats:
-    g_max = model.g_max
-    info = read_info(path)
-    stats = CampaignStats(sources=[str(path)],
-                          dies=[(info.identity.die_x, info.identity.die_y)], g_max=g_max)
-    worn = np.zeros(0, np.int64)  # cells an endurance run wore out: not fabrication faults
-    for run in info.runs.values():
-        if run.steps == 0:
-            continue
-        try:
-            worn = _add_run(stats, path, run, model, worn)
-        except FitError as exc:
-            if not salvage_active():
-                raise
-            # salvaged tables can be too incomplete to use (drift needs whole read-outs)
-            stats.skipped.append(f"{path}: run {run.name} left out ({exc})")
-    if not (stats.drift.devices or stats.relaxation.devices or stats.endurance.devices
-            or stats.programming.targeted or stats.pulse.steps):
-        raise FitError(f"{path}: no program_verify, drift, endurance or pulse_response records "
-                       "to fit")
-    return stats
-
-
-def _add_run(stats: CampaignStats, path: Path, run, model: PCMModel | RRAMModel,
-             worn: np.ndarray) -> np.ndarray:
-    """Add one run's sufficient statistics to ``stats``; returns the worn-out cells so far."""
-    g_min, g_max = model.g_min, model.g_max
-    where = f"{path}: run {run.name}"
-    tables = run.tables
-    if run.protocol in PROGRAMMED_BY and "results" in tables:
-        results = read_table(path, run.name, "results")
-        stats.samples += int(results.sizes["record"])
-        if worn.size:
-            keep = ~np.isin(flat_cells(results, WIDE), worn)
-            results = results.isel(record=np.flatnonzero(keep))
-        stats.programming += programming_counts(results, g_min, g_max)
-        absent = [c for c in FAULT_COLUMNS if c not in results]
-        if absent:
-            stats.notes.setdefault("faults", f"{where} table results has no "
-                                   f"{' or '.join(absent)} column")
-    if run.protocol == "drift" and "reads" in tables and "results" in tables:
-        reads = read_table(path, run.name, "reads")
-        results = read_table(path, run.name, "results")
-        if isinstance(model, PCMModel):
-            facts = drift_facts(run, model, where)
-            stats.add_facts(facts.t0_s, facts.t_read_s, facts.assumed)
-            if facts.origin == "t0":  # times count from t0: make them times since programming
-                reads = reads.assign(time=reads["time"] + facts.t0_s)
-            sums, n = drift_sums(reads, results, g_max, facts.t0_s, facts.t_read_s, where)
-            stats.drift += sums
-        else:
-            relax, n = relaxation_sums(reads, results, model, where)
-            stats.relaxation += relax
-        stats.samples += n
-    if run.protocol == "pulse_response" and "trains" in tables:
-        trains = read_table(path, run.name, "trains")
-        stats.pulse += pulse_sums(trains, run.config, model)
-        stats.samples += int(trains.sizes["record"])
-    if run.protocol == "endurance" and "results" in tables and "checkpoints" in tables:
-        checkpoints = read_table(path, run.name, "checkpoints")
-        results = read_table(path, run.name, "results")
-        stats.endurance += endurance_counts(results, checkpoints, g_max)
-        stats.samples += int(checkpoints.sizes["record"])
-        worn = np.union1d(worn, flat_cells(results, WIDE)[worn_out(results)])
-    return worn
-
-
-TIME_ORIGINS = {
-    "end of programming": "the end of programming the array (xbarlab's drift protocol)",
-    "programming": "each device's own programming",
-    "t0": "t0 (t = 0 is t0 after programming)",
-}
-
-
-@dataclass(frozen=True)
-class DriftFacts:
-    t0_s: float
-    t_read_s: float
-    origin: str
-    assumed: tuple[str, ...] = ()  # what the file did not say, and what was taken instead
-
-
-def drift_facts(run, model: PCMModel, where: str) -> DriftFacts:
-    """t0, read time and time origin of a drift run, from its ``facts`` (and the chip's
-    recorded read time); what is missing is taken from the base model and listed."""
-    facts, assumed = run.facts, []
-    t0 = facts.get("t0_s")
-    if t0 is None:
-        t0 = model.drift.t0_s
-        assumed.append(f"{where}: t0 not recorded; {t0:g} s assumed (base model)")
-    t_read = facts.get("t_read_s", run.instruments.get("chip", {}).get("read_time_s"))
-    if t_read is None:
-        t_read = model.read_noise.t_read_s
-        assumed.append(f"{where}: read time not recorded; {t_read:g} s assumed (base model)")
-    origin = facts.get("time_origin")
-    if origin is None:
-        origin = "end of programming"
-        assumed.append(f"{where}: time origin not recorded; the end of programming assumed")
-    elif origin not in TIME_ORIGINS:
-        raise FitError(f"{where}: time origin {origin!r} unknown (known: "
-                       + ", ".join(repr(k) for k in TIME_ORIGINS) + ")")
-    try:
-        t0, t_read = float(t0), float(t_read)
-    except (TypeError, ValueError):
-        raise FitError(f"{where}: facts t0_s/t_read_s must be numbers") from None
-    if not (t0 > 0 and t_read > 0):
-        raise FitError(f"{where}: facts t0_s and t_read_s must be > 0 s")
-    return DriftFacts(t0, t_read, origin, tuple(assumed))
+__all__ = [
+    "DieSummary",
+    "WaferFit",
+    "base_model",
+    "campaign_stats",
+    "check_outputs",
+    "find_campaigns",
+    "fit_wafer",
+    "recorded_device",
+    "write_fit",
+    "write_model",
+]
 
 
 def find_campaigns(inputs: list[str]) -> list[Path]:
