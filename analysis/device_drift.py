@@ -8,6 +8,7 @@ G(t0)·(t/t0)^−ν through the reads at t ≥ t0 (see :func:`device_drift`), gi
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,7 @@ class DeviceDrift:
     ln_g_t0_var: np.ndarray  # variance of ln Ĝ(t0)
     nu: np.ndarray
     nu_var: np.ndarray  # variance of ν̂ (from the residuals)
-    f2_mean: float  # mean f(t_k)² over the reads used: Q_s²·f2_mean is the relative noise²
+    f2_mean: np.ndarray  # mean f(t_k)² over each device's reads: Q_s²·f2_mean is its noise²
     q2: np.ndarray  # Q_s², the read-noise coefficient squared
     times: tuple[float, float]  # s, the first and last read used
 
@@ -33,39 +34,83 @@ def flicker_factor(t: np.ndarray, t_read: float) -> np.ndarray:
     return np.sqrt(np.maximum(np.log((t + t_read) / (2 * t_read)), 0))
 
 
-def reads_matrix(reads: xr.Dataset, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                          np.ndarray]:
-    """(times, G of shape (times, devices), row, col) from a drift ``reads`` table, whose steps
-    each hold every device in the same order."""
+@dataclass(frozen=True)
+class ReadMatrix:
+    """Reads as a (reads, devices) matrix, from whatever layout they were written in: long
+    format, any row order, each device with its own times, repeated reads at one time.
+    Devices with fewer reads than the most-read one are padded (``valid`` False)."""
+
+    row: np.ndarray  # (devices,)
+    col: np.ndarray
+    t: np.ndarray  # (reads, devices), s
+    g: np.ndarray  # (reads, devices), S
+    valid: np.ndarray | None  # (reads, devices); None: every entry is a read
+
+
+def read_matrix(reads: xr.Dataset) -> ReadMatrix:
     t = np.asarray(reads["time"].values, float)
     g = np.asarray(reads["g_read"].values, float)
-    row = np.asarray(reads["row"].values)
-    col = np.asarray(reads["col"].values)
-    times, starts = np.unique(t, return_index=True)
-    n_dev = g.size // max(times.size, 1)
-    if times.size < 3 or n_dev * times.size != g.size:
-        raise FitError(f"{where}: drift reads are not {times.size} complete read-outs of the "
-                       "same devices")
-    order = np.argsort(starts)
-    times = times[order]
-    g = g.reshape(times.size, n_dev)
-    r, c = row[:n_dev], col[:n_dev]
-    if not (np.array_equal(row.reshape(times.size, n_dev)[-1], r)
-            and np.array_equal(col.reshape(times.size, n_dev)[-1], c)):
-        raise FitError(f"{where}: drift reads change device order between read-outs")
-    return times, g, r, c
+    row = np.asarray(reads["row"].values, np.int64)
+    col = np.asarray(reads["col"].values, np.int64)
+    # the common layout, xbarlab's own: read-outs of the same devices in the same order
+    first = np.flatnonzero((row == row[0]) & (col == col[0])) if row.size else row
+    n_dev = int(first[1]) if first.size > 1 else row.size
+    if n_dev and row.size % n_dev == 0 and np.array_equal(first, np.arange(0, row.size, n_dev)):
+        k = row.size // n_dev
+        if (np.array_equal(row.reshape(k, n_dev), np.broadcast_to(row[:n_dev], (k, n_dev)))
+                and np.array_equal(col.reshape(k, n_dev),
+                                   np.broadcast_to(col[:n_dev], (k, n_dev)))
+                and len(np.unique(row[:n_dev] * (int(col.max()) + 1) + col[:n_dev])) == n_dev):
+            return ReadMatrix(row[:n_dev], col[:n_dev], t.reshape(k, n_dev),
+                              g.reshape(k, n_dev), None)
+    width = int(col.max()) + 1 if col.size else 1
+    keys, dev = np.unique(row * width + col, return_inverse=True)
+    dev = dev.ravel()
+    order = np.lexsort((t, dev))
+    counts = np.bincount(dev, minlength=keys.size)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(dev.size) - start[dev[order]]
+    shape = (int(counts.max()) if counts.size else 0, keys.size)
+    tm, gm = np.full(shape, np.nan), np.full(shape, np.nan)
+    valid = np.zeros(shape, bool)
+    tm[pos, dev[order]] = t[order]
+    gm[pos, dev[order]] = g[order]
+    valid[pos, dev[order]] = True
+    return ReadMatrix(keys // width, keys % width, tm, gm, valid)
 
 
-def _line(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float,
-                                                                 float, float]:
-    """Weighted least-squares lines of every column of ``y`` on ``x``: (intercept at x = 0,
-    slope, Σw, weighted mean of x, weighted Sxx)."""
-    sw = float(w.sum())
-    xm = float(w @ x) / sw
-    dx = x - xm
-    sxx = float((w * dx) @ dx)
-    ym = (w @ y) / sw
-    slope = ((w * dx) @ y) / sxx
+def reads_matrix(reads: xr.Dataset, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                          np.ndarray]:
+    """(times, G of shape (times, devices) with NaN for reads a device lacks, row, col) for
+    figures: the k-th time is the median over devices of each one's k-th read time."""
+    m = read_matrix(reads)
+    if m.t.shape[0] < 1:
+        raise FitError(f"{where}: no drift reads")
+    if m.valid is None:
+        return m.t[:, 0], m.g, m.row, m.col
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(m.t, axis=1), np.where(m.valid, m.g, np.nan), m.row, m.col
+
+
+def _line(x: np.ndarray, y: np.ndarray, w: np.ndarray):
+    """Weighted least-squares line of y on x down every column (device) of the (reads,
+    devices) matrices; w = 0 leaves a read out. Returns (intercept at x = 0, slope, Σw,
+    weighted mean of x, Sxx)."""
+    if w.ndim == 1:  # every device read at the same times: matrix-vector products
+        sw = float(w.sum())
+        xm = float(w @ x) / sw
+        dx = x - xm
+        sxx = float((w * dx) @ dx)
+        slope = ((w * dx) @ y) / sxx
+        return (w @ y) / sw - slope * xm, slope, sw, xm, sxx
+    sw = w.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xm = (w * x).sum(axis=0) / sw
+        ym = (w * y).sum(axis=0) / sw
+        dx = x - xm
+        sxx = (w * dx * dx).sum(axis=0)
+        slope = (w * dx * y).sum(axis=0) / sxx
     return ym - slope * xm, slope, sw, xm, sxx
 
 
@@ -77,33 +122,58 @@ def device_drift(reads: xr.Dataset, t0: float, t_read: float, where: str,
     scale to fit on: ln(1 + ε) has a mean of about −σ²/2, which grows with t and would read as
     extra drift, and a long lower tail that one bad read turns into a wrong slope. So the fit
     starts from the line of ln G and is refined by Gauss–Newton steps on the relative
-    deviations ε_k, weighted by 1/f(t_k)² (their variance is ∝ f²). Every device shares the
-    read times, so each step is two matrix-vector products over all devices."""
-    times, g, row, col = reads_matrix(reads, where)
-    use = times >= t0 * (1 - 1e-9)
-    if use.sum() < 3:
+    deviations ε_k, weighted by 1/f(t_k)² (their variance is ∝ f²). The reads may come in any
+    layout (:func:`read_matrix`). A device with fewer than 3 reads at t ≥ t0 gets NaN."""
+    m = read_matrix(reads)
+    valid = np.ones(m.t.shape, bool) if m.valid is None else m.valid
+    use = valid & (np.nan_to_num(m.t, nan=-1.0) >= t0 * (1 - 1e-9))
+    rows_used = use.any(axis=1)
+    if rows_used.sum() < use.shape[0]:  # reads before t0 in every device: drop them
+        use, t, g = use[rows_used], m.t[rows_used], m.g[rows_used]
+    else:
+        t, g = m.t, m.g
+    n = use.sum(axis=0).astype(float)
+    if not (n >= 3).any():
         raise FitError(f"{where}: drift fit needs at least 3 reads at t >= t0 = {t0:g} s "
-                       f"(has {int(use.sum())})")
-    t = times[use]
-    gk = g[use]
+                       f"of a device (has at most {int(n.max()) if n.size else 0})")
+    if use.all() and (t == t[:, :1]).all():  # shared read times: 1-D x and weights
+        t, gk = t[:, 0], g
+        w = 1 / np.maximum(flicker_factor(t, t_read) ** 2, 1e-12)
+        use_w = np.broadcast_to(w[:, None], g.shape)
+    else:
+        t = np.where(use, t, t0)
+        gk = np.where(use, g, 1.0)
+        w = use_w = np.where(use, 1 / np.maximum(flicker_factor(t, t_read) ** 2, 1e-12), 0.0)
     x = np.log(t / t0)
-    n = x.size
-    w = 1 / np.maximum(flicker_factor(t, t_read) ** 2, 1e-12)
     # the median read is a robust start: at high noise one read near 0 would wreck ln G's line
-    start = np.log(np.maximum(np.median(gk, axis=0), 1e-15))
-    ln_a, slope = start.copy(), np.zeros(gk.shape[1])
+    if use.all():
+        start = np.median(gk, axis=0)
+    else:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (devices without reads)
+            start = np.nanmedian(np.where(use, g, np.nan), axis=0)
+    ln_a = np.log(np.maximum(np.nan_to_num(start, nan=1e-15), 1e-15))
+    slope = np.zeros(gk.shape[1])
     for _ in range(iterations):
-        rel = gk / np.exp(ln_a + np.outer(x, slope)) - 1
+        rel = gk / np.exp(ln_a + np.multiply.outer(x, slope) if x.ndim == 1 else
+                          ln_a + x * slope) - 1
         d_a, d_slope, sw, xm, sxx = _line(x, rel, w)
         # damped steps: a device whose reads are mostly noise must not run away
-        ln_a += np.log1p(np.clip(d_a, -0.5, 0.5))
-        slope += np.clip(d_slope, -0.05, 0.05)
-    rel = gk / np.exp(ln_a + np.outer(x, slope)) - 1
-    q2 = (w @ rel**2) / (n - 2)  # Σ w·ε² estimates (n − 2)·Q²
-    return DeviceDrift(
-        row=row, col=col, g_t0=np.exp(ln_a), ln_g_t0_var=q2 * (1 / sw + xm**2 / sxx),
-        nu=-slope, nu_var=q2 / sxx, f2_mean=float(np.mean(1 / w)), q2=q2,
-        times=(float(t.min()), float(t.max())))
+        ln_a += np.log1p(np.clip(np.nan_to_num(d_a), -0.5, 0.5))
+        slope += np.clip(np.nan_to_num(d_slope), -0.05, 0.05)
+    rel = gk / np.exp(ln_a + np.multiply.outer(x, slope) if x.ndim == 1 else
+                      ln_a + x * slope) - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q2 = (use_w * rel**2).sum(axis=0) / (n - 2)  # Σ w·ε² estimates (n − 2)·Q²
+        f2 = np.where(use, 1 / np.maximum(use_w, 1e-300), 0).sum(axis=0) / n
+        bad = (n < 3) | np.logical_not(np.asarray(sxx) > 0)
+        nan = np.where(bad, np.nan, 1.0)
+        return DeviceDrift(
+            row=m.row, col=m.col, g_t0=np.exp(ln_a) * nan,
+            ln_g_t0_var=q2 * (1 / sw + xm**2 / sxx) * nan, nu=-slope * nan,
+            nu_var=q2 / sxx * nan, f2_mean=f2, q2=q2 * nan,
+            times=(float(t.min()), float(t.max())) if t.ndim == 1 else
+            (float(t[use].min()), float(t[use].max())))
 
 
 @dataclass(frozen=True)
@@ -121,14 +191,20 @@ class DeviceRelaxation:
 
 def device_relaxation(reads: xr.Dataset, tau_s: float, t_ref_s: float,
                       where: str) -> DeviceRelaxation:
-    """Least-squares line of G on L(t) for every device (the read noise σ = rel·G + base is
-    constant in time to a few percent, so unweighted)."""
-    times, g, row, col = reads_matrix(reads, where)
-    x = np.log1p(times / tau_s) / np.log1p(t_ref_s / tau_s)
-    n = x.size
-    a, slope, _, xm, sxx = _line(x, g, np.ones(n))
-    fitted = a + np.outer(x, slope)
-    resid_var = ((g - fitted) ** 2).sum(axis=0) / (n - 2)
-    return DeviceRelaxation(row=row, col=col, g_prog=a, delta=slope,
-                            delta_var=resid_var / sxx, g_mean=a + slope * xm,
-                            resid_var=resid_var)
+    """Least-squares line of G on L(t) for every device, reads in any layout (the read noise
+    σ = rel·G + base is constant in time to a few percent, so unweighted). A device with fewer
+    than 3 reads, or all at one time, gets NaN."""
+    m = read_matrix(reads)
+    use = np.ones(m.t.shape, bool) if m.valid is None else m.valid
+    n = use.sum(axis=0).astype(float)
+    if not (n >= 3).any():
+        raise FitError(f"{where}: relaxation fit needs at least 3 reads of a device")
+    x = np.where(use, np.log1p(np.nan_to_num(m.t) / tau_s) / np.log1p(t_ref_s / tau_s), 0)
+    g = np.where(use, m.g, 0.0)
+    a, slope, _, xm, sxx = _line(x, g, use.astype(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        resid_var = (use * (g - (a + slope * x)) ** 2).sum(axis=0) / (n - 2)
+        nan = np.where((n < 3) | ~(sxx > 0), np.nan, 1.0)
+        return DeviceRelaxation(row=m.row, col=m.col, g_prog=a * nan, delta=slope * nan,
+                                delta_var=resid_var / sxx * nan, g_mean=(a + slope * xm) * nan,
+                                resid_var=resid_var * nan)

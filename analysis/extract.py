@@ -48,7 +48,7 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
     per_device = {
         "n": np.ones(x.size), "ln_g": x, "g": target[ok], "nu": nu, "nu2": nu**2,
         "nu3": nu**3, "nu4": nu**4, "nu_var": d.nu_var[ok], "q2": d.q2[ok],
-        "f2": np.full(x.size, d.f2_mean), "e": e, "e2": e**2, "e3": e**3, "e4": e**4,
+        "f2": d.f2_mean[ok], "e": e, "e2": e**2, "e3": e**3, "e4": e**4,
         "g_var": g**2 * d.ln_g_t0_var[ok],
         "g_verify2": gv**2 if verified else np.zeros(x.size),
     }
@@ -61,7 +61,7 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
     idx_g = np.clip(np.searchsorted(LN_G_EDGES, xg) - 1, 0, nb - 1)
     for name, v in (("rn_n", np.ones(x.size)), ("rn_ln_g", xg), ("rn_g", g),
                     ("rn_q2", d.q2[ok]), ("rn_q4", d.q2[ok] ** 2),
-                    ("rn_f2", np.full(x.size, d.f2_mean))):
+                    ("rn_f2", d.f2_mean[ok])):
         setattr(sums, name, _bin(v, idx_g, nb))
     return sums, int(reads.sizes["record"])
 

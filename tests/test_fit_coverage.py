@@ -181,3 +181,32 @@ def test_read_noise_runs_feed_the_read_noise_fit(tmp_path):
     for name, truth in (("coeff", TRUTH.q_coeff), ("exponent", TRUTH.q_exponent)):
         assert noise[name].value == pytest.approx(truth, rel=0.03), name
         assert noise[name].low <= truth <= noise[name].high, name
+
+
+def test_reads_in_any_layout_fit_the_same(tmp_path):
+    data = generate(31, LEVELS, 300, TIMES, TRUTH)
+    in_step = fit_model(campaign_stats(write_campaign(tmp_path / "a.h5", data), PCMModel()))
+    # long format as a tester's tool writes it: every read one row, rows in any order, and
+    # one read-out repeated (duplicate times)
+    k, dev = np.divmod(np.random.default_rng(5).permutation(data.reads.size), data.row.size)
+    k = np.concatenate([k, np.full(data.row.size, 10)])
+    dev = np.concatenate([dev, np.arange(data.row.size)])
+    w = CampaignWriter.create(tmp_path / "b.h5", config_text="# shuffled\n")
+    run = w.open_run("drift", {}, facts=FACTS)
+    with run.step(0) as step:
+        step.append("results", {"row": data.row, "col": data.col, "target": data.target},
+                    {"target": "S"})
+        step.append("reads", {"row": data.row[dev], "col": data.col[dev],
+                              "time": data.times[k], "g_read": data.reads[k, dev]},
+                    {"time": "s", "g_read": "S"})
+    run.finish()
+    w.close()
+    shuffled = fit_model(campaign_stats(tmp_path / "b.h5", PCMModel()))
+    for name in ("drift.mu", "drift.sigma", "read_noise", "programming"):
+        for param, e in in_step.report(name).params.items():
+            other = shuffled.report(name).params[param]
+            assert other.status == e.status, (name, param)
+            if e.has_interval:  # the duplicated read-out moves them by a fraction of an error
+                assert abs(other.value - e.value) < 0.25 * (e.high - e.low), (name, param)
+            else:
+                assert other.value == e.value, (name, param)

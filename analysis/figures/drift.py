@@ -38,7 +38,7 @@ def g_vs_time(reads: xr.Dataset, fit: xr.Dataset, t0: float = 20.0):
     fit_t = fit["target"].values
     for color, level in zip(level_colors(levels.size), levels, strict=True):
         m = target == level
-        med = np.median(g[:, m], axis=1) * US
+        med = np.nanmedian(g[:, m], axis=1) * US
         src = source(t=times, g=med)
         fig.scatter("t", "g", source=src, color=color, size=5,
                     legend_label=f"{level * US:.3g} µS")
