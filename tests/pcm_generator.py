@@ -59,7 +59,7 @@ class DriftData:
     col: np.ndarray
     target: np.ndarray  # S
     g_prog: np.ndarray  # S, as programmed (not observable; for checks)
-    times: np.ndarray  # s since programming
+    times: np.ndarray  # s since programming, shape (times, devices)
     reads: np.ndarray  # S, shape (times, devices)
     truth: Truth = field(default_factory=Truth)
 
@@ -69,7 +69,9 @@ def _flicker(t: np.ndarray) -> np.ndarray:
 
 
 def generate(seed: int, levels: np.ndarray, per_level: int, times: np.ndarray,
-             truth: Truth = Truth()) -> DriftData:
+             truth: Truth = Truth(), stagger_s: float = 0.0) -> DriftData:
+    """``stagger_s``: each device is read that much later than the one before it (a tester
+    reading devices one by one), so every device has its own read times."""
     rng = np.random.default_rng(seed)
     target = np.repeat(np.asarray(levels, float), per_level)
     n = target.size
@@ -77,12 +79,12 @@ def generate(seed: int, levels: np.ndarray, per_level: int, times: np.ndarray,
     g_prog = target + truth.sigma_prog(x) * rng.standard_normal(n)
     q = truth.q(g_prog)
     nu = np.maximum(truth.mu_nu(x) + truth.sigma_nu(x) * rng.standard_normal(n), 0)
-    t = np.asarray(times, float)[:, None]
+    t = np.asarray(times, float)[:, None] + stagger_s * np.arange(n)
     drift = np.where(t > truth.t0, (np.maximum(t, truth.t0) / truth.t0) ** -nu, 1.0)
     g_t = g_prog * drift
-    reads = g_t + np.abs(g_t) * q * _flicker(t) * rng.standard_normal((t.size, n))
+    reads = g_t + np.abs(g_t) * q * _flicker(t) * rng.standard_normal(t.shape)
     side = int(np.ceil(np.sqrt(n)))
     index = rng.permutation(n)  # devices scattered over the array, not in level order
     return DriftData(row=(index // side).astype(np.int32), col=(index % side).astype(np.int32),
-                     target=target, g_prog=g_prog, times=np.asarray(times),
+                     target=target, g_prog=g_prog, times=t,
                      reads=reads, truth=truth)

@@ -36,8 +36,7 @@ def write_campaign(path: Path, d: DriftData, facts: dict | None = None,
                     {"target": "S"})
     for k, t in enumerate(d.times):
         with run.step(k + 1) as step:
-            step.append("reads", {"row": d.row, "col": d.col,
-                                  "time": np.full(d.row.size, t - time_shift),
+            step.append("reads", {"row": d.row, "col": d.col, "time": t - time_shift,
                                   "g_read": d.reads[k]}, {"time": "s", "g_read": "S"})
     run.finish()
     w.close()
@@ -171,7 +170,7 @@ def test_read_noise_runs_feed_the_read_noise_fit(tmp_path):
     k, dev = np.divmod(order, data.row.size)
     with run.step(0) as step:
         step.append("reads", {"row": data.row[dev], "col": data.col[dev],
-                              "time": data.times[k], "g_read": data.reads[k, dev]},
+                              "time": data.times[k, dev], "g_read": data.reads[k, dev]},
                     {"time": "s", "g_read": "S"})
     run.finish()
     w.close()
@@ -197,7 +196,7 @@ def test_reads_in_any_layout_fit_the_same(tmp_path):
         step.append("results", {"row": data.row, "col": data.col, "target": data.target},
                     {"target": "S"})
         step.append("reads", {"row": data.row[dev], "col": data.col[dev],
-                              "time": data.times[k], "g_read": data.reads[k, dev]},
+                              "time": data.times[k, dev], "g_read": data.reads[k, dev]},
                     {"time": "s", "g_read": "S"})
     run.finish()
     w.close()

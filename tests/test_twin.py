@@ -90,7 +90,7 @@ def test_twin_keeps_the_stuck_block_and_the_die_drift(measured, tmp_path):
     assert b["yield"] == pytest.approx(a["yield"], abs=0.005)
     assert b["mean_nu"] == pytest.approx(a["mean_nu"], rel=0.03)  # the die's drift, kept
     assert b["mean_nu"] > 0.065  # far from the published model's ~0.05
-    assert b["sigma_programmed_uS"] == pytest.approx(a["sigma_programmed_uS"], rel=0.15)
+    assert b["sigma_programming"] == pytest.approx(a["sigma_programming"], rel=0.15)
     assert b["mvm_error"] == pytest.approx(a["mvm_error"], rel=0.25)
     from xbarlab.store.reader import read_table
 

@@ -380,6 +380,25 @@ def fit(
     out.print(f"wrote {written.model} and {written.report}")
 
 
+@app.command("import")
+def import_(
+    data: Annotated[Path, typer.Argument(help="Table to import: .csv, .parquet or .nc.")],
+    mapping: Annotated[Path, typer.Option(
+        "-m", "--mapping", help="TOML mapping of columns, units, time origin, device and "
+                                "identity (docs/analysis.md, 'Importing data').")],
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", help="Campaign file to write; a directory when the data hold "
+                               "several dies (one file per die).")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Bring measurements written by another tool into campaign files, for fit, report and
+    replay: long format, any row order, per-device timestamps, repeated reads."""
+    from xbarlab.importer import describe, import_table
+
+    for line in describe(import_table(data, mapping, output, force=force)):
+        out.print(f"wrote {line}", highlight=False)
+
+
 @app.command()
 def report(
     inputs: Annotated[list[str], typer.Argument(

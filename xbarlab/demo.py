@@ -177,13 +177,13 @@ def run_demo(out: Path, device: str = "pcm", dies: int = 4, size: int = 128,
     table = Table(title=f"xbarlab demo: {dies} simulated {device.upper()} dies of "
                         f"{size}x{size}, {seconds:.0f} s")
     table.add_column("die")
-    for col in ("yield", "σ programmed (µS)", "mean ν", "median lifetime", "MVM error"):
+    for col in ("yield", "σ programming (µS)", "mean ν", "median lifetime", "MVM error"):
         table.add_column(col, justify="right")
     for path in [*campaigns, replay]:
         s = key_statistics(path)
         name = path.stem.replace("die_", "").replace("_", ",")
         table.add_row(f"({name})" if "replay" not in path.stem else "replay of (0,0) on its twin",
-                      f"{s['yield']:.4f}", f"{s['sigma_programmed_uS']:.3f}",
+                      f"{s['yield']:.4f}", f"{s['sigma_programming'] * 1e6:.3f}",
                       f"{s['mean_nu']:.4f}", f"{s['median_lifetime']:.3g}",
                       f"{s['mvm_error']:.3f}")
     console.print(table)

@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import glob
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from xbarlab.analysis.errors import FitError
 from xbarlab.analysis.model_fit import ModelFit, fit_model
@@ -29,6 +26,7 @@ from xbarlab.errors import XbarlabError
 from xbarlab.fit_inputs import campaign_stats
 from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
 from xbarlab.store.reader import read_info
+from xbarlab.summary import KeyStatistics, of_stats
 
 __all__ = [
     "DieSummary",
@@ -67,10 +65,7 @@ class DieSummary:
     die_x: int
     die_y: int
     devices: int
-    yield_: float  # converged fraction of programmed devices
-    sigma_programming: float  # S, fitted σ(G) at G = Gmax/2
-    mean_nu: float  # mean drift exponent over all fitted devices
-    median_lifetime: float  # cycles, from the die's Weibull fit (NaN without endurance data)
+    key: KeyStatistics  # yield, σ programming, mean ν, ... (one definition: xbarlab.summary)
     error: str = ""  # why a fit of this die failed, if it did
     fits: dict = field(default_factory=dict)  # the die's own fit reports (FitReport.to_dict)
 
@@ -89,11 +84,12 @@ class WaferFit:
         cols = {"die_x": [d.die_x for d in self.dies], "die_y": [d.die_y for d in self.dies]}
         data = {
             "devices": ("die", [d.devices for d in self.dies]),
-            "yield": ("die", [d.yield_ for d in self.dies]),
-            "sigma_programming": ("die", [d.sigma_programming for d in self.dies],
+            "yield": ("die", [d.key.yield_ for d in self.dies]),
+            "sigma_programming": ("die", [d.key.sigma_programming for d in self.dies],
                                   {"units": "S"}),
-            "mean_nu": ("die", [d.mean_nu for d in self.dies]),
-            "median_lifetime": ("die", [d.median_lifetime for d in self.dies],
+            "mean_nu": ("die", [d.key.mean_nu for d in self.dies]),
+            "mean_relaxation": ("die", [d.key.mean_relaxation for d in self.dies]),
+            "median_lifetime": ("die", [d.key.median_lifetime for d in self.dies],
                                 {"units": "cycles"}),
             "source": ("die", [d.source for d in self.dies]),
             "error": ("die", [d.error for d in self.dies]),
@@ -155,23 +151,13 @@ def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str |
 def _die_summary(stats: CampaignStats, base: PCMModel | RRAMModel,
                  skip: frozenset[str], require: frozenset[str]) -> DieSummary:
     (x, y), source = stats.dies[0], stats.sources[0]
-    p = stats.programming
-    d = stats.drift
-    summary = DieSummary(source, x, y, p.targeted, p.converged / p.targeted if p.targeted
-                         else math.nan, math.nan,
-                         float(d.nu.sum() / d.n.sum()) if d.devices else math.nan, math.nan)
+    summary = DieSummary(source, x, y, stats.programming.targeted, of_stats(stats, base))
     try:
         fit = fit_model(stats, base, skip=skip, require=require)
     except FitError as exc:
         summary.error = str(exc)
         return summary
     summary.fits = {r.name: r.to_dict() for r in fit.reports}
-    dev = fit.model.device
-    if "programming" in {r.name for r in fit.reports} and isinstance(dev, PCMModel):
-        summary.sigma_programming = float(np.polyval(dev.programming.coeffs[::-1], 0.5))
-    if "endurance" in {r.name for r in fit.reports}:
-        e = dev.endurance
-        summary.median_lifetime = e.weibull_scale * math.log(2) ** (1 / e.weibull_shape)
     return summary
 
 

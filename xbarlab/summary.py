@@ -1,41 +1,121 @@
-"""The key statistics of a campaign file, straight from its records (no fit): yield,
-programming spread, mean ν, median lifetime and the first MVM error. Shown per die on the
-report's wafer maps and side by side by `xbarlab replay` and `xbarlab demo`."""
+"""The key statistics of a die, each with one definition used everywhere: ``fit --summary``
+(per die), the report's wafer maps, ``xbarlab demo`` and ``xbarlab replay``. They are computed
+from the same sufficient statistics the fit uses (xbarlab.fit_inputs), never from a fitted
+model, so a number means the same wherever it is shown (docs/analysis.md, "Key statistics"):
+
+- **yield**: the fraction of programmed devices that converged in program-and-verify, over
+  every program-and-verify result of the die (program_verify, drift and mvm runs), leaving out
+  devices the campaign's own endurance run wore out (they failed by design, not as made);
+- **σ programming** (S): the root mean square over the programmed levels of the programming
+  spread: the spread of each device's conductance at t0 about its verify read (the target
+  when there is none), less what read noise and the fits add (analysis.fit_pcm
+  ``level_statistics``); PCM drift runs only;
+- **mean ν**: the mean fitted drift exponent of the devices of the drift runs (PCM); for RRAM,
+  **mean relaxation**: the mean relaxation δ over the mean programmed conductance;
+- **median lifetime** (cycles): the Kaplan–Meier median from the endurance checkpoints (each
+  failure counted at the checkpoint where it was seen, survivors censored at their last
+  check, devices failing their first check left out as fabrication faults); NaN while fewer
+  than half have failed;
+- **MVM error**: the relative L2 error of the first matrix-vector product of an mvm run.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from xbarlab.analysis.extract import PROGRAMMED_BY
-from xbarlab.analysis.figures.others import kaplan_meier
+from xbarlab.analysis.errors import FitError
+from xbarlab.analysis.fit_pcm import level_statistics
+from xbarlab.analysis.sufficient import CampaignStats, EnduranceCounts
+from xbarlab.fit_inputs import campaign_stats
+from xbarlab.sim_backend.models import PCMModel, RRAMModel
 from xbarlab.store.reader import read_info, read_table
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class KeyStatistics:
+    yield_: float = NAN
+    sigma_programming: float = NAN  # S
+    mean_nu: float = NAN
+    mean_relaxation: float = NAN
+    median_lifetime: float = NAN  # cycles
+    mvm_error: float = NAN
+
+    def as_dict(self) -> dict[str, float]:
+        d = asdict(self)
+        d["yield"] = d.pop("yield_")
+        return d
+
+
+def median_lifetime(counts: EnduranceCounts) -> float:
+    """Kaplan–Meier median of interval-censored endurance counts (see the module docstring)."""
+    if not len(counts.intervals):
+        return NAN
+    lower, upper, n = (counts.intervals[:, i] for i in range(3))
+    keep = ~((upper >= 0) & (lower == 0))  # failed the first check: a fabrication fault
+    lower, upper, n = lower[keep], upper[keep], n[keep].astype(float)
+    failed = upper >= 0
+    times = np.unique(upper[failed])
+    survival = 1.0
+    for t in times:
+        at_risk = n[failed & (upper >= t)].sum() + n[~failed & (lower >= t)].sum()
+        deaths = n[failed & (upper == t)].sum()
+        survival *= 1 - deaths / at_risk
+        if survival <= 0.5:
+            return float(t)
+    return NAN
+
+
+def of_stats(stats: CampaignStats, model: PCMModel | RRAMModel,
+             mvm_error: float = NAN) -> KeyStatistics:
+    """The key statistics of the sufficient statistics of one die."""
+    p = stats.programming
+    sigma = mean_nu = relaxation = NAN
+    if isinstance(model, PCMModel) and stats.drift.devices:
+        d = stats.drift
+        mean_nu = float(d.nu.sum() / d.n.sum())
+        if stats.t_read_s is not None:
+            model = model.model_copy(update={"read_noise": model.read_noise.model_copy(
+                update={"t_read_s": stats.t_read_s})})
+        spreads = [lv["sigma_programming"]["value"] for lv in level_statistics(d, model)]
+        if spreads:
+            sigma = float(math.sqrt(np.mean(np.square(spreads))))
+    if isinstance(model, RRAMModel) and stats.relaxation.devices:
+        r = stats.relaxation
+        relaxation = float(r.delta.sum() / r.g_mean.sum())
+    return KeyStatistics(
+        yield_=p.converged / p.targeted if p.targeted else NAN, sigma_programming=sigma,
+        mean_nu=mean_nu, mean_relaxation=relaxation,
+        median_lifetime=median_lifetime(stats.endurance), mvm_error=mvm_error)
+
+
+def device_model(path: Path) -> PCMModel | RRAMModel:
+    """The defaults of the device kind a file's chip recorded (PCM when none did)."""
+    for run in read_info(path).runs.values():
+        if str(run.instruments.get("chip", {}).get("technology", "")).lower() == "rram":
+            return RRAMModel()
+    return PCMModel()
+
+
+def first_mvm_error(path: Path) -> float:
+    for run in read_info(path).runs.values():
+        if run.protocol == "mvm" and "errors" in run.tables and run.steps:
+            return float(read_table(path, run.name, "errors")["rel_l2"].values[0])
+    return NAN
 
 
 def key_statistics(path: str | Path) -> dict[str, float]:
-    """Yield, programming spread, mean ν, median lifetime and first MVM error of a campaign."""
+    """The key statistics of a campaign file, as a dict (``yield``, ``sigma_programming``,
+    ``mean_nu``, ``mean_relaxation``, ``median_lifetime``, ``mvm_error``)."""
     path = Path(path)
-    info = read_info(path)
-    conv, err, nus, life, mvm = [], [], [], np.nan, np.nan
-    for run in info.runs.values():
-        if run.protocol in PROGRAMMED_BY and "results" in run.tables:
-            r = read_table(path, run.name, "results")
-            c = r["converged"].values.astype(bool)
-            conv.append(c)
-            err.append((r["final_g"].values - r["target"].values)[c])
-        if run.protocol == "drift" and "fit" in run.tables:
-            nus.append(read_table(path, run.name, "fit")["nu"].values)
-        if run.protocol == "endurance" and "results" in run.tables:
-            t, s = kaplan_meier(read_table(path, run.name, "results"))
-            below = np.flatnonzero(s <= 0.5)
-            life = float(t[below[0]]) if below.size else np.nan
-        if run.protocol == "mvm" and "errors" in run.tables:
-            mvm = float(read_table(path, run.name, "errors")["rel_l2"].values[0])
-    return {
-        "yield": float(np.concatenate(conv).mean()) if conv else np.nan,
-        "sigma_programmed_uS": float(np.std(np.concatenate(err)) * 1e6) if err else np.nan,
-        "mean_nu": float(np.nanmean(np.concatenate(nus))) if nus else np.nan,
-        "median_lifetime": life,
-        "mvm_error": mvm,
-    }
+    model = device_model(path)
+    try:
+        stats = campaign_stats(path, model)
+    except FitError:  # nothing the statistics are made of (an iv_sweep-only file, say)
+        return KeyStatistics(mvm_error=first_mvm_error(path)).as_dict()
+    return of_stats(stats, model, first_mvm_error(path)).as_dict()

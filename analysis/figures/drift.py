@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from xbarlab.analysis.device_drift import reads_matrix
+from xbarlab.analysis.device_drift import device_drift, reads_matrix
 from xbarlab.analysis.extract import values_at
 from xbarlab.analysis.figures.common import (
     US,
@@ -23,6 +23,16 @@ def _by_device(reads: xr.Dataset, fit: xr.Dataset) -> tuple[np.ndarray, np.ndarr
     """(times, G (times × devices), each device's target)."""
     times, g, row, col = reads_matrix(reads, "drift reads")
     return times, g, values_at(fit, row, col)
+
+
+def device_fits(reads: xr.Dataset, results: xr.Dataset, t0: float,
+                t_read: float) -> xr.Dataset:
+    """Each device's ν and target, as a drift run's own ``fit`` table has them, for runs that
+    come without one (imported data)."""
+    d = device_drift(reads, t0, t_read, "drift reads")
+    return xr.Dataset({"row": ("record", d.row), "col": ("record", d.col),
+                       "nu": ("record", d.nu),
+                       "target": ("record", values_at(results, d.row, d.col))})
 
 
 def g_vs_time(reads: xr.Dataset, fit: xr.Dataset, t0: float = 20.0):
@@ -97,10 +107,15 @@ def compensation(comp: xr.Dataset):
 
 def figures(tables: dict[str, xr.Dataset], model=None) -> list:
     out = []
-    if "reads" in tables and "fit" in tables:
-        t0 = model.drift.t0_s if isinstance(model, PCMModel) else 20.0
-        out.append(g_vs_time(tables["reads"], tables["fit"], t0)[0])
-        out.append(nu_vs_g(tables["fit"], model if isinstance(model, PCMModel) else None)[0])
+    t0 = model.drift.t0_s if isinstance(model, PCMModel) else 20.0
+    fit = tables.get("fit")
+    if fit is None and "reads" in tables and "results" in tables:  # (imported data)
+        t_read = model.read_noise.t_read_s if isinstance(model, PCMModel) else \
+            PCMModel().read_noise.t_read_s
+        fit = device_fits(tables["reads"], tables["results"], t0, t_read)
+    if "reads" in tables and fit is not None:
+        out.append(g_vs_time(tables["reads"], fit, t0)[0])
+        out.append(nu_vs_g(fit, model if isinstance(model, PCMModel) else None)[0])
     if "compensation" in tables:
         comp = compensation(tables["compensation"])[0]
         if out:  # the same time axis: panning or zooming one moves the other

@@ -134,8 +134,8 @@ def failure_map(results: xr.Dataset, shape: tuple[int, int] | None = None):
 
 def figures(tables: dict[str, xr.Dataset]) -> list:
     results = tables.get("results")
-    if results is None:
-        return []
+    if results is None or "final_g" not in results or "converged" not in results:
+        return []  # (imported data without verify reads: nothing of program-and-verify)
     out = [target_vs_final(results)[0], error_by_level(results)[0]]
     if "iterations" in results:  # files written before the column existed lack it
         out.append(iterations_histogram(results)[0])
