@@ -507,7 +507,7 @@ def replay(
     if not text:
         raise XbarlabError(f"{file}: no campaign recorded; give --campaign")
     doc = tomllib.loads(text)
-    doc["target"] = {"twin": str(twin_file.resolve())}
+    doc["target"] = {"twin": str(twin_file.resolve()), "twin_state": "start"}
     text = tomli_w.dumps(doc)
     cfg = parse_campaign(text, f"replay of {campaign or file}")
     CampaignRunner(cfg, text, output, source=str(campaign or file)).run()

@@ -168,7 +168,7 @@ def run_demo(out: Path, device: str = "pcm", dies: int = 4, size: int = 128,
         Path(model_path).read_text())), out / "die_0_0.twin.h5")
     replay_text = campaigns[0].with_suffix(".toml").read_text().split("[target.simulated]")
     head, rest = replay_text[0], replay_text[1].split("\n[[steps]]", 1)[1]
-    text = head + f'[target]\ntwin = "{twin.name}"\n\n[[steps]]' + rest
+    text = head + f'[target]\ntwin = "{twin.name}"\ntwin_state = "start"\n\n[[steps]]' + rest
     replay = out / "die_0_0.replay.h5"
     with RichObserver(console) as observer:
         CampaignRunner(parse_campaign(text, "replay"), text, replay, base_dir=out,
@@ -177,14 +177,15 @@ def run_demo(out: Path, device: str = "pcm", dies: int = 4, size: int = 128,
     table = Table(title=f"xbarlab demo: {dies} simulated {device.upper()} dies of "
                         f"{size}x{size}, {seconds:.0f} s")
     table.add_column("die")
-    for col in ("yield", "σ programming (µS)", "mean ν", "median lifetime", "MVM error"):
+    drift = ("mean relaxation", "mean_relaxation") if device == "rram" else ("mean ν", "mean_nu")
+    for col in ("yield", "σ programming (µS)", drift[0], "median lifetime", "MVM error"):
         table.add_column(col, justify="right")
     for path in [*campaigns, replay]:
         s = key_statistics(path)
         name = path.stem.replace("die_", "").replace("_", ",")
         table.add_row(f"({name})" if "replay" not in path.stem else "replay of (0,0) on its twin",
                       f"{s['yield']:.4f}", f"{s['sigma_programming'] * 1e6:.3f}",
-                      f"{s['mean_nu']:.4f}", f"{s['median_lifetime']:.3g}",
+                      f"{s[drift[1]]:.4f}", f"{s['median_lifetime']:.3g}",
                       f"{s['mvm_error']:.3f}")
     console.print(table)
     for what, path in (("campaign files", out / "die_*.h5"), ("model", Path(model_path)),

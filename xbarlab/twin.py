@@ -2,7 +2,9 @@
 ``xbarlab.twin_file`` saves it and loads it back as a simulated chip.
 
 Per device, from the records where they have it:
-- the last programming result's conductance (post-programming G);
+- the last programming result's conductance (post-programming G), and its first read in the
+  campaign (the state the campaign found it in, from the program-and-verify traces: a replay
+  of the campaign starts there);
 - the drift exponent, kept as a z-score within the model's ν distribution at its conductance;
 - stuck cells (a failed programming that reads at a rail, as in the fits), at their positions,
   but not the devices an endurance run wore out: their lifetime makes them fail when cycled;
@@ -55,6 +57,7 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
     twin_model = model.model_copy(update={"array": model.array.model_copy(
         update={"rows": rows, "cols": cols})})
     g_prog = np.full(n, np.nan, np.float32)
+    g_start = np.full(n, np.nan, np.float32)
     fault = np.zeros(n, np.uint8)
     worn = np.zeros(n, bool)  # worn out by endurance cycling: its lifetime says when, not a fault
     for run in info.runs.values():  # in run order: a later programming overrides an earlier one
@@ -63,6 +66,12 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
             worn[flat_cells(res, cols)[worn_out(res)]] = True
         if run.name not in results:
             continue
+        if "trace" in run.tables:  # a device's first read: the state the campaign found
+            trace = read_table(path, run.name, "trace")
+            first = trace["iteration"].values == trace["iteration"].values.min()
+            cells = flat_cells(trace, cols)[first]
+            new = np.isnan(g_start[cells])
+            g_start[cells[new]] = trace["g_read"].values[first][new]
         res = results[run.name]
         flat = flat_cells(res, cols)
         fresh = ~worn[flat]
@@ -100,4 +109,5 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
                                         - np.log(np.maximum(u, 1e-12))) ** (1 / e.weibull_shape)
             lifetime[flat] = np.where(censored, beyond, np.maximum(inside, 1)).astype(np.float32)
     return ChipTwin(model=twin_model, g_prog=g_prog, nu_z=nu_z, fault=fault,
-                    lifetime=lifetime, seed=seed, identity=info.identity, source=path.name)
+                    lifetime=lifetime, g_start=g_start, seed=seed, identity=info.identity,
+                    source=path.name)

@@ -40,7 +40,7 @@ def read_twin(path: str | Path) -> ChipTwin:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
                 raise ValueError(f"{path}: not a chip twin file")
-            arrays = {name: f[name][()] for name in FIELDS}
+            arrays = {name: f[name][()] for name in FIELDS if name in f}
             model = ChipModel.model_validate_json(f.attrs["model"])
             return ChipTwin(model=model, seed=int(f.attrs["seed"]),
                             identity=ChipIdentity.model_validate_json(f.attrs["identity"]),
@@ -49,6 +49,7 @@ def read_twin(path: str | Path) -> ChipTwin:
         raise ValueError(f"{path}: cannot read the chip twin ({exc})") from None
 
 
-def load_twin(path: str | Path, limits=None) -> SimChip:
-    """A SimChip whose devices are those of the twin file at ``path``."""
-    return twin_chip(read_twin(path), limits=limits)
+def load_twin(path: str | Path, limits=None, state: str = "measured") -> SimChip:
+    """A SimChip whose devices are those of the twin file at ``path``, in the ``state`` the
+    recorded campaign left them in (``measured``) or found them in (``start``)."""
+    return twin_chip(read_twin(path), limits=limits, state=state)

@@ -79,6 +79,9 @@ class Target(_Strict):
     smu_matrix: SmuMatrixTarget | None = None
     twin: str | None = Field(None, description="chip twin file (xbarlab twin), relative to "
                              "the campaign file")
+    twin_state: Literal["measured", "start"] = Field(
+        "measured", description="a twin's devices as its recorded campaign left them "
+        "(measured) or found them (start: what a replay of that campaign needs)")
 
     @model_validator(mode="after")
     def _one(self) -> Target:

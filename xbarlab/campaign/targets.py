@@ -73,7 +73,7 @@ def open_chip(target: Target, identity: ChipIdentity, limits: SafetyLimits,
 
         path = _path(base, t, "target.twin")
         try:
-            chip = load_twin(path, limits=limits)
+            chip = load_twin(path, limits=limits, state=target.twin_state)
         except ValueError as exc:
             raise CampaignConfigError(f"target.twin: {exc}") from None
         if identity != ChipIdentity():  # the campaign's [chip] names it; else the twin's own
