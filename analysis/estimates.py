@@ -74,6 +74,14 @@ class Estimate:
         return f"{self.value:.4g} (not identified; from {self.source or 'the base model'})"
 
 
+def binomial(p: float, n: int) -> Estimate:
+    """A fraction of n with its 95 % Wilson score interval."""
+    z2 = Z95**2
+    center = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return Estimate(p, max(0.0, center - half), min(1.0, center + half))
+
+
 def not_identified(value: float, source: str) -> Estimate:
     return Estimate(float(value), identified=False, source=source)
 

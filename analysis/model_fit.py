@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from xbarlab.analysis.device_drift import flicker_factor
 from xbarlab.analysis.errors import FitError
-from xbarlab.analysis.estimates import Z95, Estimate, FitReport
+from xbarlab.analysis.estimates import Estimate, FitReport, binomial
 from xbarlab.analysis.fit_endurance import fit_weibull
 from xbarlab.analysis.fit_pcm import (
     VERIFY_DELAY_S,
@@ -91,14 +91,6 @@ def parse_parts(items: list[str] | None, option: str) -> frozenset[str]:
         raise FitError(f"{option}: unknown part(s) {', '.join(sorted(unknown))} "
                        f"(parts: {', '.join(PARTS)})")
     return parts
-
-
-def _binomial(p: float, n: int) -> Estimate:
-    """A fraction with its 95 % Wilson score interval."""
-    z2 = Z95**2
-    center = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = Z95 * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return Estimate(p, max(0.0, center - half), min(1.0, center + half))
 
 
 def _read_sigma(base: PCMModel | RRAMModel, noise):
@@ -201,7 +193,7 @@ def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
         fractions = {"stuck_set_fraction": p.stuck_set / p.targeted,
                      "stuck_reset_fraction": p.stuck_reset / p.targeted}
         job.reports.append(FitReport(
-            "faults", {k: _binomial(v, p.targeted) for k, v in fractions.items()},
+            "faults", {k: binomial(v, p.targeted) for k, v in fractions.items()},
             {"yield": p.converged / p.targeted}, p.targeted))
         job.update["faults"] = base.faults.model_copy(update=fractions)
 

@@ -494,12 +494,13 @@ def replay(
     statistics of the original and the replay side by side."""
     import tomllib
 
+    import numpy as np
     import tomli_w
 
     from xbarlab.campaign.config import parse_campaign
     from xbarlab.campaign.runner import CampaignRunner
     from xbarlab.store.reader import read_info
-    from xbarlab.summary import key_statistics
+    from xbarlab.summary import of_file
 
     if output.exists():
         raise XbarlabError(f"{output}: exists; choose another output file")
@@ -512,15 +513,19 @@ def replay(
     cfg = parse_campaign(text, f"replay of {campaign or file}")
     CampaignRunner(cfg, text, output, source=str(campaign or file)).run()
     with _salvage_if(salvage) as skipped:
-        a = key_statistics(file)
+        a = of_file(file)
     _print_skipped(skipped)
-    b = key_statistics(output)
+    b = of_file(output).as_dict()
     table = Table(title=f"{file.name} against its replay on {twin_file.name}")
-    for col in ("statistic", "original", "replay", "difference"):
+    for col in ("statistic", "original [95 % CI]", "replay", "within"):
         table.add_column(col)
-    for k in a:
-        diff = b[k] - a[k]
-        table.add_row(k, f"{a[k]:.4g}", f"{b[k]:.4g}", f"{diff:+.3g}")
+    for k, value in a.as_dict().items():
+        if not (np.isfinite(value) or np.isfinite(b[k])):
+            continue
+        low, high = a.interval(k)
+        ci = f" [{low:.4g}, {high:.4g}]" if np.isfinite(low) and np.isfinite(high) else ""
+        within = "-" if not ci else ("yes" if low <= b[k] <= high else "[red]no[/]")
+        table.add_row(k, f"{value:.4g}{ci}", f"{b[k]:.4g}", within)
     out.print(table)
     out.print(f"wrote {output}")
 

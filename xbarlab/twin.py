@@ -5,7 +5,8 @@ Per device, from the records where they have it:
 - the last programming result's conductance (post-programming G), and its first read in the
   campaign (the state the campaign found it in, from the program-and-verify traces: a replay
   of the campaign starts there);
-- the drift exponent, kept as a z-score within the model's ν distribution at its conductance;
+- the drift exponent, kept as a z-score within the model's ν distribution at its conductance
+  (drawn from ν's posterior given the device's estimate, see ``_drift_z``);
 - stuck cells (a failed programming that reads at a rail, as in the fits), at their positions,
   but not the devices an endurance run wore out: their lifetime makes them fail when cycled;
 - lifetimes: inside the detected failure interval (lower, upper] for devices that failed,
@@ -20,8 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from xbarlab.analysis.extract import PROGRAMMED_BY, flat_cells, stuck_at_rails, worn_out
+from xbarlab.analysis.device_drift import device_drift
+from xbarlab.analysis.extract import (
+    PROGRAMMED_BY,
+    flat_cells,
+    stuck_at_rails,
+    values_at,
+    worn_out,
+)
 from xbarlab.errors import XbarlabError
+from xbarlab.fit_inputs import drift_facts
 from xbarlab.sim_backend.devices import STUCK_RESET, STUCK_SET
 from xbarlab.sim_backend.models import ChipModel, PCMModel
 from xbarlab.sim_backend.twin import ChipTwin, draw_lifetimes
@@ -41,6 +50,35 @@ def _shape(info, tables: list) -> tuple[int, int]:
     rows = max(int(t["row"].values.max()) for t in tables) + 1
     cols = max(int(t["col"].values.max()) for t in tables) + 1
     return rows, cols
+
+
+def flat_index(rowcol: tuple[np.ndarray, np.ndarray], cols: int) -> np.ndarray:
+    return rowcol[0].astype(np.int64) * cols + rowcol[1]
+
+
+def _drift_z(path: Path, run, dev: PCMModel, rng: np.random.Generator):
+    """Each drift-tracked device's ν as a z-score within the model's ν distribution at its
+    target: drawn from ν's posterior given the device's estimate ν̂ and its estimation
+    variance (normal prior from the model). Taking ν̂ itself would give the twin the
+    estimation noise on top of the spread, and, clipped at 0 where ν̂ < 0, a mean ν a few
+    percent too high; the posterior draw has the model's spread and keeps each device near its
+    own estimate as far as the reads tell it."""
+    reads = read_table(path, run.name, "reads")
+    results = read_table(path, run.name, "results")
+    facts = drift_facts(run, dev, f"{path}: run {run.name}")
+    if facts.origin == "t0":
+        reads = reads.assign(time=reads["time"] + facts.t0_s)
+    d = device_drift(reads, facts.t0_s, facts.t_read_s, f"{path}: run {run.name}")
+    x = np.log(np.clip(values_at(results, d.row, d.col) / dev.g_max, 1e-6, None))
+    mu = np.clip(dev.drift.mu.slope * x + dev.drift.mu.intercept, dev.drift.mu.lo,
+                 dev.drift.mu.hi)
+    sd = np.clip(dev.drift.sigma.slope * x + dev.drift.sigma.intercept, dev.drift.sigma.lo,
+                 dev.drift.sigma.hi)
+    ok = np.isfinite(d.nu) & np.isfinite(d.nu_var)
+    k = sd[ok] ** 2 / (sd[ok] ** 2 + d.nu_var[ok])  # how far the reads pin ν down
+    nu = mu[ok] + k * (d.nu[ok] - mu[ok]) + np.sqrt(k * d.nu_var[ok]) \
+        * rng.standard_normal(int(ok.sum()))
+    return (d.row[ok], d.col[ok]), ((nu - mu[ok]) / sd[ok]).astype(np.float32)
 
 
 def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
@@ -81,16 +119,11 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
         fault[flat[fresh & at_bottom]] = STUCK_RESET
     nu_z = np.full(n, np.nan, np.float32)
     if isinstance(dev, PCMModel):
+        rng_nu = np.random.default_rng([seed, 3])
         for run in info.runs.values():
-            if run.protocol == "drift" and "fit" in run.tables:
-                fit = read_table(path, run.name, "fit")
-                flat = flat_cells(fit, cols)
-                x = np.log(np.clip(fit["target"].values / dev.g_max, 1e-6, None))
-                mu = np.clip(dev.drift.mu.slope * x + dev.drift.mu.intercept, dev.drift.mu.lo,
-                             dev.drift.mu.hi)
-                sd = np.clip(dev.drift.sigma.slope * x + dev.drift.sigma.intercept,
-                             dev.drift.sigma.lo, dev.drift.sigma.hi)
-                nu_z[flat] = (fit["nu"].values - mu) / sd
+            if run.protocol == "drift" and "reads" in run.tables and "results" in run.tables:
+                flat, z = _drift_z(path, run, dev, rng_nu)
+                nu_z[flat_index(flat, cols)] = z
     lifetime = draw_lifetimes(twin_model, n, seed)
     e = dev.endurance
     rng = np.random.default_rng([seed, 2])
