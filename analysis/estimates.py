@@ -243,11 +243,12 @@ def clipped_loglinear(x: np.ndarray, y: np.ndarray, w: np.ndarray, base_lo: floa
     if sloped < MIN_SLOPED_BINS or dof < 1:
         # too few points to fix a line: keep the base model's, fit the flat part(s) as means
         why = f"the base model ({sloped} level(s) on the sloped part; {MIN_SLOPED_BINS} needed)"
+        # which levels are flat is the fit's call (its line), not the base model's
+        flat_lo, flat_hi = raw < lo, raw > hi
         slope, intercept = base_slope, base_intercept
-        raw = slope * x + intercept
         params["slope"] = not_identified(slope, why)
         params["intercept"] = not_identified(intercept, why)
-        for name, flat in (("lo", raw < lo), ("hi", raw > hi)):
+        for name, flat in (("lo", flat_lo), ("hi", flat_hi)):
             k = int(flat.sum())
             if k >= MIN_FLAT_BINS:
                 m = float(w[flat] @ y[flat] / w[flat].sum())

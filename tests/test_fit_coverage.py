@@ -209,3 +209,18 @@ def test_reads_in_any_layout_fit_the_same(tmp_path):
                 assert abs(other.value - e.value) < 0.25 * (e.high - e.low), (name, param)
             else:
                 assert other.value == e.value, (name, param)
+
+
+def test_a_fitted_clip_above_the_kept_one_moves_it_instead_of_crashing():
+    # seen in issue 17: every level on a floor just above the base model's ceiling gave a raw
+    # "lo (0.1002) must be <= hi (0.1)" traceback
+    from xbarlab.analysis.estimates import clipped_loglinear
+    from xbarlab.sim_backend.models import LogLinearClipped
+
+    x = np.array([-4.0, -3.0, -2.5, -2.0, -1.0, -0.5])
+    y = np.r_[0.13, np.full(5, 0.1002)] + 1e-5 * np.random.default_rng(8).standard_normal(6)
+    params, _ = clipped_loglinear(x, y, np.full(x.size, 1e8), 0.049, 0.1, -0.0155, 0.0244)
+    assert params["lo"].value == pytest.approx(0.1002, abs=1e-4) and params["lo"].identified
+    assert params["lo"].value <= params["hi"].value
+    LogLinearClipped(**{k: v.value for k, v in params.items()})  # a valid model part
+    assert not params["slope"].identified  # one level on the slope
