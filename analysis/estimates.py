@@ -18,6 +18,7 @@ from scipy import optimize, stats
 
 Z95 = 1.959964  # for maximum-likelihood and binomial intervals on many devices
 NOT_IDENTIFIED = "not identified"
+DEGENERATE = "a degenerate fit (the points do not vary enough to bound it)"
 
 
 def t95(dof: int) -> float:
@@ -159,7 +160,8 @@ def estimates(names: list[str], values: np.ndarray, cov: np.ndarray, dof: int,
         return {n: not_identified(float(v), source) for n, v in zip(names, values, strict=True)}
     q = t95(dof) if quantile is None else quantile
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
-    return {n: Estimate(float(v), float(v - q * e), float(v + q * e))
+    return {n: Estimate(float(v), float(v - q * e), float(v + q * e)) if e > 0 else
+            not_identified(float(v), DEGENERATE)
             for n, v, e in zip(names, values, se, strict=True)}
 
 
@@ -177,10 +179,12 @@ def _fit_clipped(x: np.ndarray, y: np.ndarray, w: np.ndarray, starts) -> optimiz
     """The best of Levenberg–Marquardt fits of clip(slope·x + intercept, lo, hi) from
     ``starts``."""
     best = None
+    # (Levenberg–Marquardt needs at least as many points as parameters)
+    method = "lm" if x.size >= 4 else "trf"
     for p0 in starts:
         res = optimize.least_squares(
             lambda p: np.sqrt(w) * (np.clip(p[0] * x + p[1], p[2], p[3]) - y), p0,
-            method="lm", x_scale="jac")
+            method=method, x_scale="jac")
         if best is None or res.cost < best.cost:
             best = res
     return best
@@ -255,7 +259,8 @@ def clipped_loglinear(x: np.ndarray, y: np.ndarray, w: np.ndarray, base_lo: floa
                 scale, q = scale_and_quantile(float(w[flat] @ (y[flat] - m) ** 2), k - 1,
                                               inverse_variance)
                 se = np.sqrt(scale / w[flat].sum())
-                params[name] = Estimate(m, m - q * se, m + q * se)
+                params[name] = Estimate(m, m - q * se, m + q * se) if se > 0 else \
+                    not_identified(m, DEGENERATE)
             else:
                 params[name] = not_identified(base_lo if name == "lo" else base_hi,
                                               f"the base model ({k} level(s) on this flat part; "
@@ -271,7 +276,8 @@ def clipped_loglinear(x: np.ndarray, y: np.ndarray, w: np.ndarray, base_lo: floa
                 low, high = value - q * se[i], value + q * se[i]
                 if boot is not None:  # the wider of the two
                     low, high = min(low, boot[0][i]), max(high, boot[1][i])
-                params[name] = Estimate(float(value), float(low), float(high))
+                params[name] = Estimate(float(value), float(low), float(high)) \
+                    if high > low else not_identified(value, DEGENERATE)
         span = (float(raw.min()), float(raw.max()))
         for name, on, base in (("lo", on_lo, base_lo), ("hi", on_hi, base_hi)):
             if name not in params:

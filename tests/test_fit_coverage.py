@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from pcm_generator import G_MAX, DriftData, Truth, generate
 from xbarlab.analysis.errors import FitError
 from xbarlab.analysis.model_fit import fit_model
@@ -224,3 +226,20 @@ def test_a_fitted_clip_above_the_kept_one_moves_it_instead_of_crashing():
     assert params["lo"].value <= params["hi"].value
     LogLinearClipped(**{k: v.value for k, v in params.items()})  # a valid model part
     assert not params["slope"].identified  # one level on the slope
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@example(points=[(0.0, 0.0, 1.0)])  # fewer points than parameters: LM refuses them
+@example(points=[(-1.0, 0.5, 0.125), (-1.0, 0.5, 85876247.0), (-1.0, 0.5, 0.5)])  # no spread
+@given(st.lists(st.tuples(st.floats(-7, 0.4), st.floats(-0.5, 0.5), st.floats(1e-3, 1e9)),
+                min_size=1, max_size=14))
+def test_any_binned_points_give_a_valid_clipped_law_or_a_clean_message(points):
+    from xbarlab.analysis.estimates import clipped_loglinear
+    from xbarlab.sim_backend.models import LogLinearClipped
+
+    x, y, w = (np.array(v) for v in zip(*points, strict=True))
+    params, _ = clipped_loglinear(x, y, w, 0.049, 0.1, -0.0155, 0.0244)
+    law = LogLinearClipped(**{k: v.value for k, v in params.items()})  # valid, lo <= hi
+    assert np.isfinite([law.slope, law.intercept, law.lo, law.hi]).all()
+    for e in params.values():
+        assert not e.has_interval or e.high > e.low  # never a zero-width interval
