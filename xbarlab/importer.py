@@ -90,7 +90,7 @@ class Identity(BaseModel):
     array: str | Column = ""
 
 
-class Mapping(BaseModel):
+class ImportMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     device: Literal["pcm", "rram"]
@@ -100,10 +100,10 @@ class Mapping(BaseModel):
     identity: Identity = Identity()
 
 
-def load_mapping(path: Path) -> tuple[Mapping, str]:
+def load_mapping(path: Path) -> tuple[ImportMapping, str]:
     try:
         text = path.read_text()
-        return Mapping.model_validate(tomllib.loads(text)), text
+        return ImportMapping.model_validate(tomllib.loads(text)), text
     except OSError as exc:
         raise DataImportError(f"{path}: cannot read ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -285,7 +285,7 @@ def _die_name(identity: dict[str, Any], x: int, y: int) -> str:
 
 
 def _per_device(values: dict[str, np.ndarray], data: Path,
-                mapping: Mapping) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                mapping: ImportMapping) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Each device's index per row, and its results (constant per device, else an error)."""
     row, col = values["row"].astype(np.int64), values["col"].astype(np.int64)
     _, first, dev = np.unique(row * (1 << 21) + col, return_index=True, return_inverse=True)
@@ -304,7 +304,7 @@ def _per_device(values: dict[str, np.ndarray], data: Path,
     return dev, results
 
 
-def _write(path: Path, values: dict[str, np.ndarray], mapping: Mapping, mapping_text: str,
+def _write(path: Path, values: dict[str, np.ndarray], mapping: ImportMapping, mapping_text: str,
            identity: dict[str, Any], data: Path, digest: str) -> Imported:
     dev, results = _per_device(values, data, mapping)
     facts = mapping.facts.model_dump(exclude_none=True)
