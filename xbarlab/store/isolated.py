@@ -9,6 +9,7 @@ calling process. Linux (fork) only, which is where the store runs.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import pickle
 import select
@@ -39,6 +40,9 @@ def run_isolated(func: Callable[..., Any], *args: Any, deadline_s: float = DEADL
     pid = os.fork()
     if pid == 0:  # the child: compute, send, leave without running the parent's cleanup
         _in_child = True
+        # a child that HDF5 aborts is the parent's to report (as a retry); the inherited
+        # fault handler's dump of the parent's stack would only look like the parent dying
+        faulthandler.disable()
         os.close(r)
         try:
             try:
