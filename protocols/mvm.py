@@ -1,11 +1,13 @@
-"""In-array matrix-vector multiplication: program a weight matrix (differential mapping through
-program-and-verify), apply batches of signed inputs, and compare measured with ideal outputs,
-right after programming and again at log-spaced times, with and without global drift
-compensation.
+"""In-array matrix-vector multiplication: program a weight matrix through program-and-verify
+with a weight mapping (protocols/weight_mapping.py: single, differential, two_pair), apply
+batches of signed inputs, and compare measured with ideal outputs, right after programming and
+again at log-spaced times, with and without global drift compensation.
 
-Differential mapping: weight w[i, j] in [−1, 1] goes to the pair of columns (2j, 2j+1) of row
-i: G+ = |w|·g_span + g_floor on the column of w's sign, g_floor on the other (the "one device at
-Gmin" scheme); the output is I(2j) − I(2j+1). Errors are relative L2, ‖y − y_ideal‖/‖y_ideal‖,
+With the default differential mapping, weight w[i, j] in [−1, 1] goes to the pair of columns
+(2j, 2j+1) of row i: G+ = |w|·g_span + g_floor on the column of w's sign, g_floor on the other
+(the "one device at Gmin" scheme); the output is I(2j) − I(2j+1). A two_pair mapping programs
+its more significant pair first, reads it, and programs the less significant pair to the
+measured error. Errors are relative L2, ‖y − y_ideal‖/‖y_ideal‖,
 split into the part an affine correction y ≈ a·y_ideal + b removes (linear) and what remains
 (residual). Global drift compensation multiplies outputs by Σ|y_cal(t_prog)| / Σ|y_cal(t)| for a
 fixed calibration batch (Joshi et al., Nat. Commun. 11, 2473 (2020)).
@@ -33,6 +35,12 @@ from xbarlab.protocols.program_verify import (
     programming_progress,
 )
 from xbarlab.protocols.records import StepRecords
+from xbarlab.protocols.weight_mapping import (
+    DifferentialConfig,
+    MappingConfig,
+    MappingError,
+    make_mapping,
+)
 
 
 class MVMConfig(BaseModel):
@@ -45,6 +53,10 @@ class MVMConfig(BaseModel):
     v_read: float = Field(0.2, gt=0)
     times_s: list[float] = Field(default_factory=lambda: [20.0, 3600.0, 86400.0])
     seed: int = 0
+    mapping: MappingConfig = Field(default_factory=DifferentialConfig,
+                                   description="how each weight is held by devices: "
+                                   "{kind = \"single\" | \"differential\" | \"two_pair\"}, "
+                                   "two_pair with its significance F > 1")
     program: ProgramVerifyConfig = ProgramVerifyConfig()
 
     def drives(self) -> list[Drive]:
@@ -75,6 +87,8 @@ def error_split(y: np.ndarray, ideal: np.ndarray) -> tuple[float, float]:
 class MVMState:
     program: ProgramVerifyState
     phase: str = "program"  # program -> measure -> done
+    stage: int = 0  # the mapping's programming stage under way
+    measured: np.ndarray | None = None  # (rows, cols) conductances read after each stage
     x: np.ndarray | None = None  # input batch
     x_cal: np.ndarray | None = None  # calibration batch
     t_prog: float = 0.0
@@ -83,7 +97,8 @@ class MVMState:
 
 
 class InArrayMVM(Protocol[MVMState]):
-    """Program ``weights`` ((rows, cols/2) in [−1, 1]) as differential pairs and measure MVMs."""
+    """Program ``weights`` ((rows, n) in [−1, 1], n·devices-per-weight columns at most) with
+    the config's mapping and measure MVMs."""
 
     name = "mvm"
     state_type = MVMState
@@ -91,22 +106,27 @@ class InArrayMVM(Protocol[MVMState]):
     def __init__(self, cfg: MVMConfig, weights: np.ndarray):
         self.cfg = cfg
         self.weights = np.asarray(weights, float)
+        self.mapping = make_mapping(cfg.mapping, cfg.g_span, cfg.g_floor)
 
-    def _targets(self, chip: Chip) -> np.ndarray:
+    def _targets(self, chip: Chip, stage: int, measured: np.ndarray | None) -> np.ndarray:
         rows, cols = chip.shape
         w = self.weights
-        if w.shape != (rows, cols // 2):
-            raise ValueError(f"weights: shape {w.shape} does not fit the chip's {rows}x{cols} "
-                             f"array as differential pairs (needs {rows}x{cols // 2})")
+        if w.ndim != 2 or w.shape[0] != rows:
+            raise MappingError(f"weights: {rows} rows needed, one per input (got shape "
+                               f"{w.shape})")
+        self.mapping.check_fits(w.shape, chip.shape)
+        used = w.shape[1] * self.mapping.devices
         targets = np.full((rows, cols), np.nan)
-        targets[:, : 2 * w.shape[1]] = differential_targets(w, self.cfg.g_span, self.cfg.g_floor)
+        targets[:, :used] = self.mapping.stage_targets(
+            stage, w, None if measured is None else measured[:, :used])
         return targets
 
     def estimated_rows(self, shape: tuple[int, int]) -> int:
-        return self.weights.size * 2 * (1 + TYPICAL_PULSES_PER_CELL)
+        return self.weights.size * self.mapping.devices * (1 + TYPICAL_PULSES_PER_CELL)
 
     def start(self, chip: Chip) -> MVMState:
-        return MVMState(program=ProgramVerify(self.cfg.program, self._targets(chip)).start(chip))
+        targets = self._targets(chip, 0, None)  # (checks the geometry before any pulse)
+        return MVMState(program=ProgramVerify(self.cfg.program, targets).start(chip))
 
     def times(self) -> list[float]:
         return [0.0, *self.cfg.times_s]
@@ -120,25 +140,35 @@ class InArrayMVM(Protocol[MVMState]):
         cfg = self.cfg
         rows, cols = chip.shape
         w = self.weights
-        if st.phase == "program":
-            yield from ProgramVerify(cfg.program, self._targets(chip)).steps(chip, st.program)
+        while st.phase == "program":
+            targets = self._targets(chip, st.stage, st.measured)
+            yield from ProgramVerify(cfg.program, targets).steps(chip, st.program)
+            done = np.isfinite(targets)  # read what this stage left, for the next one's targets
+            g = chip.read(done, cfg.v_read)
+            st.measured = np.where(done, g, np.nan if st.measured is None else st.measured)
+            st.stage += 1
+            if st.stage < len(self.mapping.stages):
+                st.program = ProgramVerify(
+                    cfg.program, self._targets(chip, st.stage, st.measured)).start(chip)
+                continue
             rng = np.random.default_rng(cfg.seed)
             st.x = rng.uniform(-1, 1, (cfg.batch, rows))
             st.x_cal = rng.uniform(-1, 1, (cfg.calibration_batch, rows))
             st.t_prog = chip.now()
             st.phase = "measure"
         ideal = (st.x * cfg.v_read) @ (w * cfg.g_span)
+        n = w.shape[1]
         times = self.times()
         while st.k < len(times):
             t = times[st.k]
             chip.wait(max(0.0, t - (chip.now() - st.t_prog)))
-            cal = chip.mvm(st.x_cal, cfg.v_read).currents
-            cal = cal[:, 0::2] - cal[:, 1::2]
+            cal = self.mapping.outputs(chip.mvm(st.x_cal, cfg.v_read).currents, n, st.x_cal,
+                                       cfg.v_read)
             if st.k == 0:
                 st.cal_ref = float(np.abs(cal).sum())
             alpha = st.cal_ref / np.abs(cal).sum()
             res = chip.mvm(st.x, cfg.v_read)
-            y = res.currents[:, 0 : 2 * w.shape[1] : 2] - res.currents[:, 1 : 2 * w.shape[1] : 2]
+            y = self.mapping.outputs(res.currents, n, st.x, cfg.v_read)
             raw_total, raw_residual = error_split(y, ideal)
             comp_total, _ = error_split(alpha * y, ideal)
             macs = st.x.shape[0] * rows * cols

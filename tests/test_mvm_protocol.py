@@ -38,5 +38,30 @@ def test_256x256_error_grows_with_drift_and_compensation_reduces_it():
 
 def test_weights_must_fit_the_chip():
     chip = SimChip(ChipModel(array=ArrayConfig(rows=8, cols=8)))
-    with pytest.raises(ValueError, match="needs 8x4"):
+    with pytest.raises(ValueError, match=r"^weights 8x8 need 8x16 devices as differential \(2 "
+                                         r"per weight\); the chip has 8x8$"):
         next(in_array_mvm(chip, np.zeros((8, 8)), MVMConfig()))
+    assert chip.now() == 0.0  # refused before any pulse or read
+    two_pair = MVMConfig(mapping={"kind": "two_pair", "significance": 3})
+    with pytest.raises(ValueError, match="need 8x16 devices as two_pair"):
+        next(in_array_mvm(chip, np.zeros((8, 4)), two_pair))
+
+
+def test_two_pair_programs_the_second_pair_from_the_first_ones_measured_error():
+    w = np.random.default_rng(3).uniform(-1, 1, (64, 32))
+    errors, results = {}, {}
+    for name, mapping, shape in (("differential", {"kind": "differential"}, (64, 64)),
+                                 ("two_pair", {"kind": "two_pair", "significance": 3}, (64, 128))):
+        chip = SimChip(ChipModel(array=ArrayConfig(rows=shape[0], cols=shape[1])), seed=4)
+        cfg = MVMConfig(mapping=mapping, times_s=[20.0],
+                        program=ProgramVerifyConfig(tolerance=0.5e-6))
+        steps = list(in_array_mvm(chip, w, cfg))
+        errors[name] = [s.tables["errors"]["rel_l2"][0] for s in steps if "errors" in s.tables]
+        results[name] = [s.tables["results"] for s in steps if "results" in s.tables]
+    assert len(results["two_pair"]) == 2  # two program-and-verify stages, MSP then LSP
+    conv = {k: np.mean(np.concatenate([r["converged"] for r in v])) for k, v in results.items()}
+    assert conv["two_pair"] >= conv["differential"] - 0.01
+    # the LSP corrects the MSP's error: lower MVM error right after programming
+    assert errors["two_pair"][0] < 0.6 * errors["differential"][0], errors
+    print(f"\nMVM error at 0 s: differential {errors['differential'][0]:.4f}, two_pair F=3 "
+          f"{errors['two_pair'][0]:.4f}; converged {conv}")

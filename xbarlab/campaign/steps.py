@@ -22,6 +22,7 @@ from xbarlab.protocols.mvm import InArrayMVM, MVMConfig
 from xbarlab.protocols.program_verify import ProgramVerify, ProgramVerifyConfig
 from xbarlab.protocols.pulse_response import PulseResponse, PulseResponseConfig
 from xbarlab.protocols.read_noise import ReadNoise, ReadNoiseConfig
+from xbarlab.protocols.weight_mapping import make_mapping
 
 
 class StepInputError(ValueError):
@@ -130,17 +131,18 @@ class PulseResponseStep(PulseResponseConfig, _Regional):
 
 
 class MVMStep(MVMConfig, StepSpec):
-    """Weights: uniform in [−1, 1] from ``weight_seed``, one per differential pair of the
-    whole array (rows × cols/2)."""
+    """Weights: uniform in [−1, 1] from ``weight_seed``, as many as the array holds with the
+    mapping (rows × cols/devices per weight)."""
 
     weight_seed: int = Field(0, ge=0)
 
     def build(self, chip: Chip) -> Protocol:
         rows, cols = chip.shape
-        if cols < 2:
-            raise StepInputError("weight_seed", "the array needs at least 2 columns for "
-                                 "differential pairs")
-        w = np.random.default_rng(self.weight_seed).uniform(-1, 1, (rows, cols // 2))
+        devices = make_mapping(self.mapping, self.g_span, self.g_floor).devices
+        if cols < devices:
+            raise StepInputError("mapping", f"{self.mapping.kind} needs {devices} columns per "
+                                 f"weight; the array has {cols}")
+        w = np.random.default_rng(self.weight_seed).uniform(-1, 1, (rows, cols // devices))
         cfg = self.protocol_config(MVMConfig)
         return InArrayMVM(cfg, w)
 

@@ -1,0 +1,148 @@
+"""Weight mappings: how one weight of a matrix is held by several devices of the array, shared
+by the protocols that program weights and read them back (program-and-verify stages, MVM).
+
+A weight w in [−1, 1] of a (rows, n) matrix takes ``devices`` columns of its row. Each device
+column has a coefficient; the weight the devices hold is
+
+    W = Σ_k coefficient_k · (G_k − offset_k) / (scale · g_span)
+
+and an MVM output is the same sum over the columns' currents. The mappings:
+
+* ``single``: one device, G = g_floor + (w + 1)/2 · g_span; the offset g_floor + g_span/2 is
+  the zero, subtracted from the output (a reference current in a real periphery);
+* ``differential``: G⁺ − G⁻, w > 0 on G⁺ and w < 0 on G⁻, the other at g_floor;
+* ``two_pair``: F·(G⁺ − G⁻) + (g⁺ − g⁻) (Ambrogio et al., Nature 558, 60 (2018)). The more
+  significant pair (MSP) is programmed first to F·(G⁺ − G⁻) ≈ w·(F + 1)·g_span; the less
+  significant pair (LSP) is then programmed to the error the MSP was *measured* to leave,
+  which closed-loop correction makes F times smaller than the MSP's own error.
+
+Programming is in stages: every stage's targets come from the weights and the conductances
+measured after the stages before it (:meth:`WeightMapping.stage_targets`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MappingError(ValueError):
+    """A mapping that cannot hold the weights on the chip; the message says why in a line."""
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class SingleConfig(_Config):
+    kind: Literal["single"] = "single"
+
+
+class DifferentialConfig(_Config):
+    kind: Literal["differential"] = "differential"
+
+
+class TwoPairConfig(_Config):
+    kind: Literal["two_pair"] = "two_pair"
+    significance: float = Field(3.0, gt=1, le=100, description="F, the MSP's weight over "
+                                "the LSP's (> 1)")
+
+
+MappingConfig = Annotated[SingleConfig | DifferentialConfig | TwoPairConfig,
+                          Field(discriminator="kind")]
+
+
+@dataclass(frozen=True)
+class WeightMapping:
+    """A mapping with its conductance scale: g_span is the conductance range one device
+    spans for one unit of its pair's weight, above g_floor."""
+
+    kind: str
+    coefficients: tuple[float, ...]  # per device column of a weight
+    stages: tuple[tuple[int, ...], ...]  # device columns programmed in each stage
+    g_span: float
+    g_floor: float
+    scale: float = 1.0  # Σ coefficient·(G − offset) of |W| = 1, in g_span
+    significance: float = 1.0
+
+    @property
+    def devices(self) -> int:
+        return len(self.coefficients)
+
+    def offsets(self) -> np.ndarray:
+        if self.kind == "single":
+            return np.array([self.g_floor + self.g_span / 2])
+        return np.full(self.devices, self.g_floor)
+
+    def check_fits(self, weights_shape: tuple[int, int], chip_shape: tuple[int, int]) -> None:
+        rows, n = weights_shape
+        need = (rows, n * self.devices)
+        if rows > chip_shape[0] or need[1] > chip_shape[1]:
+            raise MappingError(
+                f"weights {rows}x{n} need {need[0]}x{need[1]} devices as {self.kind} "
+                f"({self.devices} per weight); the chip has {chip_shape[0]}x{chip_shape[1]}")
+
+    def columns(self, n: int) -> np.ndarray:
+        """(n, devices) physical column of each weight column's devices (adjacent)."""
+        return np.arange(n * self.devices).reshape(n, self.devices)
+
+    def stage_targets(self, stage: int, weights: np.ndarray,
+                      measured: np.ndarray | None = None) -> np.ndarray:
+        """(rows, n·devices) targets of ``stage``'s devices (NaN for the others), from the
+        weights in [−1, 1] and, after the first stage, the conductances measured so far
+        ((rows, n·devices), NaN where not yet programmed)."""
+        w = np.asarray(weights, float)
+        if not np.isfinite(w).all() or np.abs(w).max(initial=0) > 1:
+            raise MappingError("weights must be finite and lie in [-1, 1]")
+        rows, n = w.shape
+        out = np.full((rows, n * self.devices), np.nan)
+        if self.kind == "single":
+            out[:] = self.g_floor + (w + 1) / 2 * self.g_span
+            return out
+        if self.kind == "differential" or stage == 0:
+            # the (most significant) pair: |w|·(scale / coefficient) of span, capped at a span
+            want = w * self.scale / self.significance if self.kind == "two_pair" else w
+            level = np.minimum(np.abs(want), 1.0) * self.g_span
+            out[:, 0::self.devices] = self.g_floor + np.where(want > 0, level, 0)
+            out[:, 1::self.devices] = self.g_floor + np.where(want < 0, level, 0)
+            return out
+        if measured is None:
+            raise MappingError("two_pair: the second stage needs the first pair's measured "
+                           "conductances")
+        held = self.significance * (measured[:, 0::4] - measured[:, 1::4])
+        error = (w * self.scale * self.g_span - held) / self.g_span  # in LSP spans
+        level = np.minimum(np.abs(error), 1.0) * self.g_span
+        out[:, 2::4] = self.g_floor + np.where(error > 0, level, 0)
+        out[:, 3::4] = self.g_floor + np.where(error < 0, level, 0)
+        return out
+
+    def weights_of(self, conductances: np.ndarray) -> np.ndarray:
+        """(rows, n) weights the devices hold, from (rows, n·devices) conductances."""
+        g = np.asarray(conductances, float)
+        rows = g.shape[0]
+        per = (g.reshape(rows, -1, self.devices) - self.offsets()) * np.array(self.coefficients)
+        return per.sum(axis=2) / (self.scale * self.g_span)
+
+    def outputs(self, currents: np.ndarray, n: int, inputs: np.ndarray,
+                v_read: float) -> np.ndarray:
+        """(batch, n) MVM outputs in weight units × volts·S from (batch, columns) currents:
+        the devices' currents combined with their coefficients, the offsets' share removed
+        (what the periphery's reference columns would subtract)."""
+        i = np.asarray(currents, float)[:, : n * self.devices].reshape(len(currents), n,
+                                                                       self.devices)
+        offset = (np.asarray(inputs, float) * v_read).sum(axis=1)[:, None, None] * self.offsets()
+        return ((i - offset) * np.array(self.coefficients)).sum(axis=2) / self.scale
+
+
+def make_mapping(cfg: SingleConfig | DifferentialConfig | TwoPairConfig, g_span: float,
+                 g_floor: float) -> WeightMapping:
+    if cfg.kind == "single":
+        return WeightMapping("single", (2.0,), ((0,),), g_span, g_floor)  # ±span/2 about mid
+    if cfg.kind == "differential":
+        return WeightMapping("differential", (1.0, -1.0), ((0, 1),), g_span, g_floor)
+    f = float(cfg.significance)
+    return WeightMapping("two_pair", (f, -f, 1.0, -1.0), ((0, 1), (2, 3)), g_span, g_floor,
+                         scale=f + 1, significance=f)
