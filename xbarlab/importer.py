@@ -17,6 +17,7 @@ run with the reads. The run's ``facts`` carry the time origin, t0 and read time.
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,7 +196,7 @@ def import_table(data: Path, mapping_path: Path, output: Path,
                  force: bool = False) -> list[Imported]:
     """Import ``data`` as the mapping says; one campaign file, or one per die into the
     directory ``output`` when the identity maps die coordinates to columns."""
-    mapping, mapping_text = load_mapping(mapping_path)
+    mapping, _ = load_mapping(mapping_path)
     table = _Table(data, read_data(data))
     cols = mapping.columns
     if mapping.protocol == "drift" and (cols.time is None or cols.target is None):
@@ -230,7 +231,7 @@ def import_table(data: Path, mapping_path: Path, output: Path,
         if path.exists() and not force:
             raise DataImportError(f"{path}: exists; choose another output, or give --force")
         part = {k: v[rows] for k, v in values.items()}
-        out.append(_write(path, part, mapping, mapping_text, identity, data, digest))
+        out.append(_write(path, part, mapping, identity, data, digest))
     return out
 
 
@@ -304,14 +305,17 @@ def _per_device(values: dict[str, np.ndarray], data: Path,
     return dev, results
 
 
-def _write(path: Path, values: dict[str, np.ndarray], mapping: ImportMapping, mapping_text: str,
+def _write(path: Path, values: dict[str, np.ndarray], mapping: ImportMapping,
            identity: dict[str, Any], data: Path, digest: str) -> Imported:
     dev, results = _per_device(values, data, mapping)
     facts = mapping.facts.model_dump(exclude_none=True)
     instruments = {"chip": {"technology": mapping.device,
                             "description": f"imported from {data.name}"},
-                   "import": {"source": str(data), "sha256": digest, "rows": int(dev.size),
-                              "mapping": mapping_text}}
+                   "import": {"description": f"xbarlab import of {data.name}",
+                              "source": str(data), "sha256": digest, "rows": int(dev.size),
+                              # the mapping as read, on one line (inspect prints it so)
+                              "mapping": json.dumps(mapping.model_dump(mode="json"),
+                                                    separators=(",", ":"))}}
     units = {"target": "S", "final_g": "S"}
     reads = {"row": values["row"].astype(np.int32), "col": values["col"].astype(np.int32),
              "time": values["time"], "g_read": values["g_read"]}
