@@ -186,3 +186,25 @@ def test_report_shows_the_fitted_model_with_its_goodness_of_fit(campaign, tmp_pa
     mu = fit.report("drift.mu").params["lo"]
     assert f"lo = {mu.value:.4g}" in text  # the fitted value and its interval are shown
     assert "ks_mean" in text and "kept from the base model" in text
+
+
+def test_mvm_runs_are_compared_by_weight_mapping(tmp_path):
+    from xbarlab.report import mapping_comparison
+    from xbarlab.store.reader import read_info
+
+    text = ("[target.simulated]\nrows = 16\ncols = 32\n"
+            + "".join(f"[[steps]]\n[steps.mvm]\nmapping = {m}\ntimes_s = [20.0, 3600.0]\n"
+                      for m in ('{ kind = "differential" }',
+                                '{ kind = "two_pair", significance = 3 }')))
+    path = tmp_path / "m.h5"
+    CampaignRunner(parse_campaign(text), text, path).run()
+    (fig,) = mapping_comparison(path, read_info(path))
+    srcs = {r.data_source.data["mapping"][0]: r.data_source.data for r in fig.renderers}
+    assert set(srcs) == {"differential", "two_pair F=3"}
+    for label, run in (("differential", "001_mvm"), ("two_pair F=3", "002_mvm")):
+        errors = read_table(path, run, "errors")
+        np.testing.assert_array_equal(srcs[label]["raw"], errors["rel_l2"].values)
+        np.testing.assert_array_equal(srcs[label]["comp"], errors["rel_l2_compensated"].values)
+    assert srcs["two_pair F=3"]["raw"][0] < srcs["differential"]["raw"][0]
+    write_report([path], tmp_path / "m.html")
+    assert "MVM error over time by weight mapping" in (tmp_path / "m.html").read_text()

@@ -118,9 +118,23 @@ def model_section(model_path: Path) -> Div:
     return Div(text="".join(parts), sizing_mode="stretch_width")
 
 
+def mapping_comparison(path: Path, info: CampaignInfo) -> list:
+    """The campaign's mvm runs side by side, a line per weight mapping, when it has several."""
+    runs = [r for r in info.runs.values()
+            if r.protocol == "mvm" and "errors" in r.tables and r.steps]
+    if len(runs) < 2:
+        return []
+    labels = [others.mapping_label(r.config) for r in runs]
+    labels = [f"{lab} ({r.name})" if labels.count(lab) > 1 else lab
+              for lab, r in zip(labels, runs, strict=True)]
+    fig, _ = others.mvm_error_by_mapping(
+        [(lab, read_table(path, r.name, "errors")) for lab, r in zip(labels, runs, strict=True)])
+    return [fig]
+
+
 def campaign_layout(path: Path, model=None) -> list:
     info = read_info(path)
-    items: list = [header(info)]
+    items: list = [header(info), *mapping_comparison(path, info)]
     for run in info.runs.values():
         items.append(Div(text=f"<h2>{html.escape(run.name)}</h2><p>{html.escape(run.status)}"
                      f", {run.steps} steps</p>", sizing_mode="stretch_width"))

@@ -110,6 +110,33 @@ def mvm_error(errors: xr.Dataset):
     return fig, src
 
 
+def mapping_label(config: dict) -> str:
+    """How an mvm run held its weights, for legends: "differential", "two_pair F=3"."""
+    m = config.get("mapping") or {"kind": "differential"}
+    return m["kind"] + (f" F={m['significance']:g}" if m.get("kind") == "two_pair" else "")
+
+
+def mvm_error_by_mapping(runs: list[tuple[str, xr.Dataset]]):
+    """One line per mvm run (labelled by its weight mapping): uncompensated error solid,
+    drift-compensated dashed."""
+    fig = figure("MVM error over time by weight mapping (t = 0 drawn at 1 ms)",
+                 "time since programming (s)", "‖y − y_ideal‖ / ‖y_ideal‖", x_log=True,
+                 tooltips=[("mapping", "@mapping"), ("t", "@t{0.0a} s"),
+                           ("raw", "@raw{0.000}"), ("compensated", "@comp{0.000}")])
+    sources = {}
+    for color, (label, errors) in zip(level_colors(len(runs)), runs, strict=True):
+        t = np.maximum(errors["time"].values, 1e-3)
+        src = source(t=t, raw=errors["rel_l2"].values, comp=errors["rel_l2_compensated"].values,
+                     mapping=[label] * t.size)
+        fig.line("t", "raw", source=src, color=color, line_width=2, legend_label=label)
+        fig.scatter("t", "raw", source=src, color=color, size=6)
+        fig.line("t", "comp", source=src, color=color, line_dash="dashed",
+                 legend_label=f"{label}, compensated")
+        sources[label] = src
+    fig.legend.location = "top_left"
+    return fig, sources
+
+
 def iv_curves(iv: xr.Dataset):
     fig = figure("I-V sweeps", "voltage (V)", "current (µA)",
                  tooltips=[("V", "@v{0.000} V"), ("I", "@i{0.000} µA")])
