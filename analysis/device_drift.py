@@ -93,7 +93,7 @@ def reads_matrix(reads: xr.Dataset, where: str) -> tuple[np.ndarray, np.ndarray,
         return np.nanmedian(m.t, axis=1), np.where(m.valid, m.g, np.nan), m.row, m.col
 
 
-def _line(x: np.ndarray, y: np.ndarray, w: np.ndarray):
+def device_lines(x: np.ndarray, y: np.ndarray, w: np.ndarray):
     """Weighted least-squares line of y on x down every column (device) of the (reads,
     devices) matrices; w = 0 leaves a read out. Returns (intercept at x = 0, slope, Σw,
     weighted mean of x, Sxx)."""
@@ -157,7 +157,7 @@ def device_drift(reads: xr.Dataset, t0: float, t_read: float, where: str,
     for _ in range(iterations):
         rel = gk / np.exp(ln_a + np.multiply.outer(x, slope) if x.ndim == 1 else
                           ln_a + x * slope) - 1
-        d_a, d_slope, sw, xm, sxx = _line(x, rel, w)
+        d_a, d_slope, sw, xm, sxx = device_lines(x, rel, w)
         # damped steps: a device whose reads are mostly noise must not run away
         ln_a += np.log1p(np.clip(np.nan_to_num(d_a), -0.5, 0.5))
         slope += np.clip(np.nan_to_num(d_slope), -0.05, 0.05)
@@ -201,7 +201,7 @@ def device_relaxation(reads: xr.Dataset, tau_s: float, t_ref_s: float,
         raise FitError(f"{where}: relaxation fit needs at least 3 reads of a device")
     x = np.where(use, np.log1p(np.nan_to_num(m.t) / tau_s) / np.log1p(t_ref_s / tau_s), 0)
     g = np.where(use, m.g, 0.0)
-    a, slope, _, xm, sxx = _line(x, g, use.astype(float))
+    a, slope, _, xm, sxx = device_lines(x, g, use.astype(float))
     with np.errstate(invalid="ignore", divide="ignore"):
         resid_var = (use * (g - (a + slope * x)) ** 2).sum(axis=0) / (n - 2)
         nan = np.where((n < 3) | ~(sxx > 0), np.nan, 1.0)

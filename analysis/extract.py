@@ -7,7 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from xbarlab.analysis.device_drift import device_drift, device_relaxation, flicker_factor
+from xbarlab.analysis.device_drift import (
+    device_drift,
+    device_lines,
+    device_relaxation,
+    flicker_factor,
+    read_matrix,
+)
 from xbarlab.analysis.sufficient import (
     LN_G_EDGES,
     NU_EDGES,
@@ -57,12 +63,7 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
     np.add.at(sums.nu_hist, (idx, j), 1)
     # the read noise's own bins: by Ĝ(t0), whose error is independent of the residuals Q̂²
     # comes from (a linear fit's residuals are uncorrelated with its parameters)
-    xg = np.log(g / g_max)
-    idx_g = np.clip(np.searchsorted(LN_G_EDGES, xg) - 1, 0, nb - 1)
-    for name, v in (("rn_n", np.ones(x.size)), ("rn_ln_g", xg), ("rn_g", g),
-                    ("rn_q2", d.q2[ok]), ("rn_q4", d.q2[ok] ** 2),
-                    ("rn_f2", d.f2_mean[ok])):
-        setattr(sums, name, _bin(v, idx_g, nb))
+    _add_pcm_noise(sums, g, d.q2[ok], d.f2_mean[ok], g_max)
     return sums, int(reads.sizes["record"])
 
 
@@ -80,32 +81,49 @@ class RepeatedReads:
 
 def repeated_reads(reads, t_read: float | None, time_offset: float | None,
                    width: int) -> RepeatedReads:
-    """From a ``reads`` table in any layout (long format, any row order, each device with
-    its own times): grouped by device with sums, not by assuming read-outs in step.
-    ``time_offset``: added to ``time`` to give the time since programming (None: unknown,
-    no f(t)). ``width``: the row stride of the cell numbers."""
-    keys, dev = np.unique(flat_cells(reads, width), return_inverse=True)
-    t = np.asarray(reads["time"].values, float)
-    g = np.asarray(reads["g_read"].values, float)
-    t = t - t.min()  # (a common shift: the sums stay well conditioned)
-
-    def total(v):
-        return np.bincount(dev, weights=v, minlength=keys.size)
-
-    n, st, sg = total(np.ones_like(g)), total(t), total(g)
-    stt, sgg, stg = total(t * t), total(g * g), total(t * g)
+    """From a ``reads`` table in any layout (analysis.device_drift.read_matrix): each
+    device's mean read and the variance of its reads about its straight line in time (about
+    its mean when all its reads share one time). ``time_offset``: added to ``time`` to give
+    the time since programming (None: unknown, no f(t)). ``width``: the row stride of the
+    cell numbers."""
+    m = read_matrix(reads)
+    use = np.ones(m.t.shape, bool) if m.valid is None else m.valid
+    n = use.sum(axis=0).astype(float)
+    t = np.where(use, m.t - np.nanmin(m.t), 0.0)  # (a common shift: better conditioned)
+    g = np.where(use, m.g, 0.0)
+    _, slope, _, xm, sxx = device_lines(t, g, use.astype(float))
     with np.errstate(invalid="ignore", divide="ignore"):
-        sxx = stt - st**2 / n
-        sxy = stg - st * sg / n
-        syy = sgg - sg**2 / n
-        explained = np.where(sxx > 0, sxy**2 / sxx, 0.0)
-        resid_var = np.where(n > 2, (syy - explained) / (n - 2), np.nan)
+        slope = np.where(sxx > 0, slope, 0.0)
+        mean = (use * g).sum(axis=0) / n
+        fitted = mean + slope * (t - xm)
+        resid_var = np.where(n > 2, (use * (g - fitted) ** 2).sum(axis=0)
+                             / (n - 1 - (sxx > 0)), np.nan)
         f2 = None
         if t_read is not None and time_offset is not None:
-            since = np.asarray(reads["time"].values, float) + time_offset
-            f2 = total(flicker_factor(since, t_read) ** 2) / n
-        return RepeatedReads(cells=keys, g_mean=sg / n, resid_var=np.maximum(resid_var, 0),
-                             f2_mean=f2)
+            f2 = (use * flicker_factor(np.nan_to_num(m.t) + time_offset, t_read) ** 2
+                  ).sum(axis=0) / n
+    return RepeatedReads(cells=m.row * width + m.col, g_mean=mean,
+                         resid_var=np.maximum(resid_var, 0), f2_mean=f2)
+
+
+def _add_pcm_noise(sums: DriftSums, g: np.ndarray, q2: np.ndarray, f2: np.ndarray,
+                   g_max: float) -> None:
+    """Devices into the PCM read-noise bins, binned by their programmed conductance ``g``."""
+    idx = ln_g_bin(g, g_max)
+    nb = LN_G_EDGES.size - 1
+    for name, v in (("rn_n", np.ones(g.size)), ("rn_ln_g", np.log(g / g_max)), ("rn_g", g),
+                    ("rn_q2", q2), ("rn_q4", q2**2), ("rn_f2", f2)):
+        setattr(sums, name, getattr(sums, name) + _bin(v, idx, nb))
+
+
+def _add_rram_noise(sums: RelaxationSums, g: np.ndarray, var: np.ndarray,
+                    g_max: float) -> None:
+    """Devices into the RRAM read-noise bins, binned by their measured conductance ``g``."""
+    idx = ln_g_bin(g, g_max)
+    nb = LN_G_EDGES.size - 1
+    for name, v in (("rn_n", np.ones(g.size)), ("rn_g", g), ("rn_var", var),
+                    ("rn_var2", var**2)):
+        setattr(sums, name, getattr(sums, name) + _bin(v, idx, nb))
 
 
 def add_read_noise(sums: DriftSums | RelaxationSums, rr: RepeatedReads, g_max: float,
@@ -114,24 +132,17 @@ def add_read_noise(sums: DriftSums | RelaxationSums, rr: RepeatedReads, g_max: f
     PCM: binned by ``g_programmed`` (each device's programmed conductance, which its 1/f
     noise scales with; NaN where unknown: its mean read instead)."""
     ok = np.isfinite(rr.resid_var) & (rr.g_mean > 0) & (rr.resid_var > 0)
-    nb = LN_G_EDGES.size - 1
-    if isinstance(sums, DriftSums):
-        if rr.f2_mean is None:
-            return 0
-        g = rr.g_mean if g_programmed is None else \
-            np.where(np.isfinite(g_programmed), g_programmed, rr.g_mean)
+    if isinstance(sums, RelaxationSums):
+        _add_rram_noise(sums, rr.g_mean[ok], rr.resid_var[ok], g_max)
+        return int(ok.sum())
+    if rr.f2_mean is None:
+        return 0
+    g = rr.g_mean if g_programmed is None else \
+        np.where(np.isfinite(g_programmed), g_programmed, rr.g_mean)
+    with np.errstate(invalid="ignore", divide="ignore"):
         q2 = rr.resid_var / (rr.g_mean**2 * np.maximum(rr.f2_mean, 1e-12))
-        ok &= np.isfinite(q2) & (q2 < MAX_Q2) & (rr.f2_mean > 0) & (g > 0)
-        idx = ln_g_bin(g[ok], g_max)
-        for name, v in (("rn_n", np.ones(idx.size)), ("rn_ln_g", np.log(g[ok] / g_max)),
-                        ("rn_g", g[ok]), ("rn_q2", q2[ok]), ("rn_q4", q2[ok] ** 2),
-                        ("rn_f2", rr.f2_mean[ok])):
-            setattr(sums, name, getattr(sums, name) + _bin(v, idx, nb))
-    else:
-        idx = ln_g_bin(rr.g_mean[ok], g_max)
-        for name, v in (("rn_n", np.ones(idx.size)), ("rn_g", rr.g_mean[ok]),
-                        ("rn_var", rr.resid_var[ok]), ("rn_var2", rr.resid_var[ok] ** 2)):
-            setattr(sums, name, getattr(sums, name) + _bin(v, idx, nb))
+    ok &= np.isfinite(q2) & (q2 < MAX_Q2) & (rr.f2_mean > 0) & (g > 0)
+    _add_pcm_noise(sums, g[ok], q2[ok], rr.f2_mean[ok], g_max)
     return int(ok.sum())
 
 
@@ -147,8 +158,7 @@ def relaxation_sums(reads, results, model: RRAMModel, where: str) -> tuple[Relax
                   "delta": d.delta[ok], "delta2": d.delta[ok] ** 2,
                   "delta_var": d.delta_var[ok], "resid_var": d.resid_var[ok]}
     sums = RelaxationSums(**{k: _bin(v, idx, nb) for k, v in per_device.items()})
-    add_read_noise(sums, RepeatedReads(np.zeros(0), d.g_mean[ok], d.resid_var[ok], None),
-                   model.g_max)
+    _add_rram_noise(sums, d.g_mean[ok], d.resid_var[ok], model.g_max)
     return sums, int(reads.sizes["record"])
 
 

@@ -108,6 +108,17 @@ _NAMES = {"drift": ("drift", "relaxation"), "read_noise": ("read noise",),
           "pulse": ("pulse response",)}
 
 
+def with_facts(base: PCMModel | RRAMModel, stats: CampaignStats) -> PCMModel | RRAMModel:
+    """``base`` with the t0 and read time the files recorded (PCM), which every fit of these
+    statistics and the fitted model itself must use."""
+    if not isinstance(base, PCMModel):
+        return base
+    t0 = {"t0_s": stats.t0_s} if stats.t0_s is not None else {}
+    t_read = {"t_read_s": stats.t_read_s} if stats.t_read_s is not None else {}
+    return base.model_copy(update={"drift": base.drift.model_copy(update=t0),
+                                   "read_noise": base.read_noise.model_copy(update=t_read)})
+
+
 class _Assembly:
     """The parts of one fit as they are attempted: fitted (reports and the model fields they
     set), insufficient (why), or skipped."""
@@ -156,7 +167,7 @@ def fit_model(stats: CampaignStats, base: PCMModel | RRAMModel | None = None,
     both = set(skip) & set(require)
     if both:
         raise FitError(f"part(s) {', '.join(sorted(both))} both skipped and required")
-    base = base or PCMModel()
+    base = with_facts(base or PCMModel(), stats)
     where = stats.where
     job = _Assembly(where, skip, require)
     if isinstance(base, RRAMModel):
@@ -225,24 +236,19 @@ def _fit_pcm_reads(job: _Assembly, stats: CampaignStats, base: PCMModel) -> None
         "no drift or read_noise records (needs a drift run, or a read_noise run whose facts " \
         "give its time origin)"
 
-    t0 = {"t0_s": stats.t0_s} if stats.t0_s is not None else {}  # (the file's facts)
-    t_read = {"t_read_s": stats.t_read_s} if stats.t_read_s is not None else {}
-    base = base.model_copy(update={"drift": base.drift.model_copy(update=t0),
-                                   "read_noise": base.read_noise.model_copy(update=t_read)})
-
     def drift():
         mu, sigma = fit_drift(sums, base, where)
         job.reports += [mu, sigma]
         loglin = {r.name: LogLinearClipped(**{k: _value(v) for k, v in r.params.items()})
                   for r in (mu, sigma)}
         job.update["drift"] = base.drift.model_copy(
-            update={"mu": loglin["drift.mu"], "sigma": loglin["drift.sigma"], **t0})
+            update={"mu": loglin["drift.mu"], "sigma": loglin["drift.sigma"]})
 
     def read_noise():
         noise = fit_read_noise(sums, base, where)
         job.reports.append(noise)
         job.update["read_noise"] = base.read_noise.model_copy(
-            update={**{k: _value(noise.params[k]) for k in ("coeff", "exponent")}, **t_read})
+            update={k: _value(noise.params[k]) for k in ("coeff", "exponent")})
 
     def programming():
         noise = next((r for r in job.reports if r.name == "read_noise"), None)

@@ -5,6 +5,7 @@ twin of the first die is built and the first die's campaign is replayed on it.""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from xbarlab.errors import XbarlabError
 from xbarlab.fitting import fit_wafer, write_model
 from xbarlab.report import write_report
 from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
-from xbarlab.summary import key_statistics
+from xbarlab.summary import first_mvm_error, key_statistics
 from xbarlab.twin import build_twin
 from xbarlab.twin_file import save_twin
 
@@ -180,8 +181,11 @@ def run_demo(out: Path, device: str = "pcm", dies: int = 4, size: int = 128,
     drift = ("mean relaxation", "mean_relaxation") if device == "rram" else ("mean ν", "mean_nu")
     for col in ("yield", "σ programming (µS)", drift[0], "median lifetime", "MVM error"):
         table.add_column(col, justify="right")
+    # the dies' statistics were made by the fit (one read of each file); the replay's here
+    known = {d.source: d.key for d in fit.dies}
     for path in [*campaigns, replay]:
-        s = key_statistics(path)
+        s = dataclasses.replace(known[str(path)], mvm_error=first_mvm_error(path)).as_dict() \
+            if str(path) in known else key_statistics(path)
         name = path.stem.replace("die_", "").replace("_", ",")
         table.add_row(f"({name})" if "replay" not in path.stem else "replay of (0,0) on its twin",
                       f"{s['yield']:.4f}", f"{s['sigma_programming'] * 1e6:.3f}",

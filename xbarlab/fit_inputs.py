@@ -26,11 +26,30 @@ from xbarlab.analysis.extract import (
 )
 from xbarlab.analysis.fit_pulse import pulse_sums
 from xbarlab.analysis.sufficient import CampaignStats
+from xbarlab.errors import XbarlabError
 from xbarlab.sim_backend.models import PCMModel, RRAMModel
 from xbarlab.store.integrity import salvage_active, salvaging
 from xbarlab.store.reader import read_info, read_table
 
 WIDE = 1 << 20  # a row stride wider than any array, to number cells without knowing its width
+
+
+DEVICE_KINDS = {"pcm": PCMModel, "rram": RRAMModel}
+
+
+def recorded_device(files: list[Path]) -> str | None:
+    """The device kind (pcm, rram) the files' chips recorded (``instruments.chip.technology``
+    of their runs), None when none did; an error when files disagree."""
+    kinds: dict[str, Path] = {}
+    for path in files:
+        for run in read_info(path).runs.values():
+            tech = str(run.instruments.get("chip", {}).get("technology", "")).lower()
+            if tech in DEVICE_KINDS:
+                kinds.setdefault(tech, path)
+    if len(kinds) > 1:
+        raise XbarlabError("the files record different devices (" + ", ".join(
+            f"{k}: {p}" for k, p in kinds.items()) + "); fit each kind on its own")
+    return next(iter(kinds), None)
 
 
 def campaign_stats(path: str | Path, model: PCMModel | RRAMModel,

@@ -23,9 +23,8 @@ from xbarlab.analysis.errors import FitError
 from xbarlab.analysis.model_fit import ModelFit, fit_model
 from xbarlab.analysis.sufficient import CampaignStats
 from xbarlab.errors import XbarlabError
-from xbarlab.fit_inputs import campaign_stats
+from xbarlab.fit_inputs import DEVICE_KINDS, campaign_stats, recorded_device
 from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
-from xbarlab.store.reader import read_info
 from xbarlab.summary import KeyStatistics, of_stats
 
 __all__ = [
@@ -174,24 +173,6 @@ def fit_wafer(files: list[Path], base: PCMModel | RRAMModel | None = None, *,
     if per_die:
         result.dies = [_die_summary(s, base, skip, require) for s in stats]
     return result
-
-
-DEVICE_KINDS = {"pcm": PCMModel, "rram": RRAMModel}
-
-
-def recorded_device(files: list[Path]) -> str | None:
-    """The device kind (pcm, rram) the files' chips recorded (``instruments.chip.technology``
-    of their runs), None when none did; an error when files disagree."""
-    kinds: dict[str, Path] = {}
-    for path in files:
-        for run in read_info(path).runs.values():
-            tech = str(run.instruments.get("chip", {}).get("technology", "")).lower()
-            if tech in DEVICE_KINDS:
-                kinds.setdefault(tech, path)
-    if len(kinds) > 1:
-        raise XbarlabError("the files record different devices (" + ", ".join(
-            f"{k}: {p}" for k, p in kinds.items()) + "); fit each kind on its own")
-    return next(iter(kinds), None)
 
 
 def base_model(device: str | None = None, base: Path | None = None,

@@ -101,10 +101,9 @@ class ImportMapping(BaseModel):
     identity: Identity = Identity()
 
 
-def load_mapping(path: Path) -> tuple[ImportMapping, str]:
+def load_mapping(path: Path) -> ImportMapping:
     try:
-        text = path.read_text()
-        return ImportMapping.model_validate(tomllib.loads(text)), text
+        return ImportMapping.model_validate(tomllib.loads(path.read_text()))
     except OSError as exc:
         raise DataImportError(f"{path}: cannot read ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -196,7 +195,7 @@ def import_table(data: Path, mapping_path: Path, output: Path,
                  force: bool = False) -> list[Imported]:
     """Import ``data`` as the mapping says; one campaign file, or one per die into the
     directory ``output`` when the identity maps die coordinates to columns."""
-    mapping, _ = load_mapping(mapping_path)
+    mapping = load_mapping(mapping_path)
     table = _Table(data, read_data(data))
     cols = mapping.columns
     if mapping.protocol == "drift" and (cols.time is None or cols.target is None):

@@ -35,8 +35,9 @@ import numpy as np
 from xbarlab.analysis.errors import FitError
 from xbarlab.analysis.estimates import Z95, binomial
 from xbarlab.analysis.fit_pcm import level_statistics
+from xbarlab.analysis.model_fit import with_facts
 from xbarlab.analysis.sufficient import CampaignStats, EnduranceCounts
-from xbarlab.fit_inputs import campaign_stats
+from xbarlab.fit_inputs import DEVICE_KINDS, campaign_stats, recorded_device
 from xbarlab.sim_backend.models import PCMModel, RRAMModel
 from xbarlab.store.reader import read_info, read_table
 
@@ -106,9 +107,7 @@ def of_stats(stats: CampaignStats, model: PCMModel | RRAMModel,
         n = d.n.sum()
         mean_nu = float(d.nu.sum() / n)
         ci["mean_nu"] = _mean_interval(mean_nu, float(d.nu2.sum() / n - mean_nu**2), n)
-        if stats.t_read_s is not None:
-            model = model.model_copy(update={"read_noise": model.read_noise.model_copy(
-                update={"t_read_s": stats.t_read_s})})
+        model = with_facts(model, stats)
         levels = [lv["sigma_programming"] for lv in level_statistics(d, model)
                   if lv["sigma_programming"]["ci95"] is not None]
         if levels:
@@ -137,10 +136,7 @@ def _mean_interval(mean: float, variance: float, n: float) -> tuple[float, float
 
 def device_model(path: Path) -> PCMModel | RRAMModel:
     """The defaults of the device kind a file's chip recorded (PCM when none did)."""
-    for run in read_info(path).runs.values():
-        if str(run.instruments.get("chip", {}).get("technology", "")).lower() == "rram":
-            return RRAMModel()
-    return PCMModel()
+    return DEVICE_KINDS[recorded_device([path]) or "pcm"]()
 
 
 def first_mvm_error(path: Path) -> float:
