@@ -19,13 +19,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xbarlab.chip_drivers.base import Chip
 from xbarlab.protocols.base import Drive, Progress, Protocol, nested
-from xbarlab.protocols.program_verify import (
-    ProgramVerify,
-    ProgramVerifyConfig,
-    ProgramVerifyState,
-    programming_progress,
-)
+from xbarlab.protocols.program_verify import ProgramVerifyConfig
 from xbarlab.protocols.records import StepRecords
+from xbarlab.protocols.staged_programming import (
+    FixedTargets,
+    StagedProgramming,
+    StagedState,
+    StageTargets,
+)
 
 
 class DriftConfig(BaseModel):
@@ -75,7 +76,7 @@ def fit_drift_exponent(times_s: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 @dataclass
 class DriftState:
-    program: ProgramVerifyState
+    program: StagedState
     phase: str = "program"  # program -> read -> fit -> done
     cells: np.ndarray | None = None  # flat indices of the converged devices
     times: np.ndarray | None = None
@@ -85,15 +86,16 @@ class DriftState:
 
 
 class DriftTracking(Protocol[DriftState]):
-    """Program ``targets`` ((rows, cols) in S, NaN elsewhere) and follow their drift."""
+    """Program ``targets`` ((rows, cols) in S, NaN elsewhere, or the stages of a weight
+    mapping) and follow their drift."""
 
     name = "drift"
     state_type = DriftState
 
-    def __init__(self, cfg: DriftConfig, targets: np.ndarray):
+    def __init__(self, cfg: DriftConfig, targets: np.ndarray | StageTargets):
         self.cfg = cfg
-        self.targets = np.asarray(targets, dtype=np.float64)
-        self.pv = ProgramVerify(cfg.program, self.targets)
+        plan = targets if isinstance(targets, StageTargets) else FixedTargets(targets)
+        self.pv = StagedProgramming(cfg.program, plan)
 
     def facts(self) -> dict[str, Any]:
         first = float(self.cfg.times()[0])
@@ -102,7 +104,7 @@ class DriftTracking(Protocol[DriftState]):
                 "t0_s": self.cfg.fit_from_s if self.cfg.fit_from_s > 0 else first}
 
     def estimated_rows(self, shape: tuple[int, int]) -> int:
-        cells = int(np.isfinite(self.targets).sum())
+        cells = self.pv.plan.count()
         return self.pv.estimated_rows(shape) + cells * (self.cfg.times().size + 3)
 
     def start(self, chip: Chip) -> DriftState:
@@ -110,7 +112,7 @@ class DriftTracking(Protocol[DriftState]):
 
     def progress(self, st: DriftState) -> Progress:
         if st.phase == "program":
-            return Progress(0, 1, "programming: " + programming_progress(st.program).text)
+            return Progress(0, 1, "programming: " + self.pv.progress(st.program).text)
         n = 0 if st.times is None else st.times.size
         t = "" if not st.k or st.times is None else f", t = {st.times[st.k - 1]:.3g} s"
         return Progress(st.k, n, f"{st.k}/{n} reads{t}")
@@ -120,8 +122,7 @@ class DriftTracking(Protocol[DriftState]):
         cfg = self.cfg
         if st.phase == "program":
             yield from self.pv.steps(chip, st.program)
-            pv = st.program
-            st.cells = pv.cells[pv.converged]
+            st.cells = self.pv.converged_cells(st.program)
             st.times = cfg.times()
             st.reads = np.empty((st.times.size, st.cells.size))
             st.t_programmed = chip.now()
@@ -151,7 +152,7 @@ class DriftTracking(Protocol[DriftState]):
             use = st.times >= cfg.fit_from_s
             nu = fit_drift_exponent(st.times[use], st.reads[use])
             fit = StepRecords(summary={"mean_nu": float(np.nanmean(nu))})
-            target = self.targets.ravel()[st.cells]
+            target = st.program.targets.ravel()[st.cells]
             fit.add("fit", {"row": r.astype(np.int32), "col": c.astype(np.int32),
                             "target": target, "nu": nu}, {"target": "S"})
             st.phase = "done"

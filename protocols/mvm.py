@@ -17,28 +17,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from xbarlab.chip_drivers.base import Chip
 from xbarlab.protocols.base import (
-    TYPICAL_PULSES_PER_CELL,
     Drive,
     Progress,
     Protocol,
     nested,
 )
-from xbarlab.protocols.program_verify import (
-    ProgramVerify,
-    ProgramVerifyConfig,
-    ProgramVerifyState,
-    programming_progress,
-)
+from xbarlab.protocols.program_verify import ProgramVerifyConfig
 from xbarlab.protocols.records import StepRecords
+from xbarlab.protocols.staged_programming import MappedWeights, StagedProgramming, StagedState
 from xbarlab.protocols.weight_mapping import (
     DifferentialConfig,
     MappingConfig,
-    MappingError,
     make_mapping,
 )
 
@@ -85,10 +80,8 @@ def error_split(y: np.ndarray, ideal: np.ndarray) -> tuple[float, float]:
 
 @dataclass
 class MVMState:
-    program: ProgramVerifyState
+    program: StagedState
     phase: str = "program"  # program -> measure -> done
-    stage: int = 0  # the mapping's programming stage under way
-    measured: np.ndarray | None = None  # (rows, cols) conductances read after each stage
     x: np.ndarray | None = None  # input batch
     x_cal: np.ndarray | None = None  # calibration batch
     t_prog: float = 0.0
@@ -97,67 +90,56 @@ class MVMState:
 
 
 class InArrayMVM(Protocol[MVMState]):
-    """Program ``weights`` ((rows, n) in [−1, 1], n·devices-per-weight columns at most) with
-    the config's mapping and measure MVMs."""
+    """Program ``weights`` ((rows, n) in [−1, 1]) with the config's mapping into the array's
+    first rows and rows × n·devices columns, and measure MVMs; the other rows get 0 V."""
 
     name = "mvm"
     state_type = MVMState
 
-    def __init__(self, cfg: MVMConfig, weights: np.ndarray):
+    def __init__(self, cfg: MVMConfig, weights: np.ndarray,
+                 facts: dict[str, Any] | None = None):
         self.cfg = cfg
         self.weights = np.asarray(weights, float)
+        self.extra_facts = facts or {}  # e.g. the plan an optimized mapping came from
         self.mapping = make_mapping(cfg.mapping, cfg.g_span, cfg.g_floor)
+        self.programming = StagedProgramming(cfg.program,
+                                             MappedWeights(self.mapping, self.weights))
 
-    def _targets(self, chip: Chip, stage: int, measured: np.ndarray | None) -> np.ndarray:
-        rows, cols = chip.shape
-        w = self.weights
-        if w.ndim != 2 or w.shape[0] != rows:
-            raise MappingError(f"weights: {rows} rows needed, one per input (got shape "
-                               f"{w.shape})")
-        self.mapping.check_fits(w.shape, chip.shape)
-        used = w.shape[1] * self.mapping.devices
-        targets = np.full((rows, cols), np.nan)
-        targets[:, :used] = self.mapping.stage_targets(
-            stage, w, None if measured is None else measured[:, :used])
-        return targets
+    def facts(self) -> dict[str, Any]:
+        return {"time_origin": "end of programming", "mapping": self.mapping.describe(),
+                **self.extra_facts}
 
     def estimated_rows(self, shape: tuple[int, int]) -> int:
-        return self.weights.size * self.mapping.devices * (1 + TYPICAL_PULSES_PER_CELL)
+        return self.programming.estimated_rows(shape)
 
     def start(self, chip: Chip) -> MVMState:
-        targets = self._targets(chip, 0, None)  # (checks the geometry before any pulse)
-        return MVMState(program=ProgramVerify(self.cfg.program, targets).start(chip))
+        return MVMState(program=self.programming.start(chip))
 
     def times(self) -> list[float]:
         return [0.0, *self.cfg.times_s]
 
     def progress(self, st: MVMState) -> Progress:
         if st.phase == "program":
-            return Progress(0, 1, "programming: " + programming_progress(st.program).text)
+            return Progress(0, 1, "programming: " + self.programming.progress(st.program).text)
         return Progress(st.k, len(self.times()), f"{st.k}/{len(self.times())} times")
 
     def steps(self, chip: Chip, st: MVMState) -> Iterator[StepRecords]:
         cfg = self.cfg
-        rows, cols = chip.shape
+        rows = chip.shape[0]
         w = self.weights
-        while st.phase == "program":
-            targets = self._targets(chip, st.stage, st.measured)
-            yield from ProgramVerify(cfg.program, targets).steps(chip, st.program)
-            done = np.isfinite(targets)  # read what this stage left, for the next one's targets
-            g = chip.read(done, cfg.v_read)
-            st.measured = np.where(done, g, np.nan if st.measured is None else st.measured)
-            st.stage += 1
-            if st.stage < len(self.mapping.stages):
-                st.program = ProgramVerify(
-                    cfg.program, self._targets(chip, st.stage, st.measured)).start(chip)
-                continue
+        used, n = w.shape
+        if st.phase == "program":
+            yield from self.programming.steps(chip, st.program)
             rng = np.random.default_rng(cfg.seed)
-            st.x = rng.uniform(-1, 1, (cfg.batch, rows))
-            st.x_cal = rng.uniform(-1, 1, (cfg.calibration_batch, rows))
+            st.x, st.x_cal = (np.zeros((size, rows)) for size in (cfg.batch,
+                                                                   cfg.calibration_batch))
+            st.x[:, :used] = rng.uniform(-1, 1, (cfg.batch, used))
+            st.x_cal[:, :used] = rng.uniform(-1, 1, (cfg.calibration_batch, used))
             st.t_prog = chip.now()
             st.phase = "measure"
-        ideal = (st.x * cfg.v_read) @ (w * cfg.g_span)
-        n = w.shape[1]
+        # outputs in amperes of the config's g_span, whatever conductances the mapping uses
+        unit = cfg.v_read * cfg.g_span
+        ideal = st.x[:, :used] @ w * unit
         times = self.times()
         while st.k < len(times):
             t = times[st.k]
@@ -168,10 +150,10 @@ class InArrayMVM(Protocol[MVMState]):
                 st.cal_ref = float(np.abs(cal).sum())
             alpha = st.cal_ref / np.abs(cal).sum()
             res = chip.mvm(st.x, cfg.v_read)
-            y = self.mapping.outputs(res.currents, n, st.x, cfg.v_read)
+            y = self.mapping.outputs(res.currents, n, st.x, cfg.v_read) * cfg.g_span
             raw_total, raw_residual = error_split(y, ideal)
             comp_total, _ = error_split(alpha * y, ideal)
-            macs = st.x.shape[0] * rows * cols
+            macs = st.x.shape[0] * used * n * self.mapping.devices
             rec = StepRecords(summary={"time_s": t, "error": raw_total,
                                        "error_compensated": comp_total})
             rec.add("errors", {
@@ -180,8 +162,8 @@ class InArrayMVM(Protocol[MVMState]):
                 "rel_l2_compensated": np.array([comp_total]), "compensation": np.array([alpha]),
                 "energy_per_mac": np.array([res.energy / macs])},
                 {"time": "s", "energy_per_mac": "J"})
-            rec.add("outputs", {"vector": np.repeat(np.arange(st.x.shape[0]), w.shape[1]).astype(
-                np.int32), "column": np.tile(np.arange(w.shape[1]), st.x.shape[0]).astype(
+            rec.add("outputs", {"vector": np.repeat(np.arange(st.x.shape[0]), n).astype(
+                np.int32), "column": np.tile(np.arange(n), st.x.shape[0]).astype(
                 np.int32), "time": np.full(y.size, t), "measured": y.ravel(),
                 "ideal": ideal.ravel()}, {"time": "s", "measured": "A", "ideal": "A"})
             st.k += 1

@@ -72,11 +72,11 @@ def config_digest(cfg: CampaignConfig) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _build(cfg: CampaignConfig, chip: Chip, source: str) -> list[Protocol]:
+def _build(cfg: CampaignConfig, chip: Chip, source: str, base: Path) -> list[Protocol]:
     protocols = []
     for k, step in enumerate(cfg.steps):
         try:
-            protocols.append(step.config.build(chip))
+            protocols.append(step.config.build(chip, base))
         except StepInputError as exc:
             raise CampaignConfigError(
                 f"{source}: steps[{k}].{step.protocol}.{exc.field}: {exc}") from None
@@ -112,7 +112,7 @@ class CampaignRunner:
             raise CampaignExistsError(f"{self.out}: file exists; continue it with --resume or "
                                       "choose another output file")
         with self._chip() as chip:
-            protocols = _build(self.cfg, chip, self.source)
+            protocols = _build(self.cfg, chip, self.source, self.base_dir)
             self._check_disk(protocols, chip.shape)
             writer = CampaignWriter.create(self.out, identity=self.cfg.chip,
                                            config_text=self.config_text)
@@ -122,7 +122,7 @@ class CampaignRunner:
         """Continue the campaign file from its last checkpoint."""
         ck = self._load_checkpoint()
         with self._chip() as chip:
-            protocols = _build(self.cfg, chip, self.source)
+            protocols = _build(self.cfg, chip, self.source, self.base_dir)
             writer = CampaignWriter.resume(self.out)
             if ck is None:  # killed before the first checkpoint: nothing was committed
                 return self._execute(writer, chip, protocols, 0, None, "the start")

@@ -8,7 +8,8 @@ run rebuilds exactly the protocol it interrupted.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,7 +23,16 @@ from xbarlab.protocols.mvm import InArrayMVM, MVMConfig
 from xbarlab.protocols.program_verify import ProgramVerify, ProgramVerifyConfig
 from xbarlab.protocols.pulse_response import PulseResponse, PulseResponseConfig
 from xbarlab.protocols.read_noise import ReadNoise, ReadNoiseConfig
-from xbarlab.protocols.weight_mapping import make_mapping
+from xbarlab.protocols.staged_programming import MappedWeights, ProgramWeights
+from xbarlab.protocols.weight_mapping import (
+    MappingConfig,
+    MappingError,
+    WeightDistribution,
+    draw_weights,
+    make_mapping,
+)
+
+MAX_WEIGHTS_FILE = 1 << 30  # a .npy weight matrix; a layer of 10^8 float64 weights is 800 MB
 
 
 class StepInputError(ValueError):
@@ -58,8 +68,9 @@ class StepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @abstractmethod
-    def build(self, chip: Chip) -> Protocol:
-        """The protocol for ``chip``; StepInputError when an input does not fit it."""
+    def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
+        """The protocol for ``chip`` (files named relative to ``base``, the campaign file's
+        folder); StepInputError when an input does not fit it."""
 
     def protocol_config(self, cls: type[BaseModel]) -> BaseModel:
         """This step's fields that belong to the protocol's own config ``cls``."""
@@ -101,54 +112,162 @@ class _Levels(_Regional):
         return t
 
 
-class ProgramVerifyStep(ProgramVerifyConfig, _Levels):
-    def build(self, chip: Chip) -> Protocol:
-        return ProgramVerify(self.protocol_config(ProgramVerifyConfig), self.targets(chip.shape))
+class _Weights(StepSpec):
+    """Weights held by a mapping: drawn from ``weight_distribution`` with ``weight_seed``
+    (``weights_shape``, default as many as the space holds), or a .npy matrix
+    ``weights_file`` scaled by its largest |w| into [−1, 1]."""
+
+    weight_seed: int = Field(0, ge=0)
+    weight_distribution: WeightDistribution = Field(
+        "uniform", description="uniform in [−1, 1], or a DNN-like gaussian (clipped at 3σ) "
+        "or laplacian (clipped at 5b) layer")
+    weights_shape: tuple[int, int] | None = Field(None, description="rows, weights per row")
+    weights_file: str | None = Field(None, description=".npy matrix, relative to the "
+                                     "campaign file")
+
+    def weight_matrix(self, space: tuple[int, int], devices: int, base: Path) -> np.ndarray:
+        if self.weights_file is not None:
+            return _load_weights(base / self.weights_file)
+        shape = self.weights_shape or (space[0], space[1] // devices)
+        if min(shape) < 1:
+            raise StepInputError("mapping", f"{devices} columns per weight; the space has "
+                                 f"{space[1]}")
+        return draw_weights(shape, self.weight_distribution, self.weight_seed)
+
+    def mapping_for(self, mapping: MappingConfig, chip: Chip, shape: tuple[int, int],
+                    base: Path) -> tuple[MappingConfig, dict[str, Any]]:
+        """``mapping`` with an optimized plan loaded and checked against the chip and the
+        weights, and the plan's predictions (empty for other mappings)."""
+        if mapping.kind != "optimized":
+            return mapping, {}
+        from xbarlab.weight_plan import PlanError, check_plan, read_plan
+
+        path = Path(mapping.plan) if Path(mapping.plan).is_absolute() else base / mapping.plan
+        try:
+            plan = read_plan(path)
+            check_plan(plan, path, chip.info.technology, shape)
+        except PlanError as exc:
+            raise StepInputError("mapping.plan", str(exc)) from None
+        return mapping.model_copy(update={"allocation": plan.allocation}), {
+            "plan": {"source": str(path), "horizon": plan.horizon.text,
+                     "model_source": plan.model_source,
+                     "candidates": [c.model_dump() for c in plan.candidates]}}
 
 
-class DriftStep(DriftConfig, _Levels):
-    def build(self, chip: Chip) -> Protocol:
+def _load_weights(path: Path) -> np.ndarray:
+    try:
+        if path.stat().st_size > MAX_WEIGHTS_FILE:
+            raise StepInputError("weights_file", f"{path}: larger than "
+                                 f"{MAX_WEIGHTS_FILE >> 20} MiB")
+        w = np.load(path, allow_pickle=False)
+    except OSError as exc:
+        raise StepInputError("weights_file", f"{path}: cannot read ({exc.strerror or exc})"
+                             ) from None
+    except ValueError as exc:
+        raise StepInputError("weights_file", f"{path}: not a .npy array ({exc})") from None
+    if w.ndim != 2 or w.dtype.kind not in "fiu" or not np.isfinite(w).all() or not w.any():
+        raise StepInputError("weights_file", f"{path}: a finite, non-zero 2-D numeric matrix "
+                             f"is needed (got {w.dtype} of shape {w.shape})")
+    return w / np.abs(w).max()
+
+
+class _LevelsOrWeights(_Levels, _Weights):
+    """Targets from levels, or, with ``mapping``, from weights held by that mapping in the
+    region (its first rows and columns)."""
+
+    mapping: MappingConfig | None = Field(None, description="program weights held by this "
+                                          "mapping instead of levels")
+    g_span: float = Field(20e-6, gt=0, description="with mapping: conductance of |w| = 1 "
+                          "above g_floor, S")
+    g_floor: float = Field(1e-6, ge=0, description="with mapping: conductance of w = 0, S")
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        given = self.model_fields_set
+        if self.mapping is None:
+            extra = given & {"g_span", "g_floor", "weight_seed", "weight_distribution",
+                             "weights_shape", "weights_file"}
+            if extra:
+                raise ValueError(f"{sorted(extra)[0]} applies only with a mapping")
+        elif given & {"levels", "g_low", "g_high", "spacing"}:
+            raise ValueError("levels, g_low, g_high and spacing do not apply with a mapping; "
+                             "the weights set the targets")
+        return self
+
+    def stage_targets(self, chip: Chip, base: Path):
+        """The levels' targets, or the weights' stages; and the plan's facts."""
+        if self.mapping is None:
+            return self.targets(chip.shape), {}
+        mask = self.region.mask(chip.shape)
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        space = (rows.size, cols.size)
+        devices = make_mapping(self.mapping, self.g_span, self.g_floor).devices \
+            if self.mapping.kind != "optimized" else 4
+        w = self.weight_matrix(space, devices, base)
+        mapping, facts = self.mapping_for(self.mapping, chip, w.shape, base)
+        placed = MappedWeights(make_mapping(mapping, self.g_span, self.g_floor), w,
+                               (int(rows[0]), int(cols[0])))
+        try:
+            placed.mapping.check_fits(w.shape, space)
+        except MappingError as exc:
+            raise StepInputError("mapping", str(exc)) from None
+        return placed, facts
+
+
+class ProgramVerifyStep(ProgramVerifyConfig, _LevelsOrWeights):
+    def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
+        cfg = self.protocol_config(ProgramVerifyConfig)
+        targets, _ = self.stage_targets(chip, base)
+        if self.mapping is None:
+            return ProgramVerify(cfg, targets)
+        return ProgramWeights(cfg, targets)
+
+
+class DriftStep(DriftConfig, _LevelsOrWeights):
+    def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
         cfg = self.protocol_config(DriftConfig)
-        return DriftTracking(cfg, self.targets(chip.shape))
+        targets, _ = self.stage_targets(chip, base)
+        return DriftTracking(cfg, targets)
 
 
 class EnduranceStep(EnduranceConfig, _Regional):
-    def build(self, chip: Chip) -> Protocol:
+    def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
         cfg = self.protocol_config(EnduranceConfig)
         return Endurance(cfg, self.region.mask(chip.shape))
 
 
 class ReadNoiseStep(ReadNoiseConfig, _Regional):
-    def build(self, chip: Chip) -> Protocol:
+    def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
         cfg = self.protocol_config(ReadNoiseConfig)
         return ReadNoise(cfg, self.region.mask(chip.shape))
 
 
 class PulseResponseStep(PulseResponseConfig, _Regional):
-    def build(self, chip: Chip) -> Protocol:
+    def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
         cfg = self.protocol_config(PulseResponseConfig)
         return PulseResponse(cfg, self.region.mask(chip.shape))
 
 
-class MVMStep(MVMConfig, StepSpec):
-    """Weights: uniform in [−1, 1] from ``weight_seed``, as many as the array holds with the
-    mapping (rows × cols/devices per weight)."""
+class MVMStep(MVMConfig, _Weights):
+    """Weights: see :class:`_Weights`; by default uniform in [−1, 1], as many as the array
+    holds with the mapping (rows × cols/devices per weight)."""
 
-    weight_seed: int = Field(0, ge=0)
-
-    def build(self, chip: Chip) -> Protocol:
-        rows, cols = chip.shape
-        devices = make_mapping(self.mapping, self.g_span, self.g_floor).devices
-        if cols < devices:
-            raise StepInputError("mapping", f"{self.mapping.kind} needs {devices} columns per "
-                                 f"weight; the array has {cols}")
-        w = np.random.default_rng(self.weight_seed).uniform(-1, 1, (rows, cols // devices))
-        cfg = self.protocol_config(MVMConfig)
-        return InArrayMVM(cfg, w)
+    def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
+        devices = 4 if self.mapping.kind == "optimized" else \
+            make_mapping(self.mapping, self.g_span, self.g_floor).devices
+        w = self.weight_matrix(chip.shape, devices, base)
+        mapping, facts = self.mapping_for(self.mapping, chip, w.shape, base)
+        cfg = self.protocol_config(MVMConfig).model_copy(update={"mapping": mapping})
+        proto = InArrayMVM(cfg, w, facts)
+        try:
+            proto.mapping.check_fits(w.shape, chip.shape)
+        except MappingError as exc:
+            raise StepInputError("mapping", str(exc)) from None
+        return proto
 
 
 class IVSweepStep(IVSweepConfig, StepSpec):
-    def build(self, chip: Chip) -> Protocol:
+    def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
         r, c = self.cell
         if not (0 <= r < chip.shape[0] and 0 <= c < chip.shape[1]):
             raise StepInputError("cell", f"({r}, {c}) is outside the {chip.shape[0]}x"
