@@ -198,13 +198,16 @@ def test_mvm_runs_are_compared_by_weight_mapping(tmp_path):
                                 '{ kind = "two_pair", significance = 3 }')))
     path = tmp_path / "m.h5"
     CampaignRunner(parse_campaign(text), text, path).run()
-    (fig,) = mapping_comparison(path, read_info(path))
-    srcs = {r.data_source.data["mapping"][0]: r.data_source.data for r in fig.renderers}
-    assert set(srcs) == {"differential", "two_pair F=3"}
-    for label, run in (("differential", "001_mvm"), ("two_pair F=3", "002_mvm")):
-        errors = read_table(path, run, "errors")
-        np.testing.assert_array_equal(srcs[label]["raw"], errors["rel_l2"].values)
-        np.testing.assert_array_equal(srcs[label]["comp"], errors["rel_l2_compensated"].values)
-    assert srcs["two_pair F=3"]["raw"][0] < srcs["differential"]["raw"][0]
+    (grid,) = mapping_comparison(path, read_info(path))
+    raw, comp = (fig for fig, *_ in grid.children)
+    diff, two = "differential (2 devices, g_span 20 µS, g_floor 1 µS)", \
+        "two_pair (F = 3, g_span 20 µS, g_floor 1 µS)"
+    for fig, column in ((raw, "rel_l2"), (comp, "rel_l2_compensated")):
+        srcs = {r.data_source.data["mapping"][0]: r.data_source.data for r in fig.renderers}
+        assert set(srcs) == {diff, two}
+        for label, run in ((diff, "001_mvm"), (two, "002_mvm")):
+            errors = read_table(path, run, "errors")
+            np.testing.assert_array_equal(srcs[label]["e"], errors[column].values)
+        assert srcs[two]["e"][0] < srcs[diff]["e"][0]
     write_report([path], tmp_path / "m.html")
-    assert "MVM error over time by weight mapping" in (tmp_path / "m.html").read_text()
+    assert "MVM error by weight mapping, with global drift" in (tmp_path / "m.html").read_text()

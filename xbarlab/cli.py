@@ -18,6 +18,7 @@ import xbarlab
 from xbarlab.analysis.errors import FitError
 from xbarlab.errors import XbarlabError
 from xbarlab.instruments.errors import InstrumentError
+from xbarlab.weights_cli import weights_app
 
 app = typer.Typer(
     name="xbarlab",
@@ -533,6 +534,7 @@ def replay(
 sim_app = typer.Typer(help="Simulated instruments and chips that speak the real protocols.",
                       no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
+app.add_typer(weights_app, name="weights")
 
 
 @sim_app.command("serve")

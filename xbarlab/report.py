@@ -119,17 +119,28 @@ def model_section(model_path: Path) -> Div:
 
 
 def mapping_comparison(path: Path, info: CampaignInfo) -> list:
-    """The campaign's mvm runs side by side, a line per weight mapping, when it has several."""
+    """The campaign's mvm runs side by side, a line per weight mapping, with the errors a
+    weight plan predicted for each of its candidates (dashed), when there are several lines."""
     runs = [r for r in info.runs.values()
             if r.protocol == "mvm" and "errors" in r.tables and r.steps]
-    if len(runs) < 2:
-        return []
-    labels = [others.mapping_label(r.config) for r in runs]
+    labels = [others.mapping_label(r.config, r.facts) for r in runs]
     labels = [f"{lab} ({r.name})" if labels.count(lab) > 1 else lab
               for lab, r in zip(labels, runs, strict=True)]
-    fig, _ = others.mvm_error_by_mapping(
-        [(lab, read_table(path, r.name, "errors")) for lab, r in zip(labels, runs, strict=True)])
-    return [fig]
+    predicted, seen = [], set()
+    for r in runs:  # an optimized run carries its plan's candidates
+        for c in r.facts.get("plan", {}).get("candidates", []):
+            if c["description"] not in seen:
+                seen.add(c["description"])
+                p = c["predicted"]
+                predicted.append(others.PredictedError(
+                    c["description"], np.asarray(p["times_s"]), np.asarray(p["error"]),
+                    np.asarray(p["error_compensated"])))
+    if len(runs) + len(predicted) < 2:
+        return []
+    figs, _ = others.mvm_error_by_mapping(
+        [(lab, read_table(path, r.name, "errors")) for lab, r in zip(labels, runs, strict=True)],
+        predicted)
+    return [gridplot(figs, ncols=2, sizing_mode="stretch_width", toolbar_location="right")]
 
 
 def campaign_layout(path: Path, model=None) -> list:

@@ -4,6 +4,8 @@ over time; I-V curves; pulse-response trains."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
 from xbarlab.analysis.figures.common import (
@@ -110,31 +112,58 @@ def mvm_error(errors: xr.Dataset):
     return fig, src
 
 
-def mapping_label(config: dict) -> str:
-    """How an mvm run held its weights, for legends: "differential", "two_pair F=3"."""
+def mapping_label(config: dict, facts: dict | None = None) -> str:
+    """How an mvm run held its weights, for legends: the run's recorded mapping ("two_pair
+    (F = 3, g_span 20 µS, g_floor 1 µS)"), else its config's kind ("two_pair F=3")."""
+    if facts and facts.get("mapping"):
+        return str(facts["mapping"])
     m = config.get("mapping") or {"kind": "differential"}
     return m["kind"] + (f" F={m['significance']:g}" if m.get("kind") == "two_pair" else "")
 
 
-def mvm_error_by_mapping(runs: list[tuple[str, xr.Dataset]]):
-    """One line per mvm run (labelled by its weight mapping): uncompensated error solid,
-    drift-compensated dashed."""
-    fig = figure("MVM error over time by weight mapping (t = 0 drawn at 1 ms)",
-                 "time since programming (s)", "‖y − y_ideal‖ / ‖y_ideal‖", x_log=True,
-                 tooltips=[("mapping", "@mapping"), ("t", "@t{0.0a} s"),
-                           ("raw", "@raw{0.000}"), ("compensated", "@comp{0.000}")])
-    sources = {}
-    for color, (label, errors) in zip(level_colors(len(runs)), runs, strict=True):
-        t = np.maximum(errors["time"].values, 1e-3)
-        src = source(t=t, raw=errors["rel_l2"].values, comp=errors["rel_l2_compensated"].values,
-                     mapping=[label] * t.size)
-        fig.line("t", "raw", source=src, color=color, line_width=2, legend_label=label)
-        fig.scatter("t", "raw", source=src, color=color, size=6)
-        fig.line("t", "comp", source=src, color=color, line_dash="dashed",
-                 legend_label=f"{label}, compensated")
-        sources[label] = src
-    fig.legend.location = "top_left"
-    return fig, sources
+@dataclass(frozen=True)
+class PredictedError:
+    """A plan's predicted error of one mapping over time (xbarlab weights plan)."""
+
+    label: str
+    times_s: np.ndarray
+    error: np.ndarray
+    error_compensated: np.ndarray
+
+
+def mvm_error_by_mapping(runs: list[tuple[str, xr.Dataset]],
+                         predicted: list[PredictedError] = ()):
+    """Two panels, without and with global drift compensation: a colour per weight mapping,
+    the measured error of its mvm run solid with markers, the plan's prediction dashed."""
+    labels = list(dict.fromkeys([lab for lab, _ in runs] + [p.label for p in predicted]))
+    colors = dict(zip(labels, level_colors(len(labels)), strict=True))
+    figs, sources = [], {}
+    for compensated, (measured_col, title) in enumerate(
+            (("rel_l2", "without drift compensation"),
+             ("rel_l2_compensated", "with global drift compensation"))):
+        fig = figure(f"MVM error by weight mapping, {title} (t = 0 drawn at 1 s)",
+                     "time since programming (s)", "‖y − y_ideal‖ / ‖y_ideal‖", x_log=True,
+                     tooltips=[("mapping", "@mapping"), ("", "@kind"), ("t", "@t{0.0a} s"),
+                               ("error", "@e{0.000}")])
+        for label, errors in runs:
+            src = source(t=np.maximum(errors["time"].values, 1.0),
+                         e=errors[measured_col].values, mapping=[label] * errors.sizes["record"],
+                         kind=["measured"] * errors.sizes["record"])
+            fig.line("t", "e", source=src, color=colors[label], line_width=2,
+                     legend_label=label)
+            fig.scatter("t", "e", source=src, color=colors[label], size=6)
+            sources[(label, "measured", bool(compensated))] = src
+        for p in predicted:
+            e = p.error_compensated if compensated else p.error
+            src = source(t=np.maximum(p.times_s, 1.0), e=e, mapping=[p.label] * e.size,
+                         kind=["predicted"] * e.size)
+            fig.line("t", "e", source=src, color=colors[p.label], line_dash="dashed",
+                     line_width=1.5, legend_label=p.label)
+            sources[(p.label, "predicted", bool(compensated))] = src
+        fig.legend.location = "top_left"
+        fig.legend.click_policy = "hide"
+        figs.append(fig)
+    return figs, sources
 
 
 def iv_curves(iv: xr.Dataset):
