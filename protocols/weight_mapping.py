@@ -141,7 +141,9 @@ class WeightMapping:
             if self.devices == 4:  # the MSP's share of the weight, in its spans
                 knots = np.linspace(0, 1, len(self.share))
                 share = np.interp(np.abs(w), knots, np.asarray(self.share))
-                want = share * w * self.scale / self.significance
+                # never less than the LSP's one span leaves to the MSP: every share holds w
+                msp = np.maximum(share * np.abs(w) * self.scale, np.abs(w) * self.scale - 1)
+                want = np.sign(w) * msp / self.significance
             level = np.minimum(np.abs(want), 1.0) * self.g_span
             out[:, 0::self.devices] = self.g_floor + np.where(want > 0, level, 0)
             out[:, 1::self.devices] = self.g_floor + np.where(want < 0, level, 0)

@@ -1,0 +1,217 @@
+"""Weight programming end to end (issue: optimized weight programming): the example campaign's
+loop fit → plan → program → MVM over time → report, the planner's predictions against closed
+forms, mappings on program_verify and drift steps, and bad input refused before any pulse."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from xbarlab.protocols.weight_mapping import (
+    Allocation,
+    DifferentialConfig,
+    OptimizedConfig,
+    TwoPairConfig,
+    make_mapping,
+)
+from xbarlab.sim_backend.models import Faults, PCMModel, PCMProgrammingNoise, PCMReadNoise
+
+from xbarlab.campaign.config import CampaignConfigError, parse_campaign
+from xbarlab.campaign.runner import CampaignRunner
+from xbarlab.store.reader import read_info, read_table
+from xbarlab.weight_error import ErrorModel
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SPAN, FLOOR = 20e-6, 1e-6
+
+
+def xbarlab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-P", "-m", "xbarlab", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _ok(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    """The example's commands, on a 128x128 characterization (the example's is 256x256)."""
+    d = tmp_path_factory.mktemp("weights")
+    (d / "chip.toml").write_text((EXAMPLES / "pcm_array.toml").read_text()
+                                 .replace("rows = 256", "rows = 128")
+                                 .replace("cols = 256", "cols = 128")
+                                 .replace("cell = [100, 100]", "cell = [10, 10]")
+                                 .replace("[200, 216]", "[100, 116]"))
+    shutil.copy(EXAMPLES / "weight_programming.toml", d)
+    _ok(xbarlab("run", "chip.toml", "-o", "chip.h5", cwd=d))
+    _ok(xbarlab("fit", "chip.h5", "-o", "model.json", "--skip", "endurance,pulse", cwd=d))
+    printed = _ok(xbarlab("weights", "plan", "--model", "model.json", "--distribution",
+                          "laplacian", "--shape", "128x64", "--seed", "3", "--horizon", "1d",
+                          "-o", "weight_plan.json", cwd=d))
+    _ok(xbarlab("run", "weight_programming.toml", "-o", "weights.h5", cwd=d))
+    _ok(xbarlab("report", "weights.h5", "-o", "weights.html", cwd=d))
+    return d, printed
+
+
+def _errors(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    """mapping → (times, compensated error, share of devices converged)."""
+    out = {}
+    for run in read_info(path).runs.values():
+        e, res = (read_table(path, run.name, t) for t in ("errors", "results"))
+        name = run.facts["mapping"].split(" (")[0]
+        if name == "two_pair":
+            name += f" F={run.config['mapping']['significance']:g}"
+        out[name] = (e["time"].values, e["rel_l2_compensated"].values,
+                     float(res["converged"].values.mean()))
+    return out
+
+
+def test_the_loop_closes_optimized_is_best_at_the_horizon(loop):
+    d, printed = loop
+    plan = json.loads((d / "weight_plan.json").read_text())
+    assert plan["model_source"] == "model.json" and plan["horizon"]["times_s"] == [86400.0]
+    assert plan["device_kind"] == "pcm" and plan["weights"]["shape"] == [128, 64]
+    assert [c["name"] for c in plan["candidates"]] == [
+        "differential", "two_pair F=2", "two_pair F=3", "two_pair F=4", "optimized"]
+    assert "optimized" in printed and "1 d" in printed  # the console's predicted table
+    errors = _errors(d / "weights.h5")
+    day = {k: float(v[1][list(v[0]).index(86400.0)]) for k, v in errors.items()}
+    assert day["optimized"] <= min(v for k, v in day.items() if k != "optimized")
+    zero = {k: float(v[1][0]) for k, v in errors.items()}
+    assert zero["two_pair F=2"] < zero["differential"] and zero["two_pair F=3"] < \
+        zero["differential"]
+    for k in ("two_pair F=2", "two_pair F=3"):  # converges at least as often (to 0.1 %)
+        assert errors[k][2] >= errors["differential"][2] - 1e-3
+    # the model predicts the chip: measured within 35 % of the plan's prediction at 1 day
+    predicted = {c["description"]: c["predicted"] for c in plan["candidates"]}
+    run = next(r for r in read_info(d / "weights.h5").runs.values()
+               if r.facts["mapping"].startswith("optimized"))
+    curve = predicted[run.facts["mapping"]]
+    at_day = curve["error_compensated"][curve["times_s"].index(86400.0)]
+    assert day["optimized"] == pytest.approx(at_day, rel=0.35)
+
+
+def test_the_report_draws_every_candidate_predicted_and_every_run_measured(loop):
+    from xbarlab.report import mapping_comparison
+
+    d, _ = loop
+    (grid,) = mapping_comparison(d / "weights.h5", read_info(d / "weights.h5"))
+    fig = grid.children[1][0]  # with compensation
+    kinds = {(r.data_source.data["mapping"][0], r.data_source.data["kind"][0])
+             for r in fig.renderers}
+    assert sum(k == "measured" for _, k in kinds) == 4
+    assert sum(k == "predicted" for _, k in kinds) == 5
+    assert "MVM error by weight mapping" in (d / "weights.html").read_text()
+
+
+def test_prediction_matches_closed_forms():
+    """No drift, no read noise, no faults, a flat σ: differential's error is σ√2/span over the
+    rms weight; two_pair's MSP error is corrected but for the part relaxing after its read."""
+    sigma = 0.5e-6
+    device = PCMModel(programming=PCMProgrammingNoise(coeffs=[sigma]),
+                      read_noise=PCMReadNoise(coeff=0.0),
+                      faults=Faults(stuck_set_fraction=0, stuck_reset_fraction=0))
+    w = np.random.default_rng(4).uniform(-0.8, 0.8, 20000)
+    model = ErrorModel(device, w, delay_s=1.0, seed=5)
+    rms = np.sqrt(np.mean(w**2))
+    diff = model.predict(make_mapping(DifferentialConfig(), SPAN, FLOOR), [10.0])
+    assert diff.error[0] == pytest.approx(sigma * np.sqrt(2) / SPAN / rms, rel=0.02)
+    f = 3.0
+    two = model.predict(make_mapping(TwoPairConfig(significance=f), SPAN, FLOOR), [10.0])
+    tr, t0 = device.programming.relax_tau_s, device.drift.t0_s
+    unseen = 1 - np.log1p(1.0 / tr) / np.log1p(t0 / tr)  # relaxes after the 1 s read
+    expected = sigma * np.sqrt(2 * (f * unseen) ** 2 + 2) / ((f + 1) * SPAN) / rms
+    assert two.error[0] == pytest.approx(expected, rel=0.03)
+
+
+def test_mappings_on_program_verify_and_drift_steps(tmp_path):
+    text = ("[target.simulated]\nrows = 16\ncols = 64\n"
+            "[[steps]]\n[steps.program_verify]\nmapping = { kind = \"two_pair\", "
+            "significance = 3 }\nregion = { rows = [0, 8], cols = [32, 64] }\n"
+            "weight_distribution = \"gaussian\"\n"
+            "[[steps]]\n[steps.drift]\nmapping = { kind = \"differential\" }\n"
+            "region = { rows = [8, 16] }\nt_stop_s = 3600.0\n")
+    path = tmp_path / "w.h5"
+    CampaignRunner(parse_campaign(text), text, path).run()
+    res = read_table(path, "001_program_verify", "results")
+    rows, cols = res["row"].values, res["col"].values
+    assert rows.min() == 0 and rows.max() == 7 and cols.min() == 32 and cols.max() == 63
+    assert res.sizes["record"] == 8 * 32  # both stages: 8 rows x 8 weights x 4 devices
+    drift = read_table(path, "002_drift", "fit")
+    assert set(np.unique(drift["row"].values)) <= set(range(8, 16))
+    assert drift.sizes["record"] >= 0.99 * 8 * 64  # 8 rows x 32 weights x 2 devices
+    target = drift["target"].values  # differential: one device of a pair at g_floor
+    assert np.isclose(target, FLOOR).mean() >= 0.5
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('mapping = { kind = "two_pair", significance = 1 }\n',
+     r"mapping\.two_pair\.significance: must be > 1"),
+    ('mapping = { kind = "differential" }\nlevels = 4\n', "levels, g_low, g_high and spacing "
+     "do not apply with a mapping"),
+    ("weight_seed = 3\n", "weight_seed applies only with a mapping"),
+])
+def test_bad_step_input_is_one_line(extra, message):
+    with pytest.raises(CampaignConfigError, match=message):
+        parse_campaign("[target.simulated]\nrows = 16\ncols = 64\n[[steps]]\n"
+                       "[steps.program_verify]\n" + extra)
+
+
+def _plan_file(tmp_path: Path, kind: str, shape: str) -> Path:
+    args = ["weights", "plan", "--shape", shape, "-o", "plan.json", "--force"]
+    if kind == "rram":
+        from xbarlab.sim_backend.models import ChipModel, RRAMModel
+
+        (tmp_path / "rram.json").write_text(ChipModel(device=RRAMModel()).model_dump_json())
+        args += ["--model", "rram.json"]
+    _ok(xbarlab(*args, cwd=tmp_path))
+    return tmp_path / "plan.json"
+
+
+@pytest.mark.parametrize("kind, shape, message", [
+    ("rram", "16x8", r"plan\.json was made for rram devices; this chip is pcm"),
+    ("pcm", "16x4", r"plan\.json was made for 16x4 weights; this step has 16x8"),
+])
+def test_a_plan_for_another_chip_or_matrix_programs_nothing(tmp_path, kind, shape, message):
+    _plan_file(tmp_path, kind, shape)
+    text = ("[target.simulated]\nrows = 16\ncols = 32\n[[steps]]\n[steps.mvm]\n"
+            "mapping = { kind = \"optimized\", plan = \"plan.json\" }\nweights_shape = [16, 8]\n")
+    (tmp_path / "c.toml").write_text(text)
+    proc = xbarlab("run", "c.toml", "-o", "c.h5", cwd=tmp_path)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("xbarlab: error: c.toml: steps[0].mvm.mapping.plan: ")
+    assert re.search(message, line), line
+    assert not (tmp_path / "c.h5").exists() or not read_info(tmp_path / "c.h5").runs
+
+
+def test_a_matrix_that_does_not_fit_programs_nothing(tmp_path):
+    text = ("[target.simulated]\nrows = 16\ncols = 32\n[[steps]]\n[steps.mvm]\n"
+            "mapping = { kind = \"two_pair\", significance = 2 }\nweights_shape = [16, 9]\n")
+    (tmp_path / "c.toml").write_text(text)
+    proc = xbarlab("run", "c.toml", "-o", "c.h5", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("xbarlab: error: c.toml: steps[0].mvm.mapping: weights 16x9 "
+                                   "need 16x36 devices as two_pair (4 per weight); the chip "
+                                   "has 16x32")
+
+
+def test_an_optimized_allocation_holds_the_weights_exactly():
+    a = Allocation(devices=4, significance=1.5, g_span=22e-6, g_floor=0.2e-6,
+                   share=[1.0, 0.3, 0.6, 0.5])
+    mapping = make_mapping(OptimizedConfig(plan="p", allocation=a), SPAN, FLOOR)
+    w = np.random.default_rng(6).uniform(-1, 1, (8, 16))
+    g = np.full((8, 64), np.nan)
+    for stage in range(2):
+        t = mapping.stage_targets(stage, w, g)
+        g = np.where(np.isfinite(t), t, g)
+    assert np.nanmin(g) >= 0.2e-6 - 1e-18 and np.nanmax(g) <= 22.2e-6 + 1e-18
+    np.testing.assert_allclose(mapping.weights_of(g), w, atol=1e-12)
