@@ -24,6 +24,7 @@ BENCHES = [  # (script, arguments, quick arguments)
     ("fit_scale.py", [], ["--dies", "4", "--size", "128"]),
     ("report_size.py", [], []),
     ("twin_load.py", [], ["--size", "256"]),
+    ("weight_programming.py", [], ["--size", "256", "--rows", "128", "--cols", "64"]),
 ]
 
 
