@@ -101,7 +101,8 @@ class DriftTracking(Protocol[DriftState]):
         first = float(self.cfg.times()[0])
         return {"time_origin": "end of programming",
                 # ν is fitted from this time on: the t0 of the power law G(t0)·(t/t0)^−ν
-                "t0_s": self.cfg.fit_from_s if self.cfg.fit_from_s > 0 else first}
+                "t0_s": self.cfg.fit_from_s if self.cfg.fit_from_s > 0 else first,
+                **self.pv.facts()}
 
     def estimated_rows(self, shape: tuple[int, int]) -> int:
         cells = self.pv.plan.count()

@@ -50,8 +50,9 @@ class MVMConfig(BaseModel):
     seed: int = 0
     mapping: MappingConfig = Field(default_factory=DifferentialConfig,
                                    description="how each weight is held by devices: "
-                                   "{kind = \"single\" | \"differential\" | \"two_pair\"}, "
-                                   "two_pair with its significance F > 1")
+                                   "{kind = \"single\" | \"differential\" | \"two_pair\" | "
+                                   "\"optimized\"}, two_pair with its significance F > 1, "
+                                   "optimized with its plan (docs/weight_programming.md)")
     program: ProgramVerifyConfig = ProgramVerifyConfig()
 
     def drives(self) -> list[Drive]:

@@ -104,6 +104,11 @@ class StagedProgramming:
     def estimated_rows(self, shape: tuple[int, int]) -> int:
         return self.plan.count() * (1 + TYPICAL_PULSES_PER_CELL)
 
+    def facts(self) -> dict[str, Any]:
+        """How the weights are held, when they are."""
+        plan = self.plan
+        return {"mapping": plan.mapping.describe()} if isinstance(plan, MappedWeights) else {}
+
     def start(self, chip: Chip) -> StagedState:
         self.plan.check(chip.shape)  # geometry first: nothing is pulsed for a misfit
         first = self.plan.targets(0, None, chip.shape)
@@ -148,8 +153,7 @@ class ProgramWeights(Protocol[StagedState]):
         self.programming = StagedProgramming(cfg, plan)
 
     def facts(self) -> dict[str, Any]:
-        plan = self.programming.plan
-        return {"mapping": plan.mapping.describe()} if isinstance(plan, MappedWeights) else {}
+        return self.programming.facts()
 
     def estimated_rows(self, shape: tuple[int, int]) -> int:
         return self.programming.estimated_rows(shape)

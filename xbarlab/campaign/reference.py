@@ -40,13 +40,26 @@ def _default(info: FieldInfo) -> str:
     return f"`{value!r}`"
 
 
+def _models(annotation) -> list[type[BaseModel]]:
+    """The tables a field takes: through Optional, unions and Annotated."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
+
+
+def _kind(annotation) -> str:
+    models = _models(annotation)
+    if len(models) > 1 and all("kind" in m.model_fields for m in models):
+        kinds = " \\| ".join(f'`"{m.model_fields["kind"].default}"`' for m in models)
+        optional = " or none" if type(None) in typing.get_args(annotation) else ""
+        return f"table with kind = {kinds}{optional}"
+    return f"table ({models[0].__name__})" if models else _type(annotation)
+
+
 def table(model: type[BaseModel]) -> str:
     rows = ["| field | type | default | constraint | description |", "|---|---|---|---|---|"]
     for name, info in model.model_fields.items():
-        ann = info.annotation
-        nested = next((a for a in (ann, *typing.get_args(ann))
-                       if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        kind = f"table ({nested.__name__})" if nested else _type(ann)
+        kind = _kind(info.annotation)
         rows.append(f"| `{name}` | {kind} | {_default(info)} | {_constraints(info)} | "
                     f"{(info.description or '').replace('|', chr(92) + '|')} |")
     return "\n".join(rows)
