@@ -215,3 +215,76 @@ def test_an_optimized_allocation_holds_the_weights_exactly():
         g = np.where(np.isfinite(t), t, g)
     assert np.nanmin(g) >= 0.2e-6 - 1e-18 and np.nanmax(g) <= 22.2e-6 + 1e-18
     np.testing.assert_allclose(mapping.weights_of(g), w, atol=1e-12)
+
+
+@pytest.mark.parametrize("stop_after", [30, 90, 120])  # of 122 steps: MSP 0-70, LSP -118
+def test_a_two_pair_mvm_resumes_to_the_uninterrupted_records(tmp_path, stop_after):
+    """Interrupted in the MSP stage, in the LSP stage or while measuring, the resumed run's
+    records are those of a run never interrupted: the stage's reads are part of the state."""
+    import h5py
+
+    text = ("[target.simulated]\nrows = 16\ncols = 32\n[[steps]]\n[steps.mvm]\n"
+            "mapping = { kind = \"two_pair\", significance = 3 }\nweights_shape = [16, 8]\n"
+            "times_s = [20.0, 3600.0]\n")
+    cfg = parse_campaign(text)
+
+    def records(path):
+        info, out = read_info(path), {}
+        with h5py.File(path, "r") as f:
+            for run in info.runs.values():
+                for table, t in run.tables.items():
+                    out[table] = f["runs"][run.name][table][: t.rows].tobytes()
+        return out
+
+    CampaignRunner(cfg, text, tmp_path / "ref.h5").run()
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= stop_after
+
+    out = tmp_path / "c.h5"
+    assert CampaignRunner(cfg, text, out, stop_requested=stop).run().status == "interrupted"
+    assert CampaignRunner(cfg, text, out).resume().status == "completed"
+    ref = records(tmp_path / "ref.h5")
+    assert set(ref) == {"results", "trace", "errors", "outputs"}
+    assert records(out) == ref
+
+
+def test_plan_from_a_matrix_a_histogram_and_an_rram_model(tmp_path):
+    from xbarlab.sim_backend.models import ChipModel, RRAMModel
+
+    layer = np.random.default_rng(8).normal(0, 0.05, (32, 16))  # a layer in its own units
+    np.save(tmp_path / "layer.npy", layer)
+    counts, edges = np.histogram(layer, bins=21)
+    (tmp_path / "hist.csv").write_text("weight,count\n" + "".join(
+        f"{(a + b) / 2},{c}\n" for a, b, c in zip(edges[:-1], edges[1:], counts, strict=True)))
+    (tmp_path / "rram.json").write_text(ChipModel(device=RRAMModel()).model_dump_json())
+    for name, args in (("m", ["--weights", "layer.npy"]),
+                       ("h", ["--weights", "hist.csv", "--shape", "32x16"]),
+                       ("r", ["--model", "rram.json", "--devices", "2", "--horizon", "1h"])):
+        _ok(xbarlab("weights", "plan", *args, "-o", f"{name}.json", cwd=tmp_path))
+    m, h, r = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "mhr")
+    assert m["weights"]["shape"] == [32, 16] and m["weights"]["source"] == "layer.npy"
+    # scaled by the largest |w|: the histogram's extreme bins are full
+    assert sum(m["weights"]["histogram"]["counts"]) == 32 * 16
+    assert h["weights"]["source"] == "hist.csv (histogram)"
+    assert r["device_kind"] == "rram" and r["allocation"]["devices"] == 2
+    assert [c["name"] for c in r["candidates"]] == ["differential", "optimized"]
+    best = {c["name"]: c["objective"] for c in r["candidates"]}
+    assert best["optimized"] <= best["differential"] * 1.02
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--devices", "3"], "--devices 3: use 2 (a pair) or 4 (two pairs)"),
+    (["--horizon", "1d..1h"], "--horizon '1d..1h': a window needs 0 < start < end"),
+    (["--shape", "12"], "--shape '12': give rows x weights, e.g. 256x256"),
+    (["--weights", "missing.npy"], "--weights missing.npy: no such file"),
+    (["--g-span", "30e-6"], "--g-span/--g-floor: 3.1e-05 S exceeds the model's g_max "
+                            "2.5e-05 S"),
+])
+def test_bad_plan_input_is_one_line(tmp_path, args, message):
+    proc = xbarlab("weights", "plan", *args, "-o", "p.json", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == f"xbarlab: error: {message}\n"
+    assert not (tmp_path / "p.json").exists()
