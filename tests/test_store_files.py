@@ -94,7 +94,7 @@ def test_dead_writer_reads_as_interrupted_and_can_be_resumed(held_campaign):
         with run.step() as s:
             s.append("t", {"x": [10.0]})
     with h5py.File(path, "r") as f:  # closed cleanly: any HDF5 tool opens it again
-        assert f.attrs["status"] == "completed"
+        assert f.attrs["status"] == b"completed"  # completed: fixed-length UTF-8
         assert f["runs/001_p/t"]["x"][-1] == 10.0
     info = read_info(path)
     assert info.status == "completed" and len(info.resumed) == 1

@@ -177,11 +177,13 @@ def test_identity_status_and_run_attrs(small_campaign):
     assert ds.coords["die_x"].item() == 4 and ds.coords["lot"].item() == "L1"
     assert set(ds.coords) >= {"step", "row", "col"}
     assert ds["conductance"].attrs["units"] == "S"
-    with h5py.File(small_campaign, "r") as f:
-        assert f.attrs["format"] == "xbarlab-campaign" and f.attrs["format_version"] == 2
+    with h5py.File(small_campaign, "r") as f:  # completed: text is fixed-length UTF-8
+        assert f.attrs["format"] == b"xbarlab-campaign" and f.attrs["format_version"] == 2
         for key in ("xbarlab", "h5py", "hdf5", "numpy", "python"):
             assert key in json.loads(f.attrs["software"])
-        assert f["runs/001_read_noise"].attrs["status"] == "completed"
+        assert f["runs/001_read_noise"].attrs["status"] == b"completed"
+        for ds in (f["runs/001_read_noise/reads"], f["runs/001_read_noise/_steps"]):
+            assert ds.compression == "gzip" and ds.shuffle and ds.fletcher32
 
 
 def test_failed_and_interrupted_status(tmp_path):

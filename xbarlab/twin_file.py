@@ -29,7 +29,8 @@ def save_twin(twin: ChipTwin, path: str | Path) -> Path:
         f.attrs["identity"] = twin.identity.model_dump_json()
         f.attrs["source"] = twin.source
         for name in FIELDS:
-            f.create_dataset(name, data=getattr(twin, name))
+            f.create_dataset(name, data=getattr(twin, name), shuffle=True, compression="gzip",
+                             compression_opts=1)
     return path
 
 

@@ -87,7 +87,7 @@ class CampaignRunner:
     def __init__(self, cfg: CampaignConfig, config_text: str, out: Path, *,
                  source: str = "campaign.toml", base_dir: Path = Path("."),
                  observer: Observer | None = None, checkpoint_cost_factor: float = 20.0,
-                 stop_requested: Callable[[], bool] = lambda: False):
+                 stop_requested: Callable[[], bool] = lambda: False, compress: bool = True):
         self.cfg = cfg
         self.config_text = config_text
         self.out = Path(out)
@@ -96,6 +96,7 @@ class CampaignRunner:
         self.observer = observer or Observer()
         self.factor = checkpoint_cost_factor
         self.stop_requested = stop_requested
+        self.compress = compress  # deflate the file's tables when the campaign completes
         self.digest = config_digest(cfg)
         self.ckpt_path = checkpoint_path(self.out)
         self._ckpt_cost = 0.0
@@ -183,6 +184,7 @@ class CampaignRunner:
 
     def _execute(self, writer: CampaignWriter, chip: Chip, protocols: list[Protocol],
                  first: int, state, resumed_from: str) -> CampaignResult:
+        writer.compress = self.compress
         existing = list(writer.runs.values())
         reports: list[RunReport] = [RunReport(r.name, r.protocol, "completed", r.last_step + 1
                                               if r.last_step is not None else 0)

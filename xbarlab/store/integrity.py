@@ -90,6 +90,12 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+def text(value: Any) -> str:
+    """A text attribute as str, whether stored variable-length (str) or fixed-length (bytes:
+    completed files, store/objects.py's set_text)."""
+    return str(_canonical(value))
+
+
 def read_attrs(obj: h5py.HLObject, where: str) -> dict[str, Any]:
     """Every attribute of ``obj``, each read once (h5py reads one in ~40 µs: a poll of a
     campaign of hundreds of runs is mostly this)."""
@@ -169,7 +175,10 @@ def rows_crc(blocks: Iterable[np.ndarray]) -> int:
 def _raw_rows(ds: h5py.Dataset, first: int, stop: int) -> np.ndarray | None:
     """Rows [first, stop) of the chunk starting at ``first``, from its stored bytes, bypassing
     the checksum; None if the chunk's bytes cannot be had. Valid because Fletcher-32 is the
-    only filter: the stored chunk is the rows followed by the 4-byte checksum."""
+    only filter while a file is written: the stored chunk is the rows followed by the 4-byte
+    checksum (a completed file's deflated chunks are never rewritten)."""
+    if ds.compression is not None:  # compressed once, whole: never a torn rewrite
+        return None
     try:
         mask, raw = ds.id.read_direct_chunk((first,))
     except (OSError, RuntimeError, ValueError):

@@ -27,6 +27,7 @@ from xbarlab.store.integrity import (
     rows_crc,
     seal,
     tail_start,
+    text,
 )
 from xbarlab.store.layout import (
     MAX_TABLES,
@@ -193,7 +194,7 @@ class RunWriter:
         self.campaign = campaign
         self.group = group
         self.name = group.name.rsplit("/", 1)[-1]
-        self.protocol = str(group.attrs["protocol"])
+        self.protocol = text(group.attrs["protocol"])
         self._steps_ds: h5py.Dataset = group[STEPS_TABLE]
         commits = committed_steps(self._steps_ds, self.where)
         self._n_commits = len(commits)
@@ -250,7 +251,7 @@ class RunWriter:
 
     @property
     def status(self) -> str:
-        return str(self.group.attrs["status"])
+        return text(self.group.attrs["status"])
 
     @property
     def tables(self) -> tuple[str, ...]:

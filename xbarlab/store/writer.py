@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 import xbarlab
 from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.store.compact import compress_file
 from xbarlab.store.errors import (
     CampaignExistsError,
     CampaignFileError,
@@ -34,12 +35,12 @@ from xbarlab.store.integrity import (
     RUN_SEALED_ATTRS,
     ChecksumError,
     seal,
+    text,
 )
 from xbarlab.store.layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
     IDENTITY_FIELDS,
-    LIBVER,
     MAX_RUNS,
     RUNS_GROUP,
     STEPS_DTYPE,
@@ -48,6 +49,7 @@ from xbarlab.store.layout import (
     valid_protocol_name,
 )
 from xbarlab.store.lock import WriterLock, remove_stale_temporaries
+from xbarlab.store.objects import new_file, new_group
 from xbarlab.store.run_writer import RunWriter, now_iso
 from xbarlab.store.space import (
     MARGIN_BYTES,
@@ -137,6 +139,9 @@ class CampaignWriter:
         self._reserve = reserve
         self.durability = durability
         self.closed = False
+        # deflate every table when the campaign completes (store/compact.py says why then)
+        self.compress = True
+        self.compressed: tuple[int, int] | None = None  # (bytes before, after), once done
         # a group without a commit log is a run whose writer died creating it: open_run
         # makes it again under the same name
         self._runs: dict[str, RunWriter] = {
@@ -170,7 +175,7 @@ class CampaignWriter:
                     f"{path}: file exists; resume it or choose another output file"
                 )
             _make_room(path, reserve, "to start")
-            with h5py.File(tmp, "w", libver=LIBVER) as f:
+            with new_file(tmp) as f:
                 a = f.attrs
                 a["format"] = FORMAT_NAME
                 a["format_version"] = FORMAT_VERSION
@@ -183,7 +188,7 @@ class CampaignWriter:
                 a["error"] = ""
                 a["resumed"] = "[]"
                 seal(f, ROOT_SEALED_ATTRS)
-                f.create_group(RUNS_GROUP, track_order=True)
+                new_group(f, RUNS_GROUP, track_order=True)
             if overwrite:
                 os.replace(tmp, path)
             else:
@@ -232,7 +237,7 @@ class CampaignWriter:
             resumed = json.loads(h5.attrs.get("resumed", "[]"))
             h5.attrs["resumed"] = json.dumps([*resumed, now_iso()])
             for grp in h5[RUNS_GROUP].values():  # unfinished work is open again
-                if STEPS_TABLE in grp and grp.attrs["status"] != "completed":
+                if STEPS_TABLE in grp and text(grp.attrs["status"]) != "completed":
                     grp.attrs["status"] = "running"
                     grp.attrs["error"] = ""
             h5.flush()
@@ -260,7 +265,7 @@ class CampaignWriter:
 
     @property
     def status(self) -> str:
-        return str(self.h5.attrs["status"])
+        return text(self.h5.attrs["status"])
 
     def open_run(
         self, protocol: str, config: Mapping[str, Any] | BaseModel | str | None = None,
@@ -285,7 +290,7 @@ class CampaignWriter:
         half_made = [n for n in runs if n.startswith(name[:4]) and n not in self._runs]
         for old in half_made:  # (only a run killed while being created has no commit log)
             del runs[old]
-        grp = runs.create_group(name)
+        grp = new_group(runs, name)
         grp.attrs["protocol"] = protocol
         grp.attrs["config"] = _config_json(config)
         grp.attrs["instruments"] = json.dumps(instruments or {}, default=str)
@@ -322,6 +327,11 @@ class CampaignWriter:
                 self._reserve.release()  # room for HDF5 to write what it holds, then again
                 self._finish(status, error)
             self.h5.close()
+            if status == "completed" and self.compress:
+                self._reserve.release()  # its bytes are room for the compressed copy
+                # on failure (disk full) the file stays as written, whole; `xbarlab compress`
+                with contextlib.suppress(OSError):
+                    self.compressed = compress_file(self.path, fsync=self.durability == "power")
         finally:
             self.closed = True
             self._reserve.release()
