@@ -41,6 +41,7 @@ class ChipInfo:
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     description: str = ""
     read_time_s: float | None = None  # how long one read integrates (1/f noise), when known
+    g_max: float | None = None  # the largest conductance its devices reach, S, when known
 
 
 class Chip(ABC):

@@ -12,6 +12,7 @@ import math
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from xbarlab.instruments.errors import SafetyLimitError
+from xbarlab.instruments.quantities import Amperes, Joules, Seconds, Volts
 
 
 class SafetyLimits(BaseModel):
@@ -22,15 +23,15 @@ class SafetyLimits(BaseModel):
     # maxima: what the SMUs xbarlab drives can source at all (Keithley 2450: 210 V, 1.05 A;
     # 2602B: 40 V, 10 A pulsed; B2900: 210 V, 3 A pulsed), so a unit slip (volts for
     # millivolts) is refused instead of becoming a limit that protects nothing
-    max_voltage: float = Field(5.0, gt=0, le=210, description="max |V| sourced or allowed as "
+    max_voltage: Volts = Field(5.0, gt=0, le=210, description="max |V| sourced or allowed as "
                                "compliance")
-    max_current: float = Field(10e-3, gt=0, le=10, description="max |I| sourced or set as "
+    max_current: Amperes = Field(10e-3, gt=0, le=10, description="max |I| sourced or set as "
                                "compliance")
-    max_pulse_width: float = Field(1e-3, gt=0, le=1e3, description="max pulse width, s")
-    max_pulse_energy: float = Field(1e-6, gt=0, le=1e3, description="max worst-case energy per "
+    max_pulse_width: Seconds = Field(1e-3, gt=0, le=1e3, description="max pulse width, s")
+    max_pulse_energy: Joules = Field(1e-6, gt=0, le=1e3, description="max worst-case energy per "
                                     "pulse, J")
     forming_allowed: bool = False
-    forming_voltage: float = Field(8.0, gt=0, le=210, description="max |V| for forming, when "
+    forming_voltage: Volts = Field(8.0, gt=0, le=210, description="max |V| for forming, when "
                                    "allowed")
 
     def _fail(self, what: str, value: float, limit_name: str, limit: float) -> None:

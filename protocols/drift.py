@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xbarlab.chip_drivers.base import Chip
+from xbarlab.instruments.quantities import Seconds, Volts
 from xbarlab.protocols.base import Drive, Progress, Protocol, nested
 from xbarlab.protocols.program_verify import ProgramVerifyConfig
 from xbarlab.protocols.records import StepRecords
@@ -32,11 +33,11 @@ from xbarlab.protocols.staged_programming import (
 class DriftConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    t_start_s: float = Field(1.0, gt=0, le=1e9)
-    t_stop_s: float = Field(86_400.0, gt=0, le=1e9, description="at most ~30 years")
+    t_start_s: Seconds = Field(1.0, gt=0, le=1e9)
+    t_stop_s: Seconds = Field(86_400.0, gt=0, le=1e9, description="at most ~30 years")
     points_per_decade: int = Field(4, gt=0, le=100)
-    fit_from_s: float = Field(20.0, ge=0)
-    v_read: float = Field(0.2, gt=0)
+    fit_from_s: Seconds = Field(20.0, ge=0)
+    v_read: Volts = Field(0.2, gt=0)
     program: ProgramVerifyConfig = ProgramVerifyConfig()
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from xbarlab.chip_drivers.base import Chip
+from xbarlab.instruments.quantities import Seconds, Siemens, Volts
 from xbarlab.protocols.base import (
     RESET_POLARITY_HELP,
     Drive,
@@ -33,15 +34,15 @@ class EnduranceConfig(BaseModel):
 
     max_cycles: int = Field(1_000_000, gt=0, le=10**12)
     checkpoints_per_decade: int = Field(10, gt=0, le=100)
-    set_amplitude: float = Field(1.2, gt=0)
+    set_amplitude: Volts = Field(1.2, gt=0)
     # a long SET crystallizes a PCM cell fully (one 100 ns partial SET leaves it near Gmin)
-    set_width: float = Field(10e-6, gt=0)
-    reset_amplitude: float = Field(1.7, gt=0, description="magnitude, V")
-    reset_width: float = Field(50e-9, gt=0)
+    set_width: Seconds = Field(10e-6, gt=0)
+    reset_amplitude: Volts = Field(1.7, gt=0, description="magnitude, V")
+    reset_width: Seconds = Field(50e-9, gt=0)
     reset_polarity: ResetPolarity = Field("auto", description=RESET_POLARITY_HELP)
-    v_read: float = Field(0.2, gt=0)
+    v_read: Volts = Field(0.2, gt=0)
     min_on_off: float = Field(2.0, gt=1)
-    min_window: float = Field(2e-6, ge=0, description="smallest G_on - G_off of a switching "
+    min_window: Siemens = Field(2e-6, ge=0, description="smallest G_on - G_off of a switching "
                               "device, S")
     retests: int = Field(2, ge=0, description="fresh SET/RESET tries before a device is "
                          "declared failed (one weak SET is not a failure)")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from xbarlab.chip_drivers.base import Chip
+from xbarlab.instruments.quantities import Amperes, Seconds, Volts
 from xbarlab.protocols.base import Drive, Progress, Protocol
 from xbarlab.protocols.records import StepRecords
 
@@ -26,11 +27,11 @@ class IVSweepConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     cell: tuple[int, int] = Field((0, 0), description="row, column of the device")
-    vertices: list[float] | None = Field(None, description="voltages the staircase runs "
+    vertices: list[Volts] | None = Field(None, description="voltages the staircase runs "
                                          "through, V (default: by technology, see above)")
-    step_v: float = Field(0.02, ge=1e-4, description="staircase step, V")
-    step_s: float = Field(10e-6, gt=0, description="hold per point, s")
-    compliance: float = Field(1e-3, gt=0, description="current limit, A")
+    step_v: Volts = Field(0.02, ge=1e-4, description="staircase step, V")
+    step_s: Seconds = Field(10e-6, gt=0, description="hold per point, s")
+    compliance: Amperes = Field(1e-3, gt=0, description="current limit, A")
     sweeps: int = Field(1, gt=0, le=10_000)
     min_jump: float = Field(0.2, gt=0, description="relative change of I/V over a branch that "
                             "counts as switching")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from xbarlab.chip_drivers.base import Chip
+from xbarlab.instruments.quantities import Seconds, Siemens, Volts
 from xbarlab.protocols.base import (
     Drive,
     Progress,
@@ -41,12 +42,12 @@ from xbarlab.protocols.weight_mapping import (
 class MVMConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    g_span: float = Field(20e-6, gt=0, description="conductance of |w| = 1 above g_floor, S")
-    g_floor: float = Field(1e-6, ge=0, description="conductance of w = 0, S")
+    g_span: Siemens = Field(20e-6, gt=0, description="conductance of |w| = 1 above g_floor, S")
+    g_floor: Siemens = Field(1e-6, ge=0, description="conductance of w = 0, S")
     batch: int = Field(64, gt=0, le=65_536)
     calibration_batch: int = Field(32, gt=0, le=65_536)
-    v_read: float = Field(0.2, gt=0)
-    times_s: list[float] = Field(default_factory=lambda: [20.0, 3600.0, 86400.0])
+    v_read: Volts = Field(0.2, gt=0)
+    times_s: list[Seconds] = Field(default_factory=lambda: [20.0, 3600.0, 86400.0])
     seed: int = 0
     mapping: MappingConfig = Field(default_factory=DifferentialConfig,
                                    description="how each weight is held by devices: "

@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xbarlab.chip_drivers.base import Chip
+from xbarlab.instruments.quantities import Seconds, Siemens, Volts
 from xbarlab.protocols.base import (
     RESET_POLARITY_HELP,
     TYPICAL_PULSES_PER_CELL,
@@ -41,16 +42,16 @@ REASONS = ("", "max_pulses", "max_reversals", "stuck")
 class ProgramVerifyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    tolerance: float = Field(0.5e-6, gt=0, description="half-width of the band, S")
-    v_read: float = Field(0.2, gt=0)
-    set_start: float = Field(0.85, gt=0)
-    set_step: float = Field(0.02, ge=0)
-    set_max: float = Field(1.28, gt=0, description="below PCM's melting threshold (1.3 V)")
-    set_width: float = Field(100e-9, gt=0)
-    reset_start: float = Field(1.6, gt=0, description="RESET amplitude magnitude, V")
-    reset_step: float = Field(0.0, ge=0)
-    reset_max: float = Field(1.6, gt=0)
-    reset_width: float = Field(50e-9, gt=0)
+    tolerance: Siemens = Field(0.5e-6, gt=0, description="half-width of the band, S")
+    v_read: Volts = Field(0.2, gt=0)
+    set_start: Volts = Field(0.85, gt=0)
+    set_step: Volts = Field(0.02, ge=0)
+    set_max: Volts = Field(1.28, gt=0, description="below PCM's melting threshold (1.3 V)")
+    set_width: Seconds = Field(100e-9, gt=0)
+    reset_start: Volts = Field(1.6, gt=0, description="RESET amplitude magnitude, V")
+    reset_step: Volts = Field(0.0, ge=0)
+    reset_max: Volts = Field(1.6, gt=0)
+    reset_width: Seconds = Field(50e-9, gt=0)
     reset_polarity: ResetPolarity = Field("auto", description=RESET_POLARITY_HELP)
     max_pulses: int = Field(60, gt=0, le=100_000, description="per direction, between "
                             "reversals")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from xbarlab.chip_drivers.base import Chip
+from xbarlab.instruments.quantities import Seconds, Volts
 from xbarlab.protocols.base import (
     RESET_POLARITY_HELP,
     Drive,
@@ -39,15 +40,15 @@ class PulseResponseConfig(BaseModel):
     pulses: int = Field(50, gt=0, le=100_000, description="pulses per potentiation or "
                         "depression train")
     trains: int = Field(1, gt=0, le=10_000)
-    set_amplitude: float = Field(0.9, gt=0)
-    set_width: float = Field(100e-9, gt=0)
-    reset_amplitude: float = Field(1.35, gt=0, description="magnitude, V")
-    reset_width: float = Field(50e-9, gt=0)
+    set_amplitude: Volts = Field(0.9, gt=0)
+    set_width: Seconds = Field(100e-9, gt=0)
+    reset_amplitude: Volts = Field(1.35, gt=0, description="magnitude, V")
+    reset_width: Seconds = Field(50e-9, gt=0)
     reset_polarity: ResetPolarity = Field("auto", description=RESET_POLARITY_HELP)
     alternating: int = Field(100, ge=0, le=100_000,
                              description="up/down pairs for the symmetry point")
     settle_fraction: float = Field(0.25, gt=0, le=1)
-    v_read: float = Field(0.2, gt=0)
+    v_read: Volts = Field(0.2, gt=0)
 
     def drives(self) -> list[Drive]:
         return [Drive("v_read", self.v_read),

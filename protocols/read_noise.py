@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from xbarlab.chip_drivers.base import Chip
+from xbarlab.instruments.quantities import Seconds, Volts
 from xbarlab.protocols.base import Drive, Progress, Protocol
 from xbarlab.protocols.records import Population, StepRecords
 
@@ -18,8 +19,8 @@ class ReadNoiseConfig(BaseModel):
 
     repeats: int = Field(100, ge=2, le=10_000_000)
     reads_per_step: int = Field(10, ge=1, le=100_000, description="reads committed together")
-    interval_s: float = Field(0.0, ge=0, description="wait between reads")
-    v_read: float = Field(0.2, gt=0)
+    interval_s: Seconds = Field(0.0, ge=0, description="wait between reads")
+    v_read: Volts = Field(0.2, gt=0)
 
     def drives(self) -> list[Drive]:
         return [Drive("v_read", self.v_read)]

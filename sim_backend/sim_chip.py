@@ -23,7 +23,8 @@ class SimChip(Chip):
                              identity=identity or ChipIdentity(), limits=limits or SafetyLimits(),
                              description="simulated chip (in-process)",
                              read_time_s=getattr(self.array.model.device.read_noise,
-                                                 "t_read_s", None))
+                                                 "t_read_s", None),
+                             g_max=self.array.model.device.g_max)
 
     def _read(self, sel, v_read) -> np.ndarray:
         return self.array.read_values(sel, v_read)

@@ -43,9 +43,9 @@ BAD = [
     ("negative tolerance", "tolerance = 0.5e-6", "tolerance = -1e-6",
      "steps[0].program_verify.tolerance: must be > 0 (got -1e-06)"),
     ("wrong type", "levels = 4", 'levels = "four"',
-     "steps[0].program_verify.levels: must be an integer (got 'four')"),
+     "steps[0].program_verify.levels: must be a number, not text ('four')"),
     ("wrong type in a list", "cell = [1, 2]", 'cell = [1, "b"]',
-     "steps[2].iv_sweep.cell[1]: must be an integer (got 'b')"),
+     "steps[2].iv_sweep.cell[1]: must be a number, not text ('b')"),
     ("missing target", '[target.serial]\nport = "{port}"\ntimeout_s = 1.0', "",
      "target: required field is missing"),
     ("missing port", 'port = "{port}"', "",
@@ -151,13 +151,14 @@ def test_examples_are_valid_campaigns(example):
     assert cfg.steps
 
 
-def test_missing_file_and_errors_are_one_line(tmp_path):
+def test_missing_file_is_one_line_and_every_error_has_its_line(tmp_path):
     with pytest.raises(CampaignConfigError, match=r"^nope.toml: no such campaign file$"):
         load_campaign("nope.toml")
     with pytest.raises(CampaignConfigError) as err:
         parse_campaign("[target.simulated]\nrows = 0\n[[steps]]\n[steps.drift]\nt_stop_s = 0\n",
                        "c.toml")
-    assert str(err.value) == "c.toml: target.simulated.rows: must be > 0 (got 0) (and 1 more)"
+    assert str(err.value) == ("c.toml: 2 errors:\n  target.simulated.rows: must be > 0 (got 0)\n"
+                              "  steps[0].drift.t_stop_s: must be > 0 (got 0)")
 
 
 def test_campaign_reference_in_docs_is_current():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from xbarlab.campaign.steps import STEP_TYPES, StepSpec
 from xbarlab.chip_drivers.identity import ChipIdentity
 from xbarlab.errors import XbarlabError
+from xbarlab.instruments.quantities import Seconds, unit_of
 from xbarlab.instruments.safety import SafetyLimits
 from xbarlab.protocols.base import Drive
 from xbarlab.store.layout import MAX_RUNS
@@ -50,7 +52,7 @@ class SimulatedTarget(_Strict):
 class SerialTarget(_Strict):
     port: str
     baudrate: int = Field(115200, gt=0)
-    timeout_s: float = Field(2.0, gt=0)
+    timeout_s: Seconds = Field(2.0, gt=0)
     read_format: Literal["u16", "f32"] = "u16"
     channel_map: str | None = Field(None, description="channel map TOML (relative)")
 
@@ -61,7 +63,7 @@ class SmuMatrixTarget(_Strict):
     matrix: str = Field(description="VISA resource of the switch matrix (a Keithley 707B)")
     matrix_rows: int = Field(2, gt=0, le=8)
     matrix_cols: int = Field(24, gt=0, le=72)
-    matrix_settle_s: float = Field(5e-3, ge=0, le=10, description="wait after switching "
+    matrix_settle_s: Seconds = Field(5e-3, ge=0, le=10, description="wait after switching "
                                    "relays (with the SMU output off) before sourcing again")
     pins: str = Field(description="channel map TOML: matrix column of every word and bit line")
     technology: str = "unknown"
@@ -243,12 +245,17 @@ def _describe(err: dict, loc: tuple) -> str:
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:
-    errors = exc.errors()
-    first = errors[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
-    where = _where(loc)
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{source}: {where + ': ' if where else ''}{_describe(first, loc)}{more}"
+    """One line for one error; for several, a line saying how many and one line each, so a
+    file is mended in one go."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        where = _where(loc)
+        lines.append(f"{where + ': ' if where else ''}{_describe(err, loc)}")
+    lines = list(dict.fromkeys(lines))
+    if len(lines) == 1:
+        return f"{source}: {lines[0]}"
+    return f"{source}: {len(lines)} errors:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def _models_and_bool(annotation: Any) -> tuple[list[type[BaseModel]], bool]:
@@ -265,6 +272,18 @@ def _models_and_bool(annotation: Any) -> tuple[list[type[BaseModel]], bool]:
     return models, allows
 
 
+def _plain_number(annotation: Any) -> bool:
+    """Whether a field takes plain numbers only (int or float, not a quantity with a unit, not
+    text): then text is a slip that pydantic's lax mode would turn into a number."""
+    if annotation in (int, float):
+        return True
+    if typing.get_origin(annotation) is typing.Annotated:
+        return False  # a quantity (xbarlab.instruments.quantities): text with a unit
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return bool(args) and all(_plain_number(a) for a in args) and \
+        typing.get_origin(annotation) in (list, tuple, types.UnionType, typing.Union)
+
+
 def _refuse_bool_numbers(model: type[BaseModel], data: Any, loc: tuple) -> None:
     """TOML's true/false where a number belongs is a slip, not 1/0 (which pydantic's lax mode
     would make of it): refuse it, naming the field."""
@@ -275,11 +294,14 @@ def _refuse_bool_numbers(model: type[BaseModel], data: Any, loc: tuple) -> None:
         if field is None:
             continue
         models, allows_bool = _models_and_bool(field.annotation)
+        plain = _plain_number(field.annotation) and unit_of(field.metadata) is None
         items = value if isinstance(value, list) else [value]
         for k, item in enumerate(items):
             where = (*loc, key, k) if isinstance(value, list) else (*loc, key)
             if isinstance(item, bool) and not allows_bool:
                 raise _FieldError(where, f"must be a number, not {str(item).lower()}")
+            if isinstance(item, str) and plain:  # "8" for 8: quantities take text, not these
+                raise _FieldError(where, f"must be a number, not text ({item!r})")
             for m in models:
                 _refuse_bool_numbers(m, item, where)
 

@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xbarlab.chip_drivers.base import Chip
+from xbarlab.instruments.quantities import Siemens
 from xbarlab.protocols.base import Protocol
 from xbarlab.protocols.drift import DriftConfig, DriftTracking
 from xbarlab.protocols.endurance import Endurance, EnduranceConfig
@@ -64,6 +65,15 @@ class Region(BaseModel):
         return m
 
 
+def check_reachable(field: str, g: float, chip: Chip) -> None:
+    """Refuse a target conductance the chip's devices cannot reach (when the chip knows its
+    range: the simulator and twins do, from their device model)."""
+    g_max = chip.info.g_max
+    if g_max is not None and g > g_max:
+        raise StepInputError(field, f"{g * 1e6:.4g} µS is above what this chip's "
+                             f"{chip.info.technology} devices reach ({g_max * 1e6:.4g} µS)")
+
+
 class StepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -87,8 +97,8 @@ class _Levels(_Regional):
     often."""
 
     levels: int = Field(8, ge=1, le=4096)
-    g_low: float = Field(2e-6, ge=0, description="lowest target, S")
-    g_high: float = Field(20e-6, gt=0, description="highest target, S")
+    g_low: Siemens = Field(2e-6, ge=0, description="lowest target, S")
+    g_high: Siemens = Field(20e-6, gt=0, description="highest target, S")
     spacing: Literal["linear", "log"] = "linear"
     seed: int = Field(0, ge=0)
 
@@ -177,9 +187,9 @@ class _LevelsOrWeights(_Levels, _Weights):
 
     mapping: MappingConfig | None = Field(None, description="program weights held by this "
                                           "mapping instead of levels")
-    g_span: float = Field(20e-6, gt=0, description="with mapping: conductance of |w| = 1 "
+    g_span: Siemens = Field(20e-6, gt=0, description="with mapping: conductance of |w| = 1 "
                           "above g_floor, S")
-    g_floor: float = Field(1e-6, ge=0, description="with mapping: conductance of w = 0, S")
+    g_floor: Siemens = Field(1e-6, ge=0, description="with mapping: conductance of w = 0, S")
 
     @model_validator(mode="after")
     def _one_kind(self):
@@ -193,6 +203,12 @@ class _LevelsOrWeights(_Levels, _Weights):
             raise ValueError("levels, g_low, g_high and spacing do not apply with a mapping; "
                              "the weights set the targets")
         return self
+
+    def check_range(self, chip: Chip) -> None:
+        if self.mapping is None:
+            check_reachable("g_high", self.g_high, chip)
+        elif self.mapping.kind != "optimized":
+            check_reachable("g_span", self.g_floor + self.g_span, chip)
 
     def stage_targets(self, chip: Chip, base: Path):
         """The levels' targets, or the weights' stages; and the plan's facts."""
@@ -217,6 +233,7 @@ class _LevelsOrWeights(_Levels, _Weights):
 class ProgramVerifyStep(ProgramVerifyConfig, _LevelsOrWeights):
     def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
         cfg = self.protocol_config(ProgramVerifyConfig)
+        self.check_range(chip)
         targets, _ = self.stage_targets(chip, base)
         if self.mapping is None:
             return ProgramVerify(cfg, targets)
@@ -226,6 +243,7 @@ class ProgramVerifyStep(ProgramVerifyConfig, _LevelsOrWeights):
 class DriftStep(DriftConfig, _LevelsOrWeights):
     def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
         cfg = self.protocol_config(DriftConfig)
+        self.check_range(chip)
         targets, _ = self.stage_targets(chip, base)
         return DriftTracking(cfg, targets)
 
@@ -255,6 +273,8 @@ class MVMStep(MVMConfig, _Weights):
     def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
         devices = 4 if self.mapping.kind == "optimized" else \
             make_mapping(self.mapping, self.g_span, self.g_floor).devices
+        if self.mapping.kind != "optimized":
+            check_reachable("g_span", self.g_floor + self.g_span, chip)
         w = self.weight_matrix(chip.shape, devices, base)
         mapping, facts = self.mapping_for(self.mapping, chip, w.shape, base)
         cfg = self.protocol_config(MVMConfig).model_copy(update={"mapping": mapping})
