@@ -107,8 +107,8 @@ def test_existing_file_is_never_overwritten(tmp_path):
     p = cli("run", "c.toml", cwd=tmp_path)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 2
-    assert err == (f"xbarlab: error: {out.name}: file exists; continue it with --resume or "
-                   "choose another output file\n")
+    assert err == (f"xbarlab: error: {out.name}: exists; choose another output file, or give "
+                   "--force to replace it\n")
     assert out.read_bytes() == b"precious data"
 
 

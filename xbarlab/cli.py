@@ -30,6 +30,35 @@ app = typer.Typer(
 out = Console()
 
 
+def _refuse_existing(output: Path, what: str, force: bool) -> None:
+    """An output that exists is kept unless --force; one line saying so."""
+    if output.exists() and not force:
+        raise XbarlabError(f"{output}: exists; choose another {what}, or give --force to "
+                           "overwrite it")
+
+
+FORCE_HELP = "Overwrite the output if it exists."
+
+
+def _replace_campaign(output: Path) -> None:
+    """Delete the campaign file (and its resume checkpoint) that --force replaces; refused
+    while a writer holds it."""
+    from xbarlab.campaign.checkpoint import checkpoint_path
+    from xbarlab.store.lock import WriterLock
+
+    lock = WriterLock(output)
+    lock.acquire()  # CampaignLockedError, naming the writer, while one lives
+    try:
+        output.unlink()
+        checkpoint_path(output).unlink(missing_ok=True)
+    finally:
+        lock.release()
+
+
+def _note(message: str) -> None:
+    out.print(f"note: {message}", highlight=False)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"xbarlab {xbarlab.__version__}")
@@ -53,9 +82,12 @@ def demo(
     device: Annotated[str, typer.Option(help="pcm | rram")] = "pcm",
     dies: Annotated[int, typer.Option(help="Simulated dies of the wafer.")] = 4,
     size: Annotated[int, typer.Option(help="Rows and columns of each die's array.")] = 128,
+    force: Annotated[bool, typer.Option("--force", help="Replace the demo output already in "
+                                        "the directory.")] = False,
 ) -> None:
     """The whole loop on the built-in simulator: characterize a small simulated wafer, fit the
-    device model, write the report, build a chip twin and replay on it."""
+    device model, write the report, build a chip twin and replay on it. Without -o, the
+    results go to xbarlab-demo/ (xbarlab-demo-rram/ for --device rram)."""
     from xbarlab.demo import run_demo
 
     if device not in ("pcm", "rram"):
@@ -64,7 +96,9 @@ def demo(
         raise XbarlabError(f"--dies {dies}: use 1..64")
     if not 64 <= size <= 1024:
         raise XbarlabError(f"--size {size}: use 64..1024")
-    run_demo(output, device, dies, size, out)
+    if output == Path("xbarlab-demo") and device == "rram":
+        output = Path("xbarlab-demo-rram")  # so the PCM demo's results stay beside it
+    run_demo(output, device, dies, size, out, force=force)
 
 
 @app.command()
@@ -156,12 +190,12 @@ def export(
     run: Annotated[str, typer.Option(help="Run name (001_drift) or its protocol.")],
     table: Annotated[str, typer.Option(help="Table of the run.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="netCDF file to write.")],
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Export one table of a campaign (committed records, units, identity) to netCDF."""
     from xbarlab.store.reader import export_netcdf
 
-    if output.exists():
-        raise XbarlabError(f"{output}: exists; choose another output file")
+    _refuse_existing(output, "output file", force)
     path = export_netcdf(file, run, table, output)
     print(f"wrote {path}")
 
@@ -177,6 +211,8 @@ def run(
     compress: Annotated[bool, typer.Option(
         "--compress/--no-compress", help="Deflate the file's tables when the campaign "
         "completes (any HDF5 reader opens them; about a seventh of the size).")] = True,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an existing output file (its records are lost).")] = False,
 ) -> None:
     """Run a campaign: every step in order, streamed into one HDF5 file, with progress bars.
     Ctrl-C stops at the next safe point (outputs off, file marked interrupted)."""
@@ -191,8 +227,28 @@ def run(
         recorded_campaign,
     )
 
+    if campaign.suffix.lower() in (".h5", ".hdf5", ".nc"):
+        raise XbarlabError(f"{campaign}: a data file, not a campaign file (.toml); give the "
+                           "campaign file it was run from")
     cfg, text = load_campaign(campaign)
     output = output or Path(campaign.stem + ".h5")
+    if resume and force:
+        raise XbarlabError("--resume and --force: continue the file, or replace it, not both")
+    if not resume and output.exists():
+        from xbarlab.store.reader import read_info
+
+        if force:
+            _replace_campaign(output)
+        else:
+            try:
+                status = read_info(output).status
+            except XbarlabError:
+                status = ""
+            hint = "choose another output file, or give --force to replace it" \
+                if status in ("completed", "") else \
+                "continue it with --resume, choose another output file, or give --force"
+            what = f"holds a {status} campaign" if status else "exists"
+            raise XbarlabError(f"{output}: {what}; {hint}")
     if resume:
         if not output.exists():
             raise XbarlabError(f"{output}: no such campaign file to resume")
@@ -354,7 +410,7 @@ def fit(
 
     check_outputs(output, summary, aihwkit, force=force)
     skipped, required = parse_parts(skip, "--skip"), parse_parts(require, "--require")
-    files = find_campaigns(inputs)
+    files = find_campaigns(inputs, note=_note)
     start_from = base_model(device, base, recorded_device(files),
                             warn=lambda text: out.print(f"[yellow]warning: {text}[/]"))
     with Progress(console=out, transient=True, disable=not out.is_terminal) as bars:
@@ -434,16 +490,16 @@ def report(
     salvage: Annotated[bool, typer.Option(
         "--salvage", help="Leave out records that fail their checksum (and say which) instead "
                           "of refusing a damaged file.")] = False,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Write a self-contained HTML report (opens offline) of one campaign or a wafer."""
     from xbarlab.fitting import find_campaigns
     from xbarlab.report import write_report
 
-    if output.exists():
-        raise XbarlabError(f"{output}: exists; choose another report file")
+    _refuse_existing(output, "report file", force)
     if model is not None and not model.exists():
         raise XbarlabError(f"--model {model}: no such model file")
-    files = find_campaigns(inputs)
+    files = find_campaigns(inputs, note=_note)
     with _salvage_if(salvage) as skipped:
         write_report(files, output, model)
     _print_skipped(skipped)
@@ -479,6 +535,7 @@ def twin(
     model: Annotated[Path, typer.Option(help="Its fitted model (xbarlab fit).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Twin file to write.")],
     seed: Annotated[int, typer.Option(help="Seed of what the records don't say.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Build a chip twin: a simulated chip with this chip's own devices (stuck cells, drift,
     lifetimes), for `target.twin` in a campaign."""
@@ -488,8 +545,7 @@ def twin(
     from xbarlab.twin import build_twin
     from xbarlab.twin_file import save_twin
 
-    if output.exists():
-        raise XbarlabError(f"{output}: exists; choose another twin file")
+    _refuse_existing(output, "twin file", force)
     try:
         chip_model = ChipModel.model_validate_json(model.read_text())
     except (OSError, ValueError) as exc:
@@ -506,7 +562,8 @@ def twin(
 
 @app.command()
 def replay(
-    file: Annotated[Path, typer.Argument(help="The recorded campaign file (.h5).")],
+    file: Annotated[Path, typer.Argument(help="The recorded campaign file (.h5), or a folder "
+                                         "holding one (twins and replays left out).")],
     twin_file: Annotated[Path, typer.Option("--twin", help="Chip twin (xbarlab twin).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Campaign file to write.")],
     campaign: Annotated[Path | None, typer.Option(
@@ -514,6 +571,7 @@ def replay(
     salvage: Annotated[bool, typer.Option(
         "--salvage", help="Leave out records that fail their checksum (and say which) instead "
                           "of refusing a damaged file.")] = False,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Rerun a recorded campaign (or another) against a chip twin and compare the key
     statistics of the original and the replay side by side."""
@@ -527,8 +585,16 @@ def replay(
     from xbarlab.store.reader import read_info
     from xbarlab.summary import of_file
 
-    if output.exists():
-        raise XbarlabError(f"{output}: exists; choose another output file")
+    _refuse_existing(output, "output file", force)
+    if file.is_dir():
+        from xbarlab.fitting import find_campaigns
+
+        found = find_campaigns([str(file)], note=_note)
+        if len(found) > 1:
+            raise XbarlabError(f"{file}: holds {len(found)} campaigns "
+                               f"({', '.join(p.name for p in found[:3])}...); name the one the "
+                               "twin was built from")
+        file = found[0]
     text = campaign.read_text() if campaign else read_info(file).config_text
     if not text:
         raise XbarlabError(f"{file}: no campaign recorded; give --campaign")
@@ -536,6 +602,8 @@ def replay(
     doc["target"] = {"twin": str(twin_file.resolve()), "twin_state": "start"}
     text = tomli_w.dumps(doc)
     cfg = parse_campaign(text, f"replay of {campaign or file}")
+    if output.exists():
+        _replace_campaign(output)
     CampaignRunner(cfg, text, output, source=str(campaign or file)).run()
     with _salvage_if(salvage) as skipped:
         a = of_file(file)

@@ -133,14 +133,16 @@ def device_model(device: str) -> ChipModel:
 
 
 def run_demo(out: Path, device: str = "pcm", dies: int = 4, size: int = 128,
-             console: Console | None = None) -> DemoResult:
+             console: Console | None = None, force: bool = False) -> DemoResult:
     console = console or Console()
     t0 = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
-    existing = [p for p in out.iterdir() if p.suffix in (".h5", ".html", ".json")]
-    if existing:
+    existing = [p for p in out.iterdir() if p.suffix in (".h5", ".html", ".json", ".toml")]
+    if existing and not force:
         raise XbarlabError(f"{out}: already holds demo output ({existing[0].name}); choose "
-                           "another directory")
+                           "another directory, or give --force to replace it")
+    for p in existing:  # (--force) the demo's own kinds of file only
+        p.unlink()
     (out / "device_model.json").write_text(device_model(device).model_dump_json(indent=2))
     steps = RRAM_STEPS if device == "rram" else PCM_STEPS
     campaigns = []

@@ -25,6 +25,7 @@ from xbarlab.analysis.sufficient import CampaignStats
 from xbarlab.errors import XbarlabError
 from xbarlab.fit_inputs import DEVICE_KINDS, campaign_stats, recorded_device
 from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
+from xbarlab.store.layout import FORMAT_NAME
 from xbarlab.summary import KeyStatistics, of_stats
 
 __all__ = [
@@ -41,21 +42,47 @@ __all__ = [
 ]
 
 
-def find_campaigns(inputs: list[str]) -> list[Path]:
-    """Campaign files from file names, directories (their ``*.h5``) and glob patterns."""
+def find_campaigns(inputs: list[str],
+                   note: Callable[[str], None] = lambda _: None) -> list[Path]:
+    """Campaign files from file names, directories (their ``*.h5``) and glob patterns. What a
+    directory or pattern holds besides measured campaigns (chip twins, replays on a twin, other
+    HDF5 files) is left out with a ``note``; a file named on its own is always taken."""
     files: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(p.glob("*.h5"))
+            found = _measured(sorted(p.glob("*.h5")), note)
         elif p.exists():
             found = [p]
         else:
-            found = sorted(Path(m) for m in glob.glob(item))
+            found = _measured(sorted(Path(m) for m in glob.glob(item)), note)
         if not found:
             raise XbarlabError(f"{item}: no campaign files there")
         files += found
     return list(dict.fromkeys(files))
+
+
+def _measured(paths: list[Path], note: Callable[[str], None]) -> list[Path]:
+    import h5py
+
+    keep = []
+    for path in paths:
+        try:
+            with h5py.File(path, "r", swmr=True) as f:
+                kind = f.attrs.get("format", b"")
+                config = f.attrs.get("config", "")
+        except OSError:
+            kind, config = b"", ""
+        kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+        config = config.decode() if isinstance(config, bytes) else str(config)
+        if kind != FORMAT_NAME:
+            note(f"left out {path.name}: " + ("a chip twin" if "twin" in kind else
+                                               "not an xbarlab campaign file"))
+        elif "[target.twin]" in config or "\ntwin = " in config:
+            note(f"left out {path.name}: a replay on a chip twin, not a measured chip")
+        else:
+            keep.append(path)
+    return keep
 
 
 @dataclass
