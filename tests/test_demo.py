@@ -52,3 +52,26 @@ def test_demo_never_overwrites(tmp_path):
     (tmp_path / "model.json").write_text("{}")
     with pytest.raises(XbarlabError, match="already holds demo output"):
         run_demo(tmp_path, dies=1, size=64, console=Console(file=io.StringIO()))
+
+
+def test_the_demo_mvm_uses_fresh_rows_and_its_numbers_state_their_time(tmp_path):
+    import numpy as np
+
+    from xbarlab.store.reader import read_table
+
+    log = io.StringIO()
+    result = run_demo(tmp_path / "demo", dies=1, size=64, console=Console(file=log, width=250))
+    die = result.campaigns[0]
+    mvm = read_table(die, "004_mvm", "results")
+    worn = set(read_table(die, "003_endurance", "results")["row"].values.tolist())
+    worn |= set(read_table(die, "005_pulse_response", "results")["row"].values.tolist())
+    assert not worn & set(mvm["row"].values.tolist())  # no worn-out device holds a weight
+    errors = read_table(die, "004_mvm", "errors")
+    raw, comp = (float(errors[c].values[-1]) for c in ("rel_l2", "rel_l2_compensated"))
+    assert errors["time"].values[-1] == 86400.0 and comp < raw  # compensation helps here
+    text = log.getvalue()
+    assert "MVM error at 0 s" in text and "at 1 d: raw → compensated" in text
+    assert f"{raw:.3f} → {comp:.3f}" in text
+    assert "global drift compensation (one factor from a calibration batch) removes the " \
+           "average drift" in text
+    assert np.all(mvm["converged"].values.mean() > 0.99)

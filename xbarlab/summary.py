@@ -139,6 +139,18 @@ def device_model(path: Path) -> PCMModel | RRAMModel:
     return DEVICE_KINDS[recorded_device([path]) or "pcm"]()
 
 
+def mvm_errors(path: Path) -> dict[float, tuple[float, float]]:
+    """{time since programming (s): (relative L2 error, with global drift compensation)} of
+    the file's first mvm run (empty without one)."""
+    for run in read_info(path).runs.values():
+        if run.protocol == "mvm" and "errors" in run.tables and run.steps:
+            e = read_table(path, run.name, "errors")
+            return {float(t): (float(a), float(b)) for t, a, b in zip(
+                e["time"].values, e["rel_l2"].values, e["rel_l2_compensated"].values,
+                strict=True)}
+    return {}
+
+
 def first_mvm_error(path: Path) -> float:
     for run in read_info(path).runs.values():
         if run.protocol == "mvm" and "errors" in run.tables and run.steps:
