@@ -125,3 +125,25 @@ def test_live_view_says_when_a_campaign_was_interrupted(tmp_path):
     assert doc.title == "xbarlab watch: 1 steps, interrupted"
     assert "interrupted by the user" in status.text
     assert "--resume" in status.text
+
+
+def test_the_readme_screenshot_script_draws_a_report(tmp_path):
+    """docs/img/report_screenshot.py, which makes the README's picture, on a small demo."""
+    import importlib.util
+    import struct
+    import zlib
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "docs" / "img" / "report_screenshot.py"
+    spec = importlib.util.spec_from_file_location("report_screenshot", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    png = module.take(tmp_path / "shot.png", dies=2, size=64, width=1000, height=700)
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width == 1000 and 400 < height <= 700  # (the viewport: the window less its frame)
+    # not a blank page: the image data holds many distinct byte values (plots, text)
+    idat = b"".join(data[i + 8:i + 8 + struct.unpack(">I", data[i:i + 4])[0]]
+                    for i in range(8, len(data) - 12) if data[i + 4:i + 8] == b"IDAT")
+    assert len(set(zlib.decompress(idat))) > 100

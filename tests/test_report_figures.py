@@ -83,11 +83,15 @@ def test_program_verify_figures(campaign):
     conv = res["converged"].values.astype(bool)
     _, src = pv.iterations_histogram(res)
     np.testing.assert_array_equal(src.data["cells"], np.bincount(res["iterations"].values[conv]))
-    _, sources = pv.error_by_level(res)
-    assert len(sources) == 4  # one histogram per programmed level
+    _, src = pv.error_by_level(res)
+    assert len(src.data["level"]) == 4  # one mark per programmed level
     err = (res["final_g"].values - res["target"].values)[conv] * 1e6
-    total = sum(int(s.data["cells"].sum()) for s in sources.values())
-    assert 0.99 * err.size <= total <= err.size  # the 0.1-99.9 % range of the errors
+    assert int(np.sum(src.data["cells"])) == err.size
+    levels = np.unique(res["target"].values[conv])
+    for k, level in enumerate(levels):  # each level's median and quartiles, recomputed
+        e = err[res["target"].values[conv] == level]
+        np.testing.assert_allclose([src.data[q][k] for q in ("median", "q25", "q75")],
+                                   np.percentile(e, [50, 25, 75]))
     _, sources = pv.convergence_traces(trace, res, cells=5)
     for cell, s in sources.items():
         r, c = divmod(cell, 32)
@@ -156,11 +160,17 @@ def test_wafer_map_and_die_statistics(tmp_path):
     conv = np.concatenate([read_table(files[1], run, "results")["converged"].values
                            for run in ("program_verify", "drift", "mvm")])
     assert stats["yield"][1] == pytest.approx(conv.mean())  # every programming run pooled
-    _, src = wafer_map(stats["die_x"], stats["die_y"], stats["mean_nu"], name="mean_nu")
+    fig, src = wafer_map(stats["die_x"], stats["die_y"], stats["mean_nu"],
+                         name="Mean drift exponent ν")
     np.testing.assert_allclose(src.data["value"], stats["mean_nu"])
+    assert list(fig.xaxis[0].ticker.ticks) == [0, 1, 2]  # whole dies, no half ticks
+    lo, hi = np.nanmin(stats["mean_nu"]), np.nanmax(stats["mean_nu"])
+    spread = [t.text for t in fig.below if hasattr(t, "text")]
+    assert spread == [f"colour spans {lo:.4g} to {hi:.4g}: a spread of {hi - lo:.2g}, "
+                      f"{100 * (hi - lo) / np.nanmean(stats['mean_nu']):.2g} % of the mean"]
     out = write_report(files, tmp_path / "wafer.html")
     text = out.read_text()
-    assert text.index("Wafer map") < text.index("die0")  # the wafer map comes first
+    assert text.index("Mean drift exponent") < text.index("die0")  # the wafer maps first
 
 
 def test_report_is_self_contained(campaign, tmp_path):

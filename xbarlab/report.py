@@ -21,11 +21,17 @@ from xbarlab.analysis.estimates import Estimate
 from xbarlab.analysis.figures import drift as drift_figs
 from xbarlab.analysis.figures import others
 from xbarlab.analysis.figures import program_verify as pv_figs
+from xbarlab.analysis.figures.common import legend_outside
 from xbarlab.analysis.figures.wafer import wafer_map
 from xbarlab.sim_backend.models import ChipModel
 from xbarlab.store.reader import CampaignInfo, read_info, read_table
 from xbarlab.summary import key_statistics
 
+# the per-die statistics drawn as wafer maps: (key statistic, title, unit)
+WAFER_MAPS = (("yield", "Yield: devices programmed", "fraction"),
+              ("mean_nu", "Mean drift exponent ν", ""),
+              ("mean_relaxation", "Mean relaxation δ/G", ""),
+              ("median_lifetime", "Median lifetime", "cycles"))
 STATUS_COLOR = {"completed": "#2a7d2a", "running": "#1f5fa8"}
 
 
@@ -61,6 +67,8 @@ def run_figures(path: Path, run, model=None) -> list:
     if run.protocol == "drift":
         out += drift_figs.figures(tables, device)
     out += others.figures(run.protocol, tables, device)
+    for fig in out:
+        legend_outside(fig)
     return out
 
 
@@ -140,6 +148,8 @@ def mapping_comparison(path: Path, info: CampaignInfo) -> list:
     figs, _ = others.mvm_error_by_mapping(
         [(lab, read_table(path, r.name, "errors")) for lab, r in zip(labels, runs, strict=True)],
         predicted)
+    for fig in figs:
+        legend_outside(fig)
     return [gridplot(figs, ncols=2, sizing_mode="stretch_width", toolbar_location="right")]
 
 
@@ -161,7 +171,7 @@ def die_statistics(paths: list[Path]) -> dict[str, np.ndarray]:
     rows = [(read_info(p).identity, key_statistics(p)) for p in paths]
     out = {"die_x": [i.die_x for i, _ in rows], "die_y": [i.die_y for i, _ in rows],
            "file": [p.name for p in paths]}
-    for name in ("yield", "mean_nu", "median_lifetime"):
+    for name, _, _ in WAFER_MAPS:
         out[name] = [k[name] for _, k in rows]
     return {k: np.asarray(v) for k, v in out.items()}
 
@@ -173,11 +183,9 @@ def build_report(paths: list[Path], model_path: Path | None = None):
         s = die_statistics(paths)
         items.append(Div(text=f"<h1>Wafer: {len(paths)} dies</h1>",
                          sizing_mode="stretch_width"))
-        maps = [wafer_map(s["die_x"], s["die_y"], s[name], name=name, unit=unit,
+        maps = [wafer_map(s["die_x"], s["die_y"], s[name], name=title, unit=unit,
                           labels=s["file"])[0]
-                for name, unit in (("yield", ""), ("mean_nu", ""), ("median_lifetime",
-                                                                    "cycles"))
-                if np.isfinite(s[name]).any()]
+                for name, title, unit in WAFER_MAPS if np.isfinite(s[name]).any()]
         items.append(gridplot(maps, ncols=3, sizing_mode="stretch_width"))
     if model_path is not None:
         items.append(model_section(model_path))

@@ -5,7 +5,7 @@ conversion of conductances to µS for display."""
 from __future__ import annotations
 
 import numpy as np
-from bokeh.models import ColumnDataSource, HoverTool, Title
+from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Title
 from bokeh.palettes import Category10_10, Viridis256
 from bokeh.plotting import figure as bokeh_figure
 
@@ -27,7 +27,30 @@ def figure(title: str, x_label: str, y_label: str, *, x_log: bool = False,
     if tooltips:
         fig.add_tools(HoverTool(tooltips=tooltips))
     fig.title.text_font_size = "13px"
+    for axis, log in ((fig.xaxis, x_log), (fig.yaxis, y_log)):
+        if log:  # a labelled tick at every decade (Bokeh's own ticker skips some)
+            axis.ticker = decades()
     return fig
+
+
+def decades() -> FixedTicker:
+    """Ticks at every power of ten (those in view are drawn), minor ticks at 2…9 of each."""
+    return FixedTicker(ticks=[10.0**k for k in range(-18, 19)],
+                       minor_ticks=[m * 10.0**k for k in range(-18, 19) for m in range(2, 10)])
+
+
+def legend_outside(fig) -> None:
+    """Move a figure's legend to the right of the plot, where it covers no data, every entry
+    shown, a click hiding its glyphs."""
+    for legend in list(fig.legend):
+        if legend in fig.center:
+            fig.center.remove(legend)
+        legend.location = "top_left"
+        legend.click_policy = "hide"
+        legend.label_text_font_size = "10px"
+        legend.spacing = 0
+        legend.padding = 4
+        fig.add_layout(legend, "right")
 
 
 def sample(n: int, limit: int = MAX_POINTS, seed: int = 0) -> np.ndarray:

@@ -48,27 +48,34 @@ def _level_groups(t: np.ndarray, max_levels: int = 12) -> tuple[np.ndarray, list
     return index, [f"{a:.3g}–{b:.3g} µS" for a, b in pairwise(edges)]
 
 
-def error_by_level(results: xr.Dataset, bins: int = 60):
-    """Histogram of final − target for each target level (converged cells)."""
+def error_by_level(results: xr.Dataset):
+    """Per target level (converged cells): the median of final − target, the band holding the
+    middle half (a bar) and the 5th to 95th percentile (a whisker), one mark per level instead
+    of a histogram per level."""
     conv = results["converged"].values.astype(bool)
     t = results["target"].values[conv] * US
     err = (results["final_g"].values[conv] - results["target"].values[conv]) * US
-    fig = figure("Programming error per target level (converged cells)",
-                 "final − target (µS)", "cells")
-    sources = {}
+    rows = []
     if err.size:
         group, labels = _level_groups(t)
-        edges = np.linspace(np.percentile(err, 0.1), np.percentile(err, 99.9), bins + 1)
-        centers = (edges[:-1] + edges[1:]) / 2
-        for k, (color, label) in enumerate(zip(level_colors(len(labels)), labels,
-                                               strict=True)):
-            counts, _ = np.histogram(err[group == k], edges)
-            src = source(error=centers, cells=counts)
-            fig.line("error", "cells", source=src, color=color, legend_label=label)
-            sources[label] = src
-        fig.legend.label_text_font_size = "9px"
-        fig.legend.click_policy = "hide"
-    return fig, sources
+        rows = [(label, int((group == k).sum()),
+                 *np.percentile(err[group == k], [50, 5, 25, 75, 95]))
+                for k, label in enumerate(labels) if (group == k).any()]
+    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[]] * 7
+    level, cells, median, q05, q25, q75, q95 = columns
+    fig = figure("Programming error per target level (converged cells): median, middle 50 % "
+                 "(bar), 5–95 % (whisker)", "target level", "final − target (µS)",
+                 x_range=level or ["no converged cells"],
+                 tooltips=[("level", "@level"), ("cells", "@cells"),
+                           ("median", "@median{0.000} µS"),
+                           ("middle 50 %", "@q25{0.000} to @q75{0.000} µS"),
+                           ("5–95 %", "@q05{0.000} to @q95{0.000} µS")])
+    src = source(level=level, cells=cells, median=median, q05=q05, q25=q25, q75=q75, q95=q95)
+    fig.segment("level", "q05", "level", "q95", source=src, color="gray")
+    fig.vbar("level", width=0.5, bottom="q25", top="q75", source=src, alpha=0.5)
+    fig.scatter("level", "median", source=src, size=8, color="black")
+    fig.xaxis.major_label_orientation = 0.7
+    return fig, src
 
 
 def iterations_histogram(results: xr.Dataset):
