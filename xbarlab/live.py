@@ -1,15 +1,18 @@
 """The live view of a campaign being written: a Bokeh server app that reads the campaign file
 alongside its writer (SWMR reads, never the writer's lock) and, every second, updates the
-status, the committed steps of every run, a timeline of the steps committed, and the records of
-the run in progress. When the campaign ends it shows the final state and says whether it
-completed, was interrupted or failed (and how to continue it)."""
+status, the committed steps of every run, a timeline of the steps committed, the records of
+the run in progress and what it has measured so far (G against time for drift, cells finished
+for program-and-verify, survival for endurance). When the campaign ends it shows the final
+state and says whether it completed, was interrupted or failed (and how to continue it)."""
 
 from __future__ import annotations
 
 import html
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from bokeh.application import Application
 from bokeh.application.handlers.function import FunctionHandler
 from bokeh.layouts import column, row
@@ -22,9 +25,52 @@ from xbarlab.store.errors import (
     CampaignFileError,
     CorruptCampaignError,
 )
-from xbarlab.store.reader import CampaignInfo, read_info
+from xbarlab.store.reader import CampaignInfo, RunInfo, read_info
 
 ENDED = {"completed": "#2a7d2a", "interrupted": "#b8860b", "failed": "#b22222"}
+
+
+@dataclass
+class Measurement:
+    """What the run in progress has measured so far, as one curve."""
+
+    title: str
+    x_label: str
+    y_label: str
+    x: np.ndarray
+    y: np.ndarray
+
+
+def measurement(path: Path, run: RunInfo) -> Measurement | None:
+    """The curve that shows how the run is going: G against time for drift, the share of
+    cells finished against iteration for program-and-verify, survival against cycles for
+    endurance; None for a run with none of those tables yet."""
+    from xbarlab.store.reader import read_table
+
+    tables = run.tables
+    if "reads" in tables and run.protocol == "drift" and tables["reads"].rows:
+        reads = read_table(path, run.name, "reads", lazy=True)
+        t, g = (np.asarray(reads[c].values) for c in ("time", "g_read"))
+        times = np.unique(t)
+        median = np.array([np.median(g[t == x]) for x in times]) * 1e6
+        return Measurement(f"{run.name}: median G against time", "time since programming (s)",
+                           "median G (µS)", times, median)
+    if "checkpoints" in tables and tables["checkpoints"].rows:
+        cp = read_table(path, run.name, "checkpoints", lazy=True)
+        cycles, failed = (np.asarray(cp[c].values) for c in ("cycles", "failed"))
+        at = np.unique(cycles)
+        n0 = int((cycles == at[0]).sum())  # devices at the first check; each failure is
+        # recorded once, at the check that saw it, and the device is not checked again
+        dead = np.cumsum([int(failed[cycles == c].sum()) for c in at])
+        alive = 1 - dead / n0
+        return Measurement(f"{run.name}: devices alive", "cycles", "fraction alive", at, alive)
+    if "trace" in tables and tables["trace"].rows:
+        it = np.asarray(read_table(path, run.name, "trace", lazy=True)["iteration"].values)
+        iterations, active = np.unique(it, return_counts=True)
+        return Measurement(f"{run.name}: programming", "iteration",
+                           "cells finished (converged or given up)", iterations,
+                           1 - active / active[0])
+    return None
 
 
 def snapshot(path: Path) -> tuple[CampaignInfo | None, str]:
@@ -58,6 +104,12 @@ def make_document(doc, path: Path, interval_ms: int = 1000) -> None:
     table_fig = figure(title="Records of the run in progress", x_range=[], height=300,
                        sizing_mode="stretch_width", y_axis_label="committed records")
     table_fig.vbar(x="table", top="rows", source=tables, width=0.8)
+    measured = ColumnDataSource({"x": [], "y": []})
+    measure_fig = figure(title="Measurements of the run in progress", height=300,
+                         sizing_mode="stretch_width")
+    measure_fig.line("x", "y", source=measured)
+    measure_fig.scatter("x", "y", source=measured, size=5)
+    seen: dict[str, int] = {}  # rows of the run when last drawn: redrawn only when it grows
     t0 = time.monotonic()
 
     def update() -> None:
@@ -80,6 +132,15 @@ def make_document(doc, path: Path, interval_ms: int = 1000) -> None:
                 table_fig.x_range.factors = tnames
             tables.data = {"table": tnames, "rows": [t.rows for t in current.tables.values()]}
             table_fig.title.text = f"Records of {current.name}"
+            rows = sum(t.rows for t in current.tables.values())
+            if seen.get(current.name) != rows:
+                seen[current.name] = rows
+                m = measurement(path, current)
+                if m is not None:
+                    measured.data = {"x": m.x, "y": m.y}
+                    measure_fig.title.text = m.title
+                    measure_fig.xaxis.axis_label = m.x_label
+                    measure_fig.yaxis.axis_label = m.y_label
         color = ENDED.get(info.status, "#1f5fa8")
         note = ""
         if info.status == "interrupted":
@@ -96,7 +157,8 @@ def make_document(doc, path: Path, interval_ms: int = 1000) -> None:
 
     update()
     doc.add_root(column(status, row(steps_fig, time_fig, sizing_mode="stretch_width"),
-                        table_fig, sizing_mode="stretch_width"))
+                        row(measure_fig, table_fig, sizing_mode="stretch_width"),
+                        sizing_mode="stretch_width"))
     doc.add_periodic_callback(update, interval_ms)
 
 
