@@ -26,6 +26,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain help: typer's rich panels show "<bool>" after every flag with click >= 8.2
+    rich_markup_mode=None,
 )
 out = Console()
 
@@ -142,7 +144,8 @@ def inspect(
     out.print(line)
     out.print(
         f"chip: lot={ident.lot or '-'} wafer={ident.wafer or '-'} "
-        f"die=({ident.die_x}, {ident.die_y}) array={ident.array or '-'}"
+        f"die={'-' if ident.die_x < 0 else f'({ident.die_x}, {ident.die_y})'} "
+        f"array={ident.array or '-'}"
     )
     out.print(f"created: {info.created}  software: " + ", ".join(
         f"{k} {v}" for k, v in info.software.items()))
@@ -624,7 +627,7 @@ def replay(
 
 
 sim_app = typer.Typer(help="Simulated instruments and chips that speak the real protocols.",
-                      no_args_is_help=True)
+                      no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(sim_app, name="sim")
 app.add_typer(weights_app, name="weights")
 

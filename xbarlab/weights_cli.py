@@ -17,7 +17,7 @@ from xbarlab.errors import XbarlabError
 
 SHOWN_S = (0.0, 20.0, 3600.0, 86400.0, 2592000.0)  # columns printed; the plan has them all
 weights_app = typer.Typer(help="Weight programming: optimized mappings planned from a device "
-                          "model.", no_args_is_help=True)
+                          "model.", no_args_is_help=True, rich_markup_mode=None)
 out = Console()
 
 

@@ -4,6 +4,8 @@ at the end."""
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -13,7 +15,10 @@ from xbarlab.protocols.base import Progress as StepProgress
 
 
 def _figure(value: float) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    """A summary figure; "n/a" for NaN (nothing to report, e.g. a mean over no device)."""
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
 
 
 class RichObserver(Observer):
