@@ -69,3 +69,14 @@ def test_a_target_the_simulated_devices_cannot_reach_programs_nothing(tmp_path):
     assert proc.stderr == ("xbarlab: error: c.toml: steps[0].program_verify.g_high: 30 µS is "
                            "above what this chip's pcm devices reach (25 µS)\n")
     assert not (tmp_path / "c.h5").exists()
+
+
+def test_limits_beyond_the_instrument_are_refused():
+    text = ('[limits]\nmax_voltage = 50\n[target.smu_matrix]\nsmu = "TCPIP::1::SOCKET"\n'
+            'smu_driver = "keithley2600"\nmatrix = "TCPIP::2::SOCKET"\npins = "pins.toml"\n'
+            '[[steps]]\n[steps.read_noise]\n')
+    with pytest.raises(CampaignConfigError, match=r"^c\.toml: limits\.max_voltage: 50 V is "
+                                                  r"beyond what a keithley2600 sources "
+                                                  r"\(40\.4 V\)$"):
+        parse_campaign(text, "c.toml")
+    parse_campaign(text.replace("keithley2600", "keithley2450"), "c.toml")  # 210 V: fine

@@ -141,6 +141,17 @@ class CampaignConfig(_Strict):
         """Every voltage and pulse a step will apply, against the limits, before anything is
         sent: a ValueError naming the step field and the limit."""
         limited = self.target.kind == "smu_matrix"  # its sweeps are current-limited
+        if limited:  # limits beyond what the instrument can source are a slip of units
+            from xbarlab.instruments.specs import KEITHLEY_2450, KEITHLEY_2602B, KEYSIGHT_B2901A
+
+            driver = self.target.smu_matrix.smu_driver
+            spec = {"keithley2450": KEITHLEY_2450, "keithley2600": KEITHLEY_2602B,
+                    "keysight_b2900": KEYSIGHT_B2901A}[driver]
+            for name, unit in (("max_voltage", "V"), ("max_current", "A")):
+                value, most = getattr(self.limits, name), getattr(spec, name)
+                if value > most:
+                    raise _FieldError(("limits", name), f"{value:g} {unit} is beyond what a "
+                                      f"{driver} sources ({most:g} {unit})")
         for k, step in enumerate(self.steps):
             for d in step.config.drives():
                 if d.compliance is not None and d.compliance > self.limits.max_current:
