@@ -80,3 +80,14 @@ def test_limits_beyond_the_instrument_are_refused():
                                                   r"\(40\.4 V\)$"):
         parse_campaign(text, "c.toml")
     parse_campaign(text.replace("keithley2600", "keithley2450"), "c.toml")  # 210 V: fine
+
+
+def test_type_slips_come_with_every_other_error():
+    with pytest.raises(CampaignConfigError) as err:
+        parse_campaign(BASE + '[[steps]]\n[steps.program_verify]\nlevels = "8"\ng_high = 20\n'
+                       '[[steps]]\n[steps.drift]\nlevels = true\n', "c.toml")
+    lines = str(err.value).splitlines()
+    assert lines[0] == "c.toml: 3 errors:"
+    assert {line.split(":")[0].strip() for line in lines[1:]} == {
+        "steps[0].program_verify.levels", "steps[1].drift.levels",
+        "steps[0].program_verify.g_high"}

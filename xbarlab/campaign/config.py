@@ -255,18 +255,26 @@ def _describe(err: dict, loc: tuple) -> str:
     return text
 
 
-def format_validation_error(source: str, exc: ValidationError) -> str:
-    """One line for one error; for several, a line saying how many and one line each, so a
-    file is mended in one go."""
+def _error_lines(exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
         where = _where(loc)
         lines.append(f"{where + ': ' if where else ''}{_describe(err, loc)}")
+    return lines
+
+
+def _format_errors(source: str, lines: list[str]) -> str:
+    """One line for one error; for several, a line saying how many and one line each, so a
+    file is mended in one go."""
     lines = list(dict.fromkeys(lines))
     if len(lines) == 1:
         return f"{source}: {lines[0]}"
     return f"{source}: {len(lines)} errors:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    return _format_errors(source, _error_lines(exc))
 
 
 def _models_and_bool(annotation: Any) -> tuple[list[type[BaseModel]], bool]:
@@ -295,11 +303,13 @@ def _plain_number(annotation: Any) -> bool:
         typing.get_origin(annotation) in (list, tuple, types.UnionType, typing.Union)
 
 
-def _refuse_bool_numbers(model: type[BaseModel], data: Any, loc: tuple) -> None:
+def _type_slips(model: type[BaseModel], data: Any, loc: tuple) -> list[str]:
     """TOML's true/false where a number belongs is a slip, not 1/0 (which pydantic's lax mode
-    would make of it): refuse it, naming the field."""
+    would make of it); so is text where a plain number belongs. A line each, naming the
+    field."""
+    slips: list[str] = []
     if not isinstance(data, dict):
-        return
+        return slips
     for key, value in data.items():
         field = model.model_fields.get(key)
         if field is None:
@@ -310,11 +320,12 @@ def _refuse_bool_numbers(model: type[BaseModel], data: Any, loc: tuple) -> None:
         for k, item in enumerate(items):
             where = (*loc, key, k) if isinstance(value, list) else (*loc, key)
             if isinstance(item, bool) and not allows_bool:
-                raise _FieldError(where, f"must be a number, not {str(item).lower()}")
-            if isinstance(item, str) and plain:  # "8" for 8: quantities take text, not these
-                raise _FieldError(where, f"must be a number, not text ({item!r})")
+                slips.append(f"{_where(where)}: must be a number, not {str(item).lower()}")
+            elif isinstance(item, str) and plain:  # "8" for 8: quantities take text, not these
+                slips.append(f"{_where(where)}: must be a number, not text ({item!r})")
             for m in models:
-                _refuse_bool_numbers(m, item, where)
+                slips += _type_slips(m, item, where)
+    return slips
 
 
 def parse_campaign(text: str, source: str = "campaign.toml") -> CampaignConfig:
@@ -323,9 +334,16 @@ def parse_campaign(text: str, source: str = "campaign.toml") -> CampaignConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CampaignConfigError(f"{source}: not valid TOML: {exc}") from None
+    slips = _type_slips(CampaignConfig, data, ())
     try:
-        _refuse_bool_numbers(CampaignConfig, data, ())
         cfg = CampaignConfig.model_validate(data)
+    except ValidationError as exc:  # every problem at once, the type slips with the rest
+        named = {line.split(": ", 1)[0] for line in slips}  # (once per field)
+        rest = [line for line in _error_lines(exc) if line.split(": ", 1)[0] not in named]
+        raise CampaignConfigError(_format_errors(source, slips + rest)) from None
+    if slips:
+        raise CampaignConfigError(_format_errors(source, slips))
+    try:
         cfg.check_limits()
     except ValidationError as exc:
         raise CampaignConfigError(format_validation_error(source, exc)) from None
