@@ -62,3 +62,14 @@ def test_endurance_shows_the_share_of_devices_alive(done):
     dead = int((~results["censored"].values.astype(bool)).sum())
     assert np.all(np.diff(m.y) <= 0) and dead > 0
     assert m.y[-1] == pytest.approx(1 - dead / results.sizes["record"])
+
+
+def test_a_run_without_the_expected_columns_has_no_curve_and_no_error(tmp_path):
+    from xbarlab.store import CampaignWriter
+
+    path = tmp_path / "odd.h5"
+    with CampaignWriter.create(path) as w:
+        run = w.open_run("drift", {})
+        with run.step() as s:
+            s.append("reads", {"g_read": [1e-5, 2e-5]})  # no time column
+    assert measurement(path, read_info(path).runs["001_drift"]) is None

@@ -44,7 +44,15 @@ class Measurement:
 def measurement(path: Path, run: RunInfo) -> Measurement | None:
     """The curve that shows how the run is going: G against time for drift, the share of
     cells finished against iteration for program-and-verify, survival against cycles for
-    endurance; None for a run with none of those tables yet."""
+    endurance; None for a run with none of those tables yet, or tables without the columns
+    (written by other code): the live view goes on without the curve."""
+    try:
+        return _measurement(path, run)
+    except (KeyError, ValueError, IndexError, OSError, XbarlabError):
+        return None
+
+
+def _measurement(path: Path, run: RunInfo) -> Measurement | None:
     from xbarlab.store.reader import read_table
 
     tables = run.tables
