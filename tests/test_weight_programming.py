@@ -288,3 +288,15 @@ def test_bad_plan_input_is_one_line(tmp_path, args, message):
     assert proc.returncode == 2
     assert proc.stderr == f"xbarlab: error: {message}\n"
     assert not (tmp_path / "p.json").exists()
+
+
+def test_a_two_device_plan_sets_the_default_weight_shape(tmp_path):
+    _ok(xbarlab("weights", "plan", "--devices", "2", "--shape", "16x16", "-o", "plan.json",
+                cwd=tmp_path))
+    text = ("[target.simulated]\nrows = 16\ncols = 32\n[[steps]]\n[steps.mvm]\n"
+            "mapping = { kind = \"optimized\", plan = \"plan.json\" }\ntimes_s = [20.0]\n")
+    (tmp_path / "c.toml").write_text(text)
+    _ok(xbarlab("run", "c.toml", "-o", "c.h5", cwd=tmp_path))
+    run = read_info(tmp_path / "c.h5").runs["001_mvm"]
+    assert run.facts["mapping"].startswith("optimized (2 devices")
+    assert read_table(tmp_path / "c.h5", "001_mvm", "results").sizes["record"] == 16 * 32

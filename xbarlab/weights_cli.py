@@ -45,14 +45,13 @@ def _weights(path: Path | None, distribution: str, shape: str | None,
     if not path.is_file():
         raise XbarlabError(f"--weights {path}: no such file")
     if path.suffix == ".npy":
+        from xbarlab.campaign.steps import read_weight_matrix
+
         try:
-            w = np.load(path, allow_pickle=False)
+            w = read_weight_matrix(path)
         except ValueError as exc:
-            raise XbarlabError(f"--weights {path}: not a .npy array ({exc})") from None
-        if w.ndim != 2 or w.dtype.kind not in "fiu" or not np.isfinite(w).all() or not w.any():
-            raise XbarlabError(f"--weights {path}: a finite, non-zero 2-D matrix is needed "
-                               f"(got {w.dtype} of shape {w.shape})")
-        return w / np.abs(w).max(), w.shape, path.name
+            raise XbarlabError(f"--weights {exc}") from None
+        return w, w.shape, path.name
     if path.suffix == ".csv":  # a histogram: weight (bin centre), count
         if shape is None:
             raise XbarlabError(f"--weights {path}: a histogram needs --shape of the matrix")

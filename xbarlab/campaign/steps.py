@@ -144,6 +144,21 @@ class _Weights(StepSpec):
                                  f"{space[1]}")
         return draw_weights(shape, self.weight_distribution, self.weight_seed)
 
+    def devices(self, mapping: MappingConfig, base: Path) -> int:
+        """Devices per weight: the mapping's, or for an optimized one its plan's."""
+        if mapping.kind != "optimized":
+            return make_mapping(mapping, 1.0, 0.0).devices
+        from xbarlab.weight_plan import PlanError, read_plan
+
+        try:
+            return read_plan(self.plan_path(mapping, base)).devices
+        except PlanError as exc:
+            raise StepInputError("mapping.plan", str(exc)) from None
+
+    @staticmethod
+    def plan_path(mapping: MappingConfig, base: Path) -> Path:
+        return Path(mapping.plan) if Path(mapping.plan).is_absolute() else base / mapping.plan
+
     def mapping_for(self, mapping: MappingConfig, chip: Chip, shape: tuple[int, int],
                     base: Path) -> tuple[MappingConfig, dict[str, Any]]:
         """``mapping`` with an optimized plan loaded and checked against the chip and the
@@ -152,7 +167,7 @@ class _Weights(StepSpec):
             return mapping, {}
         from xbarlab.weight_plan import PlanError, check_plan, read_plan
 
-        path = Path(mapping.plan) if Path(mapping.plan).is_absolute() else base / mapping.plan
+        path = self.plan_path(mapping, base)
         try:
             plan = read_plan(path)
             check_plan(plan, path, chip.info.technology, shape)
@@ -164,21 +179,28 @@ class _Weights(StepSpec):
                      "candidates": [c.model_dump() for c in plan.candidates]}}
 
 
-def _load_weights(path: Path) -> np.ndarray:
+def read_weight_matrix(path: Path) -> np.ndarray:
+    """A layer's weight matrix from a .npy file, scaled by its largest |w| into [−1, 1];
+    ValueError with a line naming the file when it is not one."""
     try:
         if path.stat().st_size > MAX_WEIGHTS_FILE:
-            raise StepInputError("weights_file", f"{path}: larger than "
-                                 f"{MAX_WEIGHTS_FILE >> 20} MiB")
+            raise ValueError(f"{path}: larger than {MAX_WEIGHTS_FILE >> 20} MiB")
         w = np.load(path, allow_pickle=False)
     except OSError as exc:
-        raise StepInputError("weights_file", f"{path}: cannot read ({exc.strerror or exc})"
-                             ) from None
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except ValueError as exc:
-        raise StepInputError("weights_file", f"{path}: not a .npy array ({exc})") from None
+        raise ValueError(f"{path}: not a .npy array ({exc})") from None
     if w.ndim != 2 or w.dtype.kind not in "fiu" or not np.isfinite(w).all() or not w.any():
-        raise StepInputError("weights_file", f"{path}: a finite, non-zero 2-D numeric matrix "
-                             f"is needed (got {w.dtype} of shape {w.shape})")
+        raise ValueError(f"{path}: a finite, non-zero 2-D numeric matrix is needed (got "
+                         f"{w.dtype} of shape {w.shape})")
     return w / np.abs(w).max()
+
+
+def _load_weights(path: Path) -> np.ndarray:
+    try:
+        return read_weight_matrix(path)
+    except ValueError as exc:
+        raise StepInputError("weights_file", str(exc)) from None
 
 
 class _LevelsOrWeights(_Levels, _Weights):
@@ -217,9 +239,7 @@ class _LevelsOrWeights(_Levels, _Weights):
         mask = self.region.mask(chip.shape)
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         space = (rows.size, cols.size)
-        devices = make_mapping(self.mapping, self.g_span, self.g_floor).devices \
-            if self.mapping.kind != "optimized" else 4
-        w = self.weight_matrix(space, devices, base)
+        w = self.weight_matrix(space, self.devices(self.mapping, base), base)
         mapping, facts = self.mapping_for(self.mapping, chip, w.shape, base)
         placed = MappedWeights(make_mapping(mapping, self.g_span, self.g_floor), w,
                                (int(rows[0]), int(cols[0])))
@@ -271,11 +291,9 @@ class MVMStep(MVMConfig, _Weights):
     holds with the mapping (rows × cols/devices per weight)."""
 
     def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
-        devices = 4 if self.mapping.kind == "optimized" else \
-            make_mapping(self.mapping, self.g_span, self.g_floor).devices
         if self.mapping.kind != "optimized":
             check_reachable("g_span", self.g_floor + self.g_span, chip)
-        w = self.weight_matrix(chip.shape, devices, base)
+        w = self.weight_matrix(chip.shape, self.devices(self.mapping, base), base)
         mapping, facts = self.mapping_for(self.mapping, chip, w.shape, base)
         cfg = self.protocol_config(MVMConfig).model_copy(update={"mapping": mapping})
         proto = InArrayMVM(cfg, w, facts)
