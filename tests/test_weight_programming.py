@@ -300,3 +300,35 @@ def test_a_two_device_plan_sets_the_default_weight_shape(tmp_path):
     run = read_info(tmp_path / "c.h5").runs["001_mvm"]
     assert run.facts["mapping"].startswith("optimized (2 devices")
     assert read_table(tmp_path / "c.h5", "001_mvm", "results").sizes["record"] == 16 * 32
+
+
+@pytest.mark.parametrize("cfg", [DifferentialConfig(), TwoPairConfig(significance=3)],
+                         ids=lambda c: c.kind)
+def test_prediction_matches_devices_made_by_an_independent_generator(cfg):
+    """The error model against devices drawn by tests/pcm_generator.py (the published PCM
+    model written from its equations, not our simulator): programmed stage by stage, the
+    LSP to the MSP's programmed error, then drifted and read at 1 h and 1 day."""
+    from pcm_generator import generate
+
+    device = PCMModel(faults=Faults(stuck_set_fraction=0, stuck_reset_fraction=0))
+    w = np.clip(np.random.default_rng(9).laplace(0, 0.2, 4096), -1, 1).reshape(1, -1)
+    mapping = make_mapping(cfg, SPAN, FLOOR)
+    times = np.array([3600.0, 86400.0])
+    g_prog = np.full((1, w.size * mapping.devices), np.nan)
+    reads = np.full((times.size, *g_prog.shape), np.nan)
+    for stage in range(len(mapping.stages)):
+        t = mapping.stage_targets(stage, w, g_prog)
+        sel = np.isfinite(t)
+        made = generate(seed=20 + stage, levels=t[sel], per_level=1, times=times)
+        g_prog[sel] = made.g_prog  # the LSP corrects what the MSP was programmed to
+        reads[:, sel] = made.reads
+    reference = np.abs(mapping.weights_of(g_prog)).sum()
+    norm = np.linalg.norm(w)
+    predicted = ErrorModel(device, w.ravel(), delay_s=device.drift.t0_s, seed=3).predict(
+        mapping, times)  # (relaxation seen in full by the correction, as the generator has)
+    for k in range(times.size):
+        held = mapping.weights_of(reads[k])
+        raw = np.linalg.norm(held - w) / norm
+        comp = np.linalg.norm(held * reference / np.abs(held).sum() - w) / norm
+        assert predicted.error[k] == pytest.approx(raw, rel=0.05)
+        assert predicted.error_compensated[k] == pytest.approx(comp, rel=0.06)
