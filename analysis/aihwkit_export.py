@@ -23,7 +23,7 @@ AIHWKIT_Q_COEFF, AIHWKIT_Q_EXPONENT, AIHWKIT_Q_MAX = 0.0088, 0.65, 0.2  # aihwki
 
 
 def _loglin(f: LogLinearClipped, g: np.ndarray) -> np.ndarray:
-    return np.clip(f.slope * np.log(g) + f.intercept, f.lo, f.hi)
+    return f.at_log(np.log(g))
 
 
 def to_aihwkit(model: PCMModel, points: int = 32, g_low: float | None = None,

@@ -114,7 +114,7 @@ def _loglin(rep: FitReport) -> LogLinearClipped:
 
 
 def _eval(f: LogLinearClipped, x: float) -> float:
-    return float(np.clip(f.slope * x + f.intercept, f.lo, f.hi))
+    return float(f.at_log(x))
 
 
 def fit_read_noise(s: DriftSums, base: PCMModel, where: str) -> FitReport:

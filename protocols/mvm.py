@@ -60,17 +60,6 @@ class MVMConfig(BaseModel):
         return [Drive("v_read", self.v_read), *nested("program", self.program.drives())]
 
 
-def differential_targets(weights: np.ndarray, g_span: float, g_floor: float) -> np.ndarray:
-    """(rows, 2·cols) target conductances for a (rows, cols) weight matrix in [−1, 1]."""
-    w = np.asarray(weights, float)
-    if np.abs(w).max(initial=0) > 1:
-        raise ValueError("weights must lie in [-1, 1]")
-    t = np.full((w.shape[0], 2 * w.shape[1]), g_floor)
-    t[:, 0::2] += np.where(w > 0, w, 0) * g_span
-    t[:, 1::2] += np.where(w < 0, -w, 0) * g_span
-    return t
-
-
 def error_split(y: np.ndarray, ideal: np.ndarray) -> tuple[float, float]:
     """(relative L2 error, relative L2 error left after the best affine correction)."""
     norm = np.linalg.norm(ideal)

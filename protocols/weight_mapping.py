@@ -118,10 +118,6 @@ class WeightMapping:
                 f"weights {rows}x{n} need {need[0]}x{need[1]} devices as {self.kind} "
                 f"({self.devices} per weight); the chip has {chip_shape[0]}x{chip_shape[1]}")
 
-    def columns(self, n: int) -> np.ndarray:
-        """(n, devices) physical column of each weight column's devices (adjacent)."""
-        return np.arange(n * self.devices).reshape(n, self.devices)
-
     def stage_targets(self, stage: int, weights: np.ndarray,
                       measured: np.ndarray | None = None) -> np.ndarray:
         """(rows, n·devices) targets of ``stage``'s devices (NaN for the others), from the

@@ -53,6 +53,13 @@ class LogLinearClipped(_Model):
             raise ValueError(f"lo ({self.lo}) must be <= hi ({self.hi})")
         return self
 
+    def at_log(self, ln_g):
+        """The law at ln(G/Gmax) (a number or a numpy array). The simulator's hot path has
+        its own in-place float32 version (sim_backend/devices.py)."""
+        import numpy as np
+
+        return np.clip(self.slope * np.asarray(ln_g, float) + self.intercept, self.lo, self.hi)
+
 
 class PCMPulseResponse(_Model):
     """Partial SET: each SET pulse adds ΔG with mean

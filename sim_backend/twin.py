@@ -84,10 +84,7 @@ def apply_twin(chip: SimChip, twin: ChipTwin, state: str = "measured") -> None:
     if isinstance(m, PCMModel) and state == "measured":
         known = np.isfinite(twin.nu_z) & measured
         g = np.clip(st.g_imm[known] / m.g_max, 1e-6, None)
-        mu = np.clip(m.drift.mu.slope * np.log(g) + m.drift.mu.intercept, m.drift.mu.lo,
-                     m.drift.mu.hi)
-        sd = np.clip(m.drift.sigma.slope * np.log(g) + m.drift.sigma.intercept,
-                     m.drift.sigma.lo, m.drift.sigma.hi)
+        mu, sd = m.drift.mu.at_log(np.log(g)), m.drift.sigma.at_log(np.log(g))
         st.nu[known] = np.maximum(mu + sd * twin.nu_z[known], 0)
         rn = m.read_noise  # the read noise of the measured states, not of the fabricated ones
         g_rel = np.clip(st.g_imm[measured] / m.g_max, 1e-6, None)

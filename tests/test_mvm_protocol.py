@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from xbarlab.protocols.mvm import MVMConfig, differential_targets, error_split, in_array_mvm
+from xbarlab.protocols.mvm import MVMConfig, error_split, in_array_mvm
 from xbarlab.protocols.program_verify import ProgramVerifyConfig
 from xbarlab.sim_backend.models import ArrayConfig, ChipModel
 from xbarlab.sim_backend.sim_chip import SimChip
 
 
 def test_differential_mapping_and_error_split():
-    t = differential_targets(np.array([[0.5, -1.0, 0.0]]), 20e-6, 1e-6)
+    from xbarlab.protocols.weight_mapping import DifferentialConfig, make_mapping
+
+    t = make_mapping(DifferentialConfig(), 20e-6, 1e-6).stage_targets(
+        0, np.array([[0.5, -1.0, 0.0]]))
     np.testing.assert_allclose(t, [[11e-6, 1e-6, 1e-6, 21e-6, 1e-6, 1e-6]])
     ideal = np.linspace(-1, 1, 50)
     total, residual = error_split(1.3 * ideal + 0.1, ideal)

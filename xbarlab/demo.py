@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from xbarlab.campaign.config import parse_campaign
-from xbarlab.campaign.display import RichObserver
+from xbarlab.campaign.display import RichObserver, number
 from xbarlab.campaign.runner import CampaignRunner
 from xbarlab.errors import XbarlabError
 from xbarlab.fitting import fit_wafer, write_model
@@ -114,11 +114,6 @@ seed = {seed}
 """
 
 
-def _num(value: float, fmt: str) -> str:
-    """A table cell: "n/a" where there is nothing to show (NaN)."""
-    return "n/a" if value != value else format(value, fmt)
-
-
 @dataclass
 class DemoResult:
     directory: Path
@@ -199,14 +194,14 @@ def run_demo(out: Path, device: str = "pcm", dies: int = 4, size: int = 128,
     for path in [*campaigns, replay]:
         s = known[str(path)].as_dict() if str(path) in known else key_statistics(path)
         name = path.stem.replace("die_", "").replace("_", ",")
-        cells = [_num(s["yield"], ".4f"), _num(s["sigma_programming"] * 1e6, ".3f"),
-                 _num(s[drift[1]], ".4f"), _num(s["median_lifetime"], ".3g")]
+        cells = [number(s["yield"], ".4f"), number(s["sigma_programming"] * 1e6, ".3f"),
+                 number(s[drift[1]], ".4f"), number(s["median_lifetime"], ".3g")]
         if mvm:
             errors = mvm_errors(path)
             raw, comp = errors.get(86400.0, (float("nan"),) * 2)
             day.append((raw, comp))
-            cells += [_num(errors.get(0.0, (float("nan"),))[0], ".3f"),
-                      f"{_num(raw, '.3f')} → {_num(comp, '.3f')}"]
+            cells += [number(errors.get(0.0, (float("nan"),))[0], ".3f"),
+                      f"{number(raw, '.3f')} → {number(comp, '.3f')}"]
         table.add_row(f"({name})" if "replay" not in path.stem else "replay of (0,0) on its twin",
                       *cells)
     console.print(table)

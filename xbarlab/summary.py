@@ -152,10 +152,9 @@ def mvm_errors(path: Path) -> dict[float, tuple[float, float]]:
 
 
 def first_mvm_error(path: Path) -> float:
-    for run in read_info(path).runs.values():
-        if run.protocol == "mvm" and "errors" in run.tables and run.steps:
-            return float(read_table(path, run.name, "errors")["rel_l2"].values[0])
-    return NAN
+    """The error of the file's first mvm run right after programming (NaN without one)."""
+    errors = mvm_errors(path)
+    return next(iter(errors.values()))[0] if errors else NAN
 
 
 def of_file(path: str | Path) -> KeyStatistics:

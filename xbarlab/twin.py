@@ -70,10 +70,7 @@ def _drift_z(path: Path, run, dev: PCMModel, rng: np.random.Generator):
         reads = reads.assign(time=reads["time"] + facts.t0_s)
     d = device_drift(reads, facts.t0_s, facts.t_read_s, f"{path}: run {run.name}")
     x = np.log(np.clip(values_at(results, d.row, d.col) / dev.g_max, 1e-6, None))
-    mu = np.clip(dev.drift.mu.slope * x + dev.drift.mu.intercept, dev.drift.mu.lo,
-                 dev.drift.mu.hi)
-    sd = np.clip(dev.drift.sigma.slope * x + dev.drift.sigma.intercept, dev.drift.sigma.lo,
-                 dev.drift.sigma.hi)
+    mu, sd = dev.drift.mu.at_log(x), dev.drift.sigma.at_log(x)
     ok = np.isfinite(d.nu) & np.isfinite(d.nu_var)
     k = sd[ok] ** 2 / (sd[ok] ** 2 + d.nu_var[ok])  # how far the reads pin ν down
     nu = mu[ok] + k * (d.nu[ok] - mu[ok]) + np.sqrt(k * d.nu_var[ok]) \

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from xbarlab.protocols.weight_mapping import WeightMapping
-from xbarlab.sim_backend.models import LogLinearClipped, PCMModel, RRAMModel
+from xbarlab.sim_backend.devices import physics_for
+from xbarlab.sim_backend.models import PCMModel, RRAMModel
 
 MAX_TIMES = 32  # read-noise draws kept per device (one per prediction time)
 
@@ -46,10 +47,6 @@ class Prediction:
                 "error_compensated": self.error_compensated.tolist()}
 
 
-def _loglin(p: LogLinearClipped, g_rel: np.ndarray) -> np.ndarray:
-    return np.clip(p.slope * np.log(np.maximum(g_rel, 1e-6)) + p.intercept, p.lo, p.hi)
-
-
 class ErrorModel:
     """Predicted weight errors of ``device`` for a sample of weights (values in [−1, 1]), with
     common random numbers: every mapping sees the same draws, so comparisons between mappings
@@ -58,6 +55,7 @@ class ErrorModel:
     def __init__(self, device: PCMModel | RRAMModel, weights: np.ndarray, *,
                  delay_s: float = 1.0, seed: int = 0, max_devices: int = 4):
         self.device = device
+        self._physics = physics_for(device)  # its σ_prog(G), the simulator's own formula
         self.w = np.asarray(weights, float).reshape(1, -1)
         if not np.any(self.w):
             raise ValueError("weights: every weight is 0; there is no error to predict")
@@ -78,8 +76,7 @@ class ErrorModel:
     def _sigma_prog(self, g: np.ndarray) -> np.ndarray:
         d = self.device
         if d.kind == "pcm":
-            x = g / d.g_max
-            return np.maximum(sum(c * x**k for k, c in enumerate(d.programming.coeffs)), 0)
+            return self._physics.sigma_programming(g).astype(float)
         r = d.relaxation
         return r.sigma_base + r.sigma_rel * np.maximum(g - d.g_min, 0)
 
@@ -125,7 +122,8 @@ class ErrorModel:
         if pcm:
             g0 = np.maximum(g_ideal + dev, 0)
             g_rel = np.maximum(g0 / d.g_max, 1e-6)
-            nu = np.maximum(_loglin(d.drift.mu, g_rel) + _loglin(d.drift.sigma, g_rel)
+            ln_g = np.log(g_rel)  # (g_rel >= 1e-6, as the simulator clips it)
+            nu = np.maximum(d.drift.mu.at_log(ln_g) + d.drift.sigma.at_log(ln_g)
                             * self.z_drift[:, :n], 0)
             rn = d.read_noise
             q = np.minimum(rn.coeff / g_rel**rn.exponent, rn.q_max)

@@ -171,7 +171,7 @@ def load_model(path: Path | None) -> tuple[PCMModel | RRAMModel, str, str]:
     return model, str(path), hashlib.sha256(text.encode()).hexdigest()
 
 
-def _candidates(devices: int, g_span: float, g_floor: float) -> list[tuple[str, dict]]:
+def _candidates(devices: int) -> list[tuple[str, dict]]:
     if devices == 2:
         return [("differential", DifferentialConfig().model_dump())]
     return [("differential", DifferentialConfig().model_dump())] + [
@@ -235,7 +235,7 @@ def make_plan(device: PCMModel | RRAMModel, weights: np.ndarray, horizon: Horizo
     report_model = ErrorModel(device, report_w, delay_s=delay_s, seed=seed + 1,
                               max_devices=devices)
     candidates = []
-    named = [*_candidates(devices, g_span, g_floor),
+    named = [*_candidates(devices),
              ("optimized", {"kind": "optimized", "plan": "<this plan>"})]
     for name, table in named:
         cfg = OptimizedConfig(plan="", allocation=allocation) if name == "optimized" else \

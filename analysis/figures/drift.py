@@ -82,10 +82,7 @@ def nu_vs_g(fit: xr.Dataset, model: PCMModel | None = None):
     if model is not None:
         gg = np.geomspace(max(levels.min(), 1e-3), levels.max(), 60)
         x = np.log(gg / (model.g_max * US))
-        mu = np.clip(model.drift.mu.slope * x + model.drift.mu.intercept, model.drift.mu.lo,
-                     model.drift.mu.hi)
-        sd = np.clip(model.drift.sigma.slope * x + model.drift.sigma.intercept,
-                     model.drift.sigma.lo, model.drift.sigma.hi)
+        mu, sd = model.drift.mu.at_log(x), model.drift.sigma.at_log(x)
         band = source(g=gg, mu=mu, lo=mu - sd, hi=mu + sd)
         fig.varea("g", "lo", "hi", source=band, alpha=0.2, color="orange",
                   legend_label="model μν ± σν")

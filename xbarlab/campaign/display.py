@@ -14,10 +14,10 @@ from xbarlab.campaign.runner import CampaignResult, Observer, RunReport
 from xbarlab.protocols.base import Progress as StepProgress
 
 
-def _figure(value: float) -> str:
-    """A summary figure; "n/a" for NaN (nothing to report, e.g. a mean over no device)."""
+def number(value: float, fmt: str = ".4g") -> str:
+    """A figure for a table; "n/a" for NaN (nothing to report, e.g. a mean over no device)."""
     if isinstance(value, float):
-        return "n/a" if math.isnan(value) else f"{value:.4g}"
+        return "n/a" if math.isnan(value) else format(value, fmt)
     return str(value)
 
 
@@ -56,7 +56,7 @@ class RichObserver(Observer):
         task = self.tasks[index]
         self.bars.update(task, completed=self.bars.tasks[task].total)
         if not self.live:
-            figures = ", ".join(f"{k} {_figure(v)}" for k, v in report.summary.items())
+            figures = ", ".join(f"{k} {number(v)}" for k, v in report.summary.items())
             self.console.print(f"[{index + 1}/{self.total}] {report.name}: {report.status}, "
                                f"{report.steps} steps{'; ' + figures if figures else ''}")
 
@@ -66,6 +66,6 @@ def summary_table(result: CampaignResult) -> Table:
     for col in ("run", "status", "steps", "last step's figures"):
         table.add_column(col)
     for r in result.runs:
-        figures = ", ".join(f"{k} {_figure(v)}" for k, v in r.summary.items())
+        figures = ", ".join(f"{k} {number(v)}" for k, v in r.summary.items())
         table.add_row(r.name, r.status, str(r.steps), figures)
     return table

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,11 +24,17 @@ from xbarlab.protocols.mvm import InArrayMVM, MVMConfig
 from xbarlab.protocols.program_verify import ProgramVerify, ProgramVerifyConfig
 from xbarlab.protocols.pulse_response import PulseResponse, PulseResponseConfig
 from xbarlab.protocols.read_noise import ReadNoise, ReadNoiseConfig
-from xbarlab.protocols.staged_programming import MappedWeights, ProgramWeights
+from xbarlab.protocols.staged_programming import (
+    FixedTargets,
+    MappedWeights,
+    ProgramWeights,
+    StageTargets,
+)
 from xbarlab.protocols.weight_mapping import (
     MappingConfig,
     MappingError,
     WeightDistribution,
+    WeightMapping,
     draw_weights,
     make_mapping,
 )
@@ -144,39 +150,38 @@ class _Weights(StepSpec):
                                  f"{space[1]}")
         return draw_weights(shape, self.weight_distribution, self.weight_seed)
 
-    def devices(self, mapping: MappingConfig, base: Path) -> int:
-        """Devices per weight: the mapping's, or for an optimized one its plan's."""
-        if mapping.kind != "optimized":
-            return make_mapping(mapping, 1.0, 0.0).devices
-        from xbarlab.weight_plan import PlanError, read_plan
+    def held_weights(self, mapping: MappingConfig, chip: Chip, space: tuple[int, int],
+                     base: Path) -> tuple[MappingConfig, WeightMapping, np.ndarray, dict]:
+        """(the mapping config, an optimized one with its plan's allocation; the mapping; the
+        weight matrix; the plan's facts), each checked against the chip and the ``space``
+        (rows, columns) the weights go in. An optimized mapping's plan is read once."""
+        plan, facts = None, {}
+        if mapping.kind == "optimized":
+            from xbarlab.weight_plan import PlanError, check_plan, read_plan
 
+            path = Path(mapping.plan) if Path(mapping.plan).is_absolute() \
+                else base / mapping.plan
+            try:
+                plan = read_plan(path)
+            except PlanError as exc:
+                raise StepInputError("mapping.plan", str(exc)) from None
+            mapping = mapping.model_copy(update={"allocation": plan.allocation})
+            facts = {"plan": {"source": str(path), "horizon": plan.horizon.text,
+                              "model_source": plan.model_source,
+                              "candidates": [c.model_dump() for c in plan.candidates]}}
+        held = make_mapping(mapping, self.g_span, self.g_floor)
+        w = self.weight_matrix(space, held.devices, base)
+        if plan is not None:  # (first: a plan for other devices also misjudges their range)
+            try:
+                check_plan(plan, path, chip.info.technology, w.shape)
+            except PlanError as exc:
+                raise StepInputError("mapping.plan", str(exc)) from None
+        check_reachable("mapping.plan" if plan else "g_span", held.g_floor + held.g_span, chip)
         try:
-            return read_plan(self.plan_path(mapping, base)).devices
-        except PlanError as exc:
-            raise StepInputError("mapping.plan", str(exc)) from None
-
-    @staticmethod
-    def plan_path(mapping: MappingConfig, base: Path) -> Path:
-        return Path(mapping.plan) if Path(mapping.plan).is_absolute() else base / mapping.plan
-
-    def mapping_for(self, mapping: MappingConfig, chip: Chip, shape: tuple[int, int],
-                    base: Path) -> tuple[MappingConfig, dict[str, Any]]:
-        """``mapping`` with an optimized plan loaded and checked against the chip and the
-        weights, and the plan's predictions (empty for other mappings)."""
-        if mapping.kind != "optimized":
-            return mapping, {}
-        from xbarlab.weight_plan import PlanError, check_plan, read_plan
-
-        path = self.plan_path(mapping, base)
-        try:
-            plan = read_plan(path)
-            check_plan(plan, path, chip.info.technology, shape)
-        except PlanError as exc:
-            raise StepInputError("mapping.plan", str(exc)) from None
-        return mapping.model_copy(update={"allocation": plan.allocation}), {
-            "plan": {"source": str(path), "horizon": plan.horizon.text,
-                     "model_source": plan.model_source,
-                     "candidates": [c.model_dump() for c in plan.candidates]}}
+            held.check_fits(w.shape, space)
+        except MappingError as exc:
+            raise StepInputError("mapping", str(exc)) from None
+        return mapping, held, w, facts
 
 
 def read_weight_matrix(path: Path) -> np.ndarray:
@@ -226,46 +231,30 @@ class _LevelsOrWeights(_Levels, _Weights):
                              "the weights set the targets")
         return self
 
-    def check_range(self, chip: Chip) -> None:
+    def stage_targets(self, chip: Chip, base: Path) -> StageTargets:
+        """The levels' targets, or the stages of the weights held by the mapping in the
+        region (from its first row and column)."""
         if self.mapping is None:
             check_reachable("g_high", self.g_high, chip)
-        elif self.mapping.kind != "optimized":
-            check_reachable("g_span", self.g_floor + self.g_span, chip)
-
-    def stage_targets(self, chip: Chip, base: Path):
-        """The levels' targets, or the weights' stages; and the plan's facts."""
-        if self.mapping is None:
-            return self.targets(chip.shape), {}
+            return FixedTargets(self.targets(chip.shape))
         mask = self.region.mask(chip.shape)
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        space = (rows.size, cols.size)
-        w = self.weight_matrix(space, self.devices(self.mapping, base), base)
-        mapping, facts = self.mapping_for(self.mapping, chip, w.shape, base)
-        placed = MappedWeights(make_mapping(mapping, self.g_span, self.g_floor), w,
-                               (int(rows[0]), int(cols[0])))
-        try:
-            placed.mapping.check_fits(w.shape, space)
-        except MappingError as exc:
-            raise StepInputError("mapping", str(exc)) from None
-        return placed, facts
+        _, held, w, _ = self.held_weights(self.mapping, chip, (rows.size, cols.size), base)
+        return MappedWeights(held, w, (int(rows[0]), int(cols[0])))
 
 
 class ProgramVerifyStep(ProgramVerifyConfig, _LevelsOrWeights):
     def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
         cfg = self.protocol_config(ProgramVerifyConfig)
-        self.check_range(chip)
-        targets, _ = self.stage_targets(chip, base)
-        if self.mapping is None:
-            return ProgramVerify(cfg, targets)
+        targets = self.stage_targets(chip, base)
+        if isinstance(targets, FixedTargets):
+            return ProgramVerify(cfg, targets.array)
         return ProgramWeights(cfg, targets)
 
 
 class DriftStep(DriftConfig, _LevelsOrWeights):
     def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
-        cfg = self.protocol_config(DriftConfig)
-        self.check_range(chip)
-        targets, _ = self.stage_targets(chip, base)
-        return DriftTracking(cfg, targets)
+        return DriftTracking(self.protocol_config(DriftConfig), self.stage_targets(chip, base))
 
 
 class EnduranceStep(EnduranceConfig, _Regional):
@@ -291,17 +280,9 @@ class MVMStep(MVMConfig, _Weights):
     holds with the mapping (rows × cols/devices per weight)."""
 
     def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
-        if self.mapping.kind != "optimized":
-            check_reachable("g_span", self.g_floor + self.g_span, chip)
-        w = self.weight_matrix(chip.shape, self.devices(self.mapping, base), base)
-        mapping, facts = self.mapping_for(self.mapping, chip, w.shape, base)
+        mapping, _, w, facts = self.held_weights(self.mapping, chip, chip.shape, base)
         cfg = self.protocol_config(MVMConfig).model_copy(update={"mapping": mapping})
-        proto = InArrayMVM(cfg, w, facts)
-        try:
-            proto.mapping.check_fits(w.shape, chip.shape)
-        except MappingError as exc:
-            raise StepInputError("mapping", str(exc)) from None
-        return proto
+        return InArrayMVM(cfg, w, facts)
 
 
 class IVSweepStep(IVSweepConfig, StepSpec):

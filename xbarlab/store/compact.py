@@ -24,7 +24,6 @@ import os
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from xbarlab.store.objects import new_file, new_group, set_text
 
@@ -104,14 +103,6 @@ def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False) -
 
 def _tracks_order(f: h5py.File) -> bool:
     return bool(f.id.get_create_plist().get_link_creation_order())
-
-
-def read_back_equal(a: Path, b: Path) -> bool:
-    """True when two campaign files hold the same tables, row for row (for tests)."""
-    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
-        names: list[str] = []
-        fa.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-        return all(n in fb and np.array_equal(fa[n][()], fb[n][()]) for n in names)
 
 
 def compress_completed(path: Path, level: int = DEFLATE_LEVEL) -> tuple[int, int] | None:
