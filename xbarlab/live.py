@@ -117,7 +117,11 @@ def make_document(doc, path: Path, interval_ms: int = 1000) -> None:
                          sizing_mode="stretch_width")
     measure_fig.line("x", "y", source=measured)
     measure_fig.scatter("x", "y", source=measured, size=5)
-    seen: dict[str, int] = {}  # rows of the run when last drawn: redrawn only when it grows
+    # rows of the run when last drawn, and when and how long that took: a curve is redrawn
+    # only when the run has grown, and at most a tenth of the time (it reads whole tables,
+    # which a million-device run makes large; the rest of the page stays at one second)
+    seen: dict[str, int] = {}
+    cost = {"at": 0.0, "took": 0.0}
     t0 = time.monotonic()
 
     def update() -> None:
@@ -141,9 +145,11 @@ def make_document(doc, path: Path, interval_ms: int = 1000) -> None:
             tables.data = {"table": tnames, "rows": [t.rows for t in current.tables.values()]}
             table_fig.title.text = f"Records of {current.name}"
             rows = sum(t.rows for t in current.tables.values())
-            if seen.get(current.name) != rows:
+            now = time.monotonic()
+            if seen.get(current.name) != rows and now - cost["at"] >= 10 * cost["took"]:
                 seen[current.name] = rows
                 m = measurement(path, current)
+                cost.update(at=now, took=time.monotonic() - now)
                 if m is not None:
                     measured.data = {"x": m.x, "y": m.y}
                     measure_fig.title.text = m.title
