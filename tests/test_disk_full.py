@@ -11,13 +11,14 @@ between check and write), where the writer's reserve gives HDF5 room to close pr
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from corruption import SMALL_CAMPAIGN, all_records, probe
+from corruption import SMALL_CAMPAIGN, _same, all_records, probe
 
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
@@ -122,3 +123,25 @@ def test_disk_full_stops_cleanly_and_resume_matches(small_fs, tmp_path, referenc
     outcome, detail, _ = probe(out, reference)
     assert outcome == "same", detail
     assert sorted(p.name for p in small_fs.iterdir()) == ["c.h5"]  # no reserve, checkpoint
+
+
+def test_compressing_on_a_full_disk_leaves_the_file_whole(small_fs, tmp_path):
+    """A real full disk during `xbarlab compress`: one line, the file and its records as
+    they were, no partial copy left. (The store compresses a completed campaign the same way,
+    and then keeps the file as written.)"""
+    out = small_fs / "c.h5"
+    CampaignRunner(parse_campaign(CAMPAIGN, "c.toml"), CAMPAIGN, out, compress=False).run()
+    before, digest = all_records(out), _digest(out)
+    free = os.statvfs(small_fs).f_bavail * os.statvfs(small_fs).f_frsize
+    (small_fs / "filler").write_bytes(b"\0" * max(free - 16 * 1024, 0))  # ~16 KiB left
+    proc = _xbarlab("compress", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert re.fullmatch(rf"xbarlab: error: {re.escape(str(out))}: disk full for its compressed "
+                        r"copy \([\d.]+ MB free, a compressed copy may need up to [\d.]+ MB\); "
+                        r"the file is unchanged, free space and run compress again\n",
+                        proc.stderr), proc.stderr
+    assert _digest(out) == digest and _same(all_records(out), before)
+    assert sorted(p.name for p in small_fs.iterdir()) == ["c.h5", "filler"]
+    (small_fs / "filler").unlink()
+    assert _xbarlab("compress", str(out)).returncode == 0
+    assert _same(all_records(out), before)

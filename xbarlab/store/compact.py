@@ -20,12 +20,14 @@ hdf5plugin) need the plugin in every reader, which HDFView and MATLAB lack by de
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import h5py
 
 from xbarlab.store.objects import new_file, new_group, set_text
+from xbarlab.store.space import MARGIN_BYTES, DiskFullError, free_bytes, is_disk_full, mb
 
 DEFLATE_LEVEL = 1
 COPY_CHUNKS = 64  # chunks copied per read: bounded memory for tables of any size
@@ -81,6 +83,11 @@ def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False) -
     caller holds the writer lock. On any error the original is left as it was."""
     path = Path(path)
     before = path.stat().st_size
+    # Room for a copy as large as the file, checked first: HDF5 running out of disk while
+    # writing the copy crashed the process (SIGSEGV closing it, tests/test_disk_full.py)
+    if free_bytes(path) < before + MARGIN_BYTES:
+        raise OSError(errno.ENOSPC, f"{mb(free_bytes(path))} free, a compressed copy may "
+                      f"need up to {mb(before + MARGIN_BYTES)}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with h5py.File(path, "r") as src, new_file(tmp, track_order=_tracks_order(src)) as dst:
@@ -124,6 +131,14 @@ def compress_completed(path: Path, level: int = DEFLATE_LEVEL) -> tuple[int, int
                                     "compressed (it is when its campaign completes)")
         if is_compressed(path):
             return None
-        return compress_file(path, level)
+        try:
+            return compress_file(path, level)
+        except (OSError, RuntimeError) as exc:  # the file is untouched either way
+            if is_disk_full(exc):
+                raise DiskFullError(f"{path}: disk full for its compressed copy ({exc.args[-1]})"
+                                    "; the file is unchanged, free space and run compress "
+                                    "again") from None
+            raise CampaignFileError(f"{path}: cannot compress ({exc}); the file is "
+                                    "unchanged") from None
     finally:
         lock.release()
