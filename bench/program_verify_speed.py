@@ -26,7 +26,8 @@ from xbarlab.sim_backend.array import SimulatedArray
 from xbarlab.campaign import checkpoint as checkpoint_mod
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
-from xbarlab.store import writer as writer_mod
+from xbarlab.store import run_writer as writer_mod
+from xbarlab.store.writer import CampaignWriter
 from xbarlab.store.reader import read_info, read_table
 
 CAMPAIGN = """
@@ -69,11 +70,13 @@ def run_once(size: int, levels: int, tolerance: float, trace: bool) -> dict:
     originals = {(o, a): getattr(o, a) for o, a in
                  ((SimulatedArray, "__init__"), (SimulatedArray, "read_values"),
                   (SimulatedArray, "pulse"), (writer_mod.Step, "append"),
-                  (writer_mod.Step, "commit"), (checkpoint_mod.Checkpoint, "save"))}
+                  (writer_mod.Step, "commit"), (checkpoint_mod.Checkpoint, "save"),
+                  (CampaignWriter, "close"))}
     for attr in ("__init__", "read_values", "pulse"):  # fabrication, reads, pulses
         timers.wrap(SimulatedArray, attr, "simulator")
     timers.wrap(writer_mod.Step, "append", "store")
     timers.wrap(writer_mod.Step, "commit", "store")
+    timers.wrap(CampaignWriter, "close", "store")  # compresses the completed file
     timers.wrap(checkpoint_mod.Checkpoint, "save", "checkpoints")
     text = CAMPAIGN.format(size=size, levels=levels, tolerance=tolerance,
                            trace=str(trace).lower())

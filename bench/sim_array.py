@@ -1,11 +1,18 @@
-"""Speed and memory of the simulated array at 1024×1024.
+"""Speed and memory of the simulated array at 1024×1024, PCM and RRAM.
 
 Times a full-array read, a pulse on every cell and an MVM of a 64-vector batch on a programmed
-PCM array (median of repeated runs), the peak memory per device (state plus the temporaries of
-those operations), and the read against a numpy floor measured in the same run: one fused
-expression computing G·(t/t0)^−ν plus Gaussian noise over the same arrays.
+array read after t0 (drift, relaxation and read noise apply), and the peak memory per device
+(state plus the temporaries of those operations: VmHWM, reset before the array is made).
 
-    python bench/sim_array.py [--size 1024] [--repeats 7] [--device pcm|rram]
+The read is compared with a floor: the same read written as the fewest numpy expressions over
+the same device arrays, drawing its Gaussians with the simulator's own generator
+(`sim_backend.random.normal`, threaded Box–Muller), so that the ratio is the simulator's
+overhead and not a difference of random generators. PCM's floor is
+G·(τ/t0)^−ν + Q·G·√ln((τ+t_r)/2t_r)·z; RRAM's is (G + δ·ln(1+τ/τ_r)/ln(1+t_ref/τ_r)) +
+(rel·G + base)·z. Read and floor alternate, in rotated order, over the repeats. Each device
+kind runs in its own process.
+
+    python bench/sim_array.py [--size 1024] [--repeats 9] [--device pcm rram]
 
 Targets (issue 3): read and pulse < 60 ms, MVM < 150 ms, < 100 bytes per device, read within
 4× of the floor.
@@ -14,71 +21,105 @@ Targets (issue 3): read and pulse < 60 ms, MVM < 150 ms, < 100 bytes per device,
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import numpy as np
-from xbarlab.sim_backend.array import SimulatedArray
-from xbarlab.sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
+from _common import Bench, peak_mb, reset_peak, rss_mb, run_child
 
 
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)) * 1e3
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1e3
 
 
-def _rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def floor_for(arr):
+    """The read as the fewest numpy expressions over the same arrays, same generator."""
+    from xbarlab.sim_backend.devices import F
+    from xbarlab.sim_backend.random import normal
+
+    st, m, rng = arr.state, arr.model.device, np.random.default_rng(2)
+    if arr.model.device.kind == "pcm":
+        t0, tr = F(m.drift.t0_s), F(m.read_noise.t_read_s)
+
+        def floor():
+            tau = (arr.now() - st.t_prog).astype(F)
+            g = (st.g_imm + st.dg) * np.exp(-st.nu * np.log(tau / t0))
+            s = st.q * g * np.sqrt(np.maximum(np.log((tau + tr) / (2 * tr)), 0))
+            return g + s * normal(rng, g.shape[0])
+    else:
+        r, rn = m.relaxation, m.read_noise
+        norm = F(1 / np.log1p(r.t_ref_s / r.tau_s))
+
+        def floor():
+            tau = (arr.now() - st.t_prog).astype(F)
+            g = st.g_imm + st.dg * np.log1p(tau * F(1 / r.tau_s)) * norm
+            return g + (np.abs(g) * F(rn.rel) + F(rn.base)) * normal(rng, g.shape[0])
+    return floor
+
+
+def child(size: int, device: str, repeats: int) -> dict:
+    from xbarlab.sim_backend.array import SimulatedArray
+    from xbarlab.sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
+
+    inputs = np.random.default_rng(1).uniform(-1, 1, (64, size))
+    model = PCMModel() if device == "pcm" else RRAMModel()
+    reset_peak()
+    baseline = rss_mb()
+    arr = SimulatedArray(ChipModel(device=model, array=ArrayConfig(rows=size, cols=size)),
+                         seed=0)
+    for amp in (1.0, 1.1, 1.2):  # a programmed array, read after t0: drift and noise apply
+        arr.pulse(None, amp if device == "pcm" else amp * 1.2, 100e-9)
+    arr.wait(100.0)
+    floor = floor_for(arr)
+    ops = {"read": arr.read, "floor": floor,
+           "pulse": lambda: arr.pulse(None, 1.0 if device == "pcm" else 1.2, 100e-9),
+           "mvm": lambda: arr.mvm(inputs)}
+    times: dict[str, list[float]] = {k: [] for k in ops}
+    names = list(ops)
+    for fn in ops.values():
+        fn()  # warm up
+    for k in range(repeats):
+        for name in names[k % len(names):] + names[:k % len(names)]:
+            times[name].append(_timed(ops[name]))
+    return {"times": times, "state_bytes": arr.state.nbytes,
+            "peak_bytes": (peak_mb() - baseline) * 1e6}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=1024)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--device", choices=["pcm", "rram"], default="pcm")
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--device", nargs="+", choices=["pcm", "rram"], default=["pcm", "rram"])
+    ap.add_argument("--child", choices=["pcm", "rram"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        import json
+
+        print(json.dumps(child(args.size, args.child, args.repeats)))
+        return
     n = args.size
-    inputs = np.random.default_rng(1).uniform(-1, 1, (64, n))
-    device = PCMModel() if args.device == "pcm" else RRAMModel()
-    baseline = _rss_bytes()
-    arr = SimulatedArray(ChipModel(device=device, array=ArrayConfig(rows=n, cols=n)), seed=0)
-    for amp in (1.0, 1.1, 1.2):  # a programmed array, read after t0: drift and noise apply
-        arr.pulse(None, amp, 100e-9)
-    arr.wait(100.0)
-
-    read_ms = _median_ms(arr.read, args.repeats)
-    pulse_ms = _median_ms(lambda: arr.pulse(None, 1.0, 100e-9), args.repeats)
-    mvm_ms = _median_ms(lambda: arr.mvm(inputs), args.repeats)
-    peak = _rss_bytes()
-
-    st = arr.state
-    g = st.g_imm + st.dg
-    t = np.float32(100.0)
-    t0 = np.float32(20.0)
-    sigma = (g * np.float32(0.02)).astype(np.float32)
-    rng = np.random.default_rng(2)
-
-    def floor():
-        return g * (t / t0) ** -st.nu + sigma * rng.standard_normal(g.shape[0],
-                                                                  dtype=np.float32)
-
-    floor_ms = _median_ms(floor, args.repeats)
     devices = n * n
-    print(f"sim_array: {n}x{n} {args.device.upper()} array ({devices:,} devices), "
-          f"median of {args.repeats}")
-    print(f"full-array read        {read_ms:8.1f} ms   (target < 60)")
-    print(f"pulse on every cell    {pulse_ms:8.1f} ms   (target < 60)")
-    print(f"MVM, 64-vector batch   {mvm_ms:8.1f} ms   (target < 150)")
-    print(f"numpy floor            {floor_ms:8.1f} ms   (G·(t/t0)^-nu + noise, one expression)")
-    print(f"read / floor           {read_ms / floor_ms:8.2f}      (target <= 4)")
-    print(f"state per device       {st.nbytes / devices:8.1f} B")
-    print(f"peak per device        {(peak - baseline) / devices:8.1f} B    (target < 100; "
-          "state + operation temporaries, from max RSS)")
+    bench = Bench("sim_array", f"{n}x{n} simulated array")
+    print(f"sim_array: {n}x{n} array ({devices:,} devices), {args.repeats} rotated repeats, "
+          "median [min–max]")
+    for device in args.device:
+        r = run_child([__file__, "--child", device, "--size", str(n), "--repeats",
+                       str(args.repeats)])
+        t = r["times"]
+        d = device.upper()
+        print(d)
+        bench.add(f"{d} full-array read", t["read"], "ms", target=60, comparison="<")
+        bench.add(f"{d} pulse on every cell", t["pulse"], "ms", target=60, comparison="<")
+        bench.add(f"{d} MVM, 64-vector batch", t["mvm"], "ms", target=150, comparison="<")
+        bench.add(f"{d} read floor (same generator)", t["floor"], "ms")
+        bench.add(f"{d} read / floor", [a / b for a, b in zip(t["read"], t["floor"],
+                                                               strict=True)], "×",
+                  target=4, comparison="<=")
+        bench.add(f"{d} state per device", r["state_bytes"] / devices, "B")
+        bench.add(f"{d} peak per device", r["peak_bytes"] / devices, "B", target=100,
+                  comparison="<", note="state + temporaries (VmHWM)")
+    bench.finish()
 
 
 if __name__ == "__main__":

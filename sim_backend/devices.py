@@ -200,15 +200,35 @@ class DevicePhysics:
         changed = is_set | is_reset
         if live is not None:
             changed &= take(live, sel)
+        kept = None
         if changed.all():  # common case (whole-array pulses): no gather/scatter
             idx, sub = slice(None), sel
+        elif sel is None and changed.mean() > 0.5:
+            # a whole-array pulse on a chip with a few stuck devices: program every device and
+            # put the few unchanged back, instead of gathering and scattering every array
+            # (that took a 1024² pulse from ~52 to ~68 ms)
+            unchanged = np.flatnonzero(~changed)
+            kept = (unchanged, [(a, a[unchanged].copy()) for a in (
+                st.g_imm, st.dg, st.nu, st.q, st.t_prog, st.last_pol)])
+            idx, sub = slice(None), None
+            is_reset = is_reset & changed
+            is_set = is_set & changed
         else:
             idx = np.flatnonzero(changed)
             if idx.size == 0:
                 return
             sub = idx if sel is None else sel[idx]
-        self._after_program(st, sub, g_new[idx], now, rng)
-        # endurance: a cycle is a RESET following a SET
+        try:
+            self._after_program(st, sub, g_new[idx], now, rng)
+            self._count_cycles(st, sub, idx, is_set, is_reset, rng)
+        finally:
+            if kept is not None:
+                for arr, old in kept[1]:
+                    arr[kept[0]] = old
+
+    def _count_cycles(self, st: DeviceState, sub, idx, is_set: np.ndarray,
+                      is_reset: np.ndarray, rng: np.random.Generator) -> None:
+        """Endurance: a cycle is a RESET following a SET."""
         resets = is_reset[idx]
         if not resets.any():
             put(st.last_pol, sub, 1)
