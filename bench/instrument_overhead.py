@@ -8,6 +8,11 @@
     one buffer read) against the same sweep point by point: ratio buffered/point-by-point,
     target <= 0.05.
 
+Each variant runs in its own process (a 50-point warm-up, then the timed sweep) against one
+server, in an order rotated from round to round, and the ratio is taken within each round. Both
+sides send the same voltages formatted the same way (`{v:.6g}`) and parse the reply with
+`float`.
+
     python bench/instrument_overhead.py [--rounds 9]
 """
 
@@ -20,6 +25,7 @@ import time
 
 import numpy as np
 import pyvisa
+from _common import Bench, per_round, rotated_rounds, run_child
 from xbarlab.instruments.keithley2450 import Keithley2450
 from xbarlab.instruments.visa import VisaTransport
 
@@ -80,48 +86,56 @@ def buffered(resource: str, points: int) -> float:
     return elapsed
 
 
-def rotated_rounds(rounds: int, variants: dict, *args) -> dict[str, list[float]]:
-    """Each variant once per round, the order rotated from round to round so that neither
-    always runs first (warm caches, a busy neighbour): per-variant times, round by round."""
-    names = list(variants)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for k in range(rounds):
-        for name in names[k % len(names):] + names[:k % len(names)]:
-            times[name].append(variants[name](*args))
-    return times
+VARIANTS = {"raw": lambda r, n: raw_point_by_point(r, np.linspace(-1, 1, n)),
+            "driver": lambda r, n: driver_point_by_point(r, np.linspace(-1, 1, n)),
+            "point": lambda r, n: driver_point_by_point(r, np.linspace(-1, 1, n)),
+            "buffered": lambda r, n: buffered(r, n)}
 
 
-def spread(values: list[float]) -> str:
-    return f"{np.median(values):.3f} [{min(values):.3f}–{max(values):.3f}]"
+def child(variant: str, resource: str, points: int) -> dict:
+    """One variant in its own process: a warm-up of 50 points (connection, first-use paths),
+    then the timed run."""
+    VARIANTS[variant](resource, 50)
+    return {"seconds": VARIANTS[variant](resource, points)}
+
+
+def measure(names: tuple[str, str], rounds: int, points: int, *server_args: str) -> dict:
+    with Server(*server_args) as server:
+        variants = {n: (lambda n=n: run_child([__file__, "--child", n, "--resource",
+                                               server.resource, "--points", str(points)]))
+                    for n in names}
+        return rotated_rounds(variants, rounds)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    ap.add_argument("--resource", help=argparse.SUPPRESS)
+    ap.add_argument("--points", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        import json
 
-    volts = np.linspace(-1, 1, 2000)
-    with Server() as server:
-        t = rotated_rounds(args.rounds, {"raw": raw_point_by_point,
-                                         "driver": driver_point_by_point},
-                           server.resource, volts)
-    ratios = [d / r for d, r in zip(t["driver"], t["raw"], strict=True)]
-    print("instrument_overhead: Keithley 2450 simulator over pyvisa-py TCP, "
-          f"{args.rounds} rotated rounds, median [min–max]")
-    print(f"(a) 2000 points, point by point: driver {np.median(t['driver']) * 1e3:7.1f} ms   "
-          f"raw pyvisa {np.median(t['raw']) * 1e3:7.1f} ms   ratio {spread(ratios)}  "
-          "(target <= 1.2)")
-
-    volts = np.linspace(-1, 1, 1000)
+        print(json.dumps(child(args.child, args.resource, args.points)))
+        return
+    bench = Bench("instrument_overhead", "Keithley 2450 driver over pyvisa-py TCP")
+    print("instrument_overhead: Keithley 2450 simulator over pyvisa-py TCP, rotated rounds, "
+          "each variant in its own process, median [min–max]")
+    t = measure(("raw", "driver"), args.rounds, 2000)
+    print(f"(a) 2000 points point by point, {args.rounds} rounds")
+    bench.add("raw pyvisa, 2000 points", [x["seconds"] * 1e3 for x in t["raw"]], "ms")
+    bench.add("driver, 2000 points", [x["seconds"] * 1e3 for x in t["driver"]], "ms")
+    bench.add("ratio driver / raw pyvisa", per_round(t["driver"], t["raw"], "seconds"), "×",
+              target=1.2, comparison="<=")
     rounds = max(3, args.rounds // 3)
-    with Server("--latency-ms", "1") as server:
-        t = rotated_rounds(rounds, {
-            "point": lambda r: driver_point_by_point(r, volts),
-            "buffered": lambda r: buffered(r, 1000)}, server.resource)
-    ratios = [b / p for b, p in zip(t["buffered"], t["point"], strict=True)]
-    print(f"(b) 1000 points, 1 ms latency: buffered {np.median(t['buffered']) * 1e3:7.1f} ms   "
-          f"point by point {np.median(t['point']) * 1e3:7.1f} ms   ratio {spread(ratios)}  "
-          "(target <= 0.05)")
+    t = measure(("point", "buffered"), rounds, 1000, "--latency-ms", "1")
+    print(f"(b) 1000 points with 1 ms latency per exchange, {rounds} rounds")
+    bench.add("buffered sweep, 1000 points", [x["seconds"] * 1e3 for x in t["buffered"]], "ms")
+    bench.add("point by point, 1000 points", [x["seconds"] * 1e3 for x in t["point"]], "ms")
+    bench.add("ratio buffered / point by point", per_round(t["buffered"], t["point"], "seconds"),
+              "×", target=0.05, comparison="<=")
+    bench.finish()
 
 
 if __name__ == "__main__":

@@ -6,29 +6,32 @@ and committing records), checkpoints (protocol state and chip snapshot for resum
 rest: protocol logic and the Chip interface's checks. Prints devices per second, convergence,
 median iterations and pulses per device.
 
-    python bench/program_verify_speed.py [--size 1024] [--levels 8] [--tolerance 0.5e-6]
+    python bench/protocols.py [--size 1024] [--levels 8] [--tolerance 0.5e-6] [--rounds 3]
 
-Target (issue 6): protocol + store overhead (everything but the simulator) under 30 % of the
-total.
+With and without the trace table, each run in its own process, in rotated rounds. The file is
+compressed when the campaign completes (store/compact.py), and that counts as store time.
+
+Target (issues 6 and 20): protocol, interface, store and checkpoint time together (everything
+but the simulator) under 30 % of the total, with and without traces.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import Bench, peak_mb, rotated_rounds, run_child
 from xbarlab.sim_backend.array import SimulatedArray
 
 from xbarlab.campaign import checkpoint as checkpoint_mod
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
 from xbarlab.store import run_writer as writer_mod
-from xbarlab.store.writer import CampaignWriter
 from xbarlab.store.reader import read_info, read_table
+from xbarlab.store.writer import CampaignWriter
 
 CAMPAIGN = """
 [target.simulated]
@@ -98,38 +101,63 @@ def run_once(size: int, levels: int, tolerance: float, trace: bool) -> dict:
             **{k: timers.seconds.get(k, 0.0) for k in ("simulator", "store", "checkpoints")}}
 
 
+def child(size: int, levels: int, tolerance: float, trace: bool) -> dict:
+    r = run_once(size, levels, tolerance, trace)
+    res = r.pop("res")
+    converged = res["converged"].values
+    healthy = res["reason"].values != "stuck"
+    return {**r, "converged": float(converged.mean()),
+            "converged_healthy": float(converged[healthy].mean()),
+            "stuck": int((~healthy).sum()),
+            "median_iterations": float(np.median(res["iterations"].values)),
+            "median_pulses": float(np.median(res["pulses"].values)),
+            "max_iterations": int(res["iterations"].values.max()), "peak_mb": peak_mb()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--levels", type=int, default=8)
     ap.add_argument("--tolerance", type=float, default=0.5e-6)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--child", choices=["trace", "notrace"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        import json
+
+        print(json.dumps(child(args.size, args.levels, args.tolerance,
+                               args.child == "trace")))
+        return
     n = args.size * args.size
+    bench = Bench("protocols", f"program-and-verify {args.size}x{args.size}")
     print(f"program-and-verify {args.size}x{args.size} PCM, {args.levels} levels over 2-20 µS, "
           f"tolerance ±{args.tolerance * 1e6:g} µS ({args.tolerance / 25e-6:.0%} of Gmax), "
-          "through the campaign runner into an HDF5 file with resume checkpoints")
-    for trace in (True, False):
-        r = run_once(args.size, args.levels, args.tolerance, trace)
-        total, sim, store, ckpt = r["total"], r["simulator"], r["store"], r["checkpoints"]
-        res = r["res"]
-        rest = total - sim - store - ckpt
-        converged = res["converged"].values
-        healthy = res["reason"].values != "stuck"
-        print(f"\ntrace = {str(trace).lower()}: {r['trace_rows']:,} trace records, file "
-              f"{r['size_mb']:.0f} MB")
-        print(f"  wall time            {total:8.2f} s   ({n / total / 1e3:,.0f} k devices/s)")
-        print(f"  converged            {converged.mean():8.2%} of all, "
-              f"{converged[healthy].mean():.2%} of devices not stuck; stuck {(~healthy).sum()}")
-        print(f"  median per device    {np.median(res['iterations'].values):8.0f} iterations, "
-              f"{np.median(res['pulses'].values):.0f} pulses; slowest "
-              f"{res['iterations'].values.max()} iterations")
-        print(f"  simulator            {sim:8.2f} s   {sim / total:6.1%}")
-        print(f"  store                {store:8.2f} s   {store / total:6.1%}")
-        print(f"  checkpoints          {ckpt:8.2f} s   {ckpt / total:6.1%}")
-        print(f"  protocol + interface {rest:8.2f} s   {rest / total:6.1%}")
-        print(f"  overhead (all but the simulator) {(total - sim) / total:6.1%} of the total "
-              "(target < 30 %)")
-    print(f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")
+          "through the campaign runner into an HDF5 file with resume checkpoints; "
+          f"{args.rounds} rotated rounds, median [min–max]")
+    argv = [__file__, "--size", str(args.size), "--levels", str(args.levels), "--tolerance",
+            str(args.tolerance)]
+    runs = rotated_rounds({m: (lambda m=m: run_child([*argv, "--child", m]))
+                           for m in ("trace", "notrace")}, args.rounds)
+    for mode, rs in runs.items():
+        r0 = rs[0]
+        print(f"trace = {str(mode == 'trace').lower()}: {r0['trace_rows']:,} trace records, "
+              f"file {r0['size_mb']:.0f} MB; converged {r0['converged']:.2%} of all, "
+              f"{r0['converged_healthy']:.2%} of devices not stuck (stuck {r0['stuck']}); "
+              f"median {r0['median_iterations']:.0f} iterations, {r0['median_pulses']:.0f} "
+              f"pulses per device, slowest {r0['max_iterations']}")
+        total = [r["total"] for r in rs]
+        bench.add(f"{mode}: wall time", total, "s")
+        bench.add(f"{mode}: devices per second", [n / t / 1e3 for t in total], "k/s")
+        for part in ("simulator", "store", "checkpoints"):
+            bench.add(f"{mode}: {part}", [r[part] / r["total"] * 100 for r in rs], "%")
+        bench.add(f"{mode}: protocol + interface",
+                  [(r["total"] - r["simulator"] - r["store"] - r["checkpoints"]) / r["total"]
+                   * 100 for r in rs], "%")
+        bench.add(f"{mode}: overhead (all but the simulator)",
+                  [(r["total"] - r["simulator"]) / r["total"] * 100 for r in rs], "%",
+                  target=30, comparison="<")
+        bench.add(f"{mode}: peak memory", [r["peak_mb"] for r in rs], "MB")
+    bench.finish()
 
 
 if __name__ == "__main__":
