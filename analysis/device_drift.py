@@ -12,8 +12,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import xarray as xr
 from xbarlab.analysis.errors import FitError
+from xbarlab.analysis.tables import Table, column
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,11 @@ class ReadMatrix:
     valid: np.ndarray | None  # (reads, devices); None: every entry is a read
 
 
-def read_matrix(reads: xr.Dataset) -> ReadMatrix:
-    t = np.asarray(reads["time"].values, float)
-    g = np.asarray(reads["g_read"].values, float)
-    row = np.asarray(reads["row"].values, np.int64)
-    col = np.asarray(reads["col"].values, np.int64)
+def read_matrix(reads: Table) -> ReadMatrix:
+    t = np.asarray(column(reads, "time"), float)
+    g = np.asarray(column(reads, "g_read"), float)
+    row = np.asarray(column(reads, "row"), np.int64)
+    col = np.asarray(column(reads, "col"), np.int64)
     # the common layout, xbarlab's own: read-outs of the same devices in the same order
     first = np.flatnonzero((row == row[0]) & (col == col[0])) if row.size else row
     n_dev = int(first[1]) if first.size > 1 else row.size
@@ -79,7 +79,7 @@ def read_matrix(reads: xr.Dataset) -> ReadMatrix:
     return ReadMatrix(keys // width, keys % width, tm, gm, valid)
 
 
-def reads_matrix(reads: xr.Dataset, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+def reads_matrix(reads: Table, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                           np.ndarray]:
     """(times, G of shape (times, devices) with NaN for reads a device lacks, row, col) for
     figures: the k-th time is the median over devices of each one's k-th read time."""
@@ -114,7 +114,7 @@ def device_lines(x: np.ndarray, y: np.ndarray, w: np.ndarray):
     return ym - slope * xm, slope, sw, xm, sxx
 
 
-def device_drift(reads: xr.Dataset, t0: float, t_read: float, where: str,
+def device_drift(reads: Table, t0: float, t_read: float, where: str,
                  iterations: int = 8) -> DeviceDrift:
     """Fit G_k = G(t0)·(t_k/t0)^−ν·(1 + ε_k), var(ε_k) = Q_s²·f(t_k)², for every device.
 
@@ -189,7 +189,7 @@ class DeviceRelaxation:
     resid_var: np.ndarray  # S², the read noise variance
 
 
-def device_relaxation(reads: xr.Dataset, tau_s: float, t_ref_s: float,
+def device_relaxation(reads: Table, tau_s: float, t_ref_s: float,
                       where: str) -> DeviceRelaxation:
     """Least-squares line of G on L(t) for every device, reads in any layout (the read noise
     σ = rel·G + base is constant in time to a few percent, so unweighted). A device with fewer

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 
 Z95 = 1.959964  # for maximum-likelihood and binomial intervals on many devices
 NOT_IDENTIFIED = "not identified"
@@ -23,7 +23,7 @@ DEGENERATE = "a degenerate fit (the points do not vary enough to bound it)"
 
 def t95(dof: int) -> float:
     """The two-sided 95 % Student-t quantile on ``dof`` degrees of freedom."""
-    return float(stats.t.ppf(0.975, dof))
+    return float(special.stdtrit(dof, 0.975))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from xbarlab.analysis.sufficient import (
     RelaxationSums,
     ln_g_bin,
 )
+from xbarlab.analysis.tables import column as values_of
+from xbarlab.analysis.tables import record_count
 from xbarlab.sim_backend.models import RRAMModel
 
 PROGRAMMED_BY = ("program_verify", "drift", "mvm")  # runs with a program-and-verify results table
@@ -64,7 +66,7 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
     # the read noise's own bins: by Ĝ(t0), whose error is independent of the residuals Q̂²
     # comes from (a linear fit's residuals are uncorrelated with its parameters)
     _add_pcm_noise(sums, g, d.q2[ok], d.f2_mean[ok], g_max)
-    return sums, int(reads.sizes["record"])
+    return sums, record_count(reads)
 
 
 @dataclass(frozen=True)
@@ -159,29 +161,29 @@ def relaxation_sums(reads, results, model: RRAMModel, where: str) -> tuple[Relax
                   "delta_var": d.delta_var[ok], "resid_var": d.resid_var[ok]}
     sums = RelaxationSums(**{k: _bin(v, idx, nb) for k, v in per_device.items()})
     _add_rram_noise(sums, d.g_mean[ok], d.resid_var[ok], model.g_max)
-    return sums, int(reads.sizes["record"])
+    return sums, record_count(reads)
 
 
 def values_at(table, row: np.ndarray, col: np.ndarray, column: str = "target") -> np.ndarray:
     """``column`` of a per-device table (program-and-verify results, a drift fit) for the
     devices (row, col), in that order."""
-    cols = int(max(table["col"].values.max(), col.max())) + 1
+    cols = int(max(values_of(table, "col").max(), col.max())) + 1
     flat_table = flat_cells(table, cols)
     order = np.argsort(flat_table)
     k = order[np.searchsorted(flat_table, row.astype(np.int64) * cols + col, sorter=order)]
-    return np.asarray(table[column].values, float)[k]
+    return np.asarray(values_of(table, column), float)[k]
 
 
 def endurance_counts(results, checkpoints, g_max: float) -> EnduranceCounts:
-    lower = results["cycles_lower"].values.astype(np.int64)
-    upper = results["cycles_upper"].values.astype(np.int64)
+    lower = values_of(results, "cycles_lower").astype(np.int64)
+    upper = values_of(results, "cycles_upper").astype(np.int64)
     keys, counts = np.unique(np.column_stack([lower, upper]), axis=0, return_counts=True)
-    cycles = checkpoints["cycles"].values
+    cycles = values_of(checkpoints, "cycles")
     # failures at the first check are fabrication faults, not endurance (analysis.fit_endurance)
-    failed = checkpoints["failed"].values.astype(bool) & (cycles > cycles.min())
+    failed = values_of(checkpoints, "failed").astype(bool) & (cycles > cycles.min())
     # the state a failed device ended in, from its last check: both reads high (stuck SET),
     # both low (stuck RESET), or between (collapsed window)
-    mean = (checkpoints["g_on"].values[failed] + checkpoints["g_off"].values[failed]) / 2
+    mean = (values_of(checkpoints, "g_on")[failed] + values_of(checkpoints, "g_off")[failed]) / 2
     modes = np.array([(mean >= 0.75 * g_max).sum(), (mean <= 0.25 * g_max).sum(), 0])
     modes[2] = failed.sum() - modes[0] - modes[1]
     return EnduranceCounts(np.column_stack([keys, counts]).astype(np.int64), modes)
@@ -189,7 +191,7 @@ def endurance_counts(results, checkpoints, g_max: float) -> EnduranceCounts:
 
 def flat_cells(table, cols: int) -> np.ndarray:
     """row·cols + col of every record."""
-    return table["row"].values.astype(np.int64) * cols + table["col"].values
+    return values_of(table, "row").astype(np.int64) * cols + values_of(table, "col")
 
 
 def stuck_at_rails(results, g_min: float, g_max: float) -> tuple[np.ndarray, np.ndarray]:
@@ -197,8 +199,8 @@ def stuck_at_rails(results, g_min: float, g_max: float) -> tuple[np.ndarray, np.
     program and reads at a rail of the range is stuck there. The protocol calls most of them
     "stuck", but read noise at the top of the range can hide a stuck-SET device's lack of
     progress until it runs out of pulses instead."""
-    failed = ~results["converged"].values.astype(bool)
-    final = results["final_g"].values
+    failed = ~values_of(results, "converged").astype(bool)
+    final = values_of(results, "final_g")
     span = g_max - g_min
     return failed & (final >= g_max - 0.1 * span), failed & (final <= g_min + 0.05 * span)
 
@@ -206,7 +208,7 @@ def stuck_at_rails(results, g_min: float, g_max: float) -> tuple[np.ndarray, np.
 def worn_out(results) -> np.ndarray:
     """Endurance results of devices that cycling wore out: failed after passing at least one
     check (failing the very first check is a fabrication fault, analysis.fit_endurance)."""
-    return ~results["censored"].values.astype(bool) & (results["cycles_lower"].values > 0)
+    return ~values_of(results, "censored").astype(bool) & (values_of(results, "cycles_lower") > 0)
 
 
 FAULT_COLUMNS = ("converged", "final_g")  # what yield and stuck fractions are counted from
@@ -218,6 +220,6 @@ def programming_counts(results, g_min: float, g_max: float) -> ProgrammingCounts
     if not all(c in results for c in FAULT_COLUMNS):
         return ProgrammingCounts()
     at_top, at_bottom = stuck_at_rails(results, g_min, g_max)
-    converged = results["converged"].values.astype(bool)
+    converged = values_of(results, "converged").astype(bool)
     return ProgrammingCounts(targeted=int(converged.size), converged=int(converged.sum()),
                              stuck_set=int(at_top.sum()), stuck_reset=int(at_bottom.sum()))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from xbarlab.analysis.errors import FitError
 from xbarlab.analysis.estimates import Estimate, FitReport, fit_estimates, weighted_polyfit
+from xbarlab.analysis.tables import column
 from xbarlab.sim_backend.models import PCMModel, RRAMModel
 
 X_EDGES = np.linspace(0, 1, 41)
@@ -52,11 +53,11 @@ class PulseSums:
 
 def pulse_sums(trains, config: dict, model: PCMModel | RRAMModel) -> PulseSums:
     """Steps between consecutive reads of each train, binned by the state before them."""
-    g = np.asarray(trains["g_read"].values, float)
-    direction = np.asarray(trains["direction"].values)
-    train = np.asarray(trains["train"].values)
-    pulse = np.asarray(trains["pulse"].values)
-    row, col = np.asarray(trains["row"].values), np.asarray(trains["col"].values)
+    g = np.asarray(column(trains, "g_read"), float)
+    direction = np.asarray(column(trains, "direction"))
+    train = np.asarray(column(trains, "train"))
+    pulse = np.asarray(column(trains, "pulse"))
+    row, col = np.asarray(column(trains, "row")), np.asarray(column(trains, "col"))
     # order by device, train, direction, pulse: consecutive rows are consecutive pulses
     order = np.lexsort((pulse, direction, train, col, row))
     g, direction, pulse = g[order], direction[order], pulse[order]

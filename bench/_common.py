@@ -13,6 +13,7 @@ median.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -73,10 +74,8 @@ def machine() -> dict:
         pass
     versions = {}
     for mod in ("numpy", "h5py", "numba"):
-        try:
+        with contextlib.suppress(ImportError):
             versions[mod] = __import__(mod).__version__
-        except ImportError:
-            pass
     try:
         import h5py
         versions["hdf5"] = h5py.version.hdf5_version

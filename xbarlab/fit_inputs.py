@@ -26,10 +26,11 @@ from xbarlab.analysis.extract import (
 )
 from xbarlab.analysis.fit_pulse import pulse_sums
 from xbarlab.analysis.sufficient import CampaignStats
+from xbarlab.analysis.tables import column, record_count
 from xbarlab.errors import XbarlabError
 from xbarlab.sim_backend.models import PCMModel, RRAMModel
 from xbarlab.store.integrity import salvage_active, salvaging
-from xbarlab.store.reader import read_info, read_table
+from xbarlab.store.reader import read_columns, read_info
 
 WIDE = 1 << 20  # a row stride wider than any array, to number cells without knowing its width
 
@@ -106,25 +107,25 @@ def _add_run(stats: CampaignStats, path: Path, run, model: PCMModel | RRAMModel,
     where = f"{path}: run {run.name}"
     tables = run.tables
     if run.protocol in PROGRAMMED_BY and "results" in tables:
-        results = read_table(path, run.name, "results")
-        stats.samples += int(results.sizes["record"])
+        results = read_columns(path, run.name, "results")
+        stats.samples += record_count(results)
         _remember_programmed(scan, results)
         if scan.worn.size:
             keep = ~np.isin(flat_cells(results, WIDE), scan.worn)
-            results = results.isel(record=np.flatnonzero(keep))
+            results = {k: np.asarray(v)[keep] for k, v in results.items()}
         stats.programming += programming_counts(results, g_min, g_max)
         absent = [c for c in FAULT_COLUMNS if c not in results]
         if absent:
             stats.notes.setdefault("faults", f"{where} table results has no "
                                    f"{' or '.join(absent)} column")
     if run.protocol == "drift" and "reads" in tables and "results" in tables:
-        reads = read_table(path, run.name, "reads")
-        results = read_table(path, run.name, "results")
+        reads = read_columns(path, run.name, "reads")
+        results = read_columns(path, run.name, "results")
         if isinstance(model, PCMModel):
             facts = drift_facts(run, model, where)
             stats.add_facts(facts.t0_s, facts.t_read_s, facts.assumed)
             if facts.origin == "t0":  # times count from t0: make them times since programming
-                reads = reads.assign(time=reads["time"] + facts.t0_s)
+                reads = {**reads, "time": reads["time"] + facts.t0_s}
             sums, n = drift_sums(reads, results, g_max, facts.t0_s, facts.t_read_s, where)
             stats.drift += sums
         else:
@@ -134,20 +135,20 @@ def _add_run(stats: CampaignStats, path: Path, run, model: PCMModel | RRAMModel,
     if run.protocol == "read_noise" and "reads" in tables:
         stats.samples += _add_read_noise_run(stats, path, run, model, where, scan.programmed)
     if run.protocol == "pulse_response" and "trains" in tables:
-        trains = read_table(path, run.name, "trains")
+        trains = read_columns(path, run.name, "trains")
         stats.pulse += pulse_sums(trains, run.config, model)
-        stats.samples += int(trains.sizes["record"])
+        stats.samples += record_count(trains)
     if run.protocol == "endurance" and "results" in tables and "checkpoints" in tables:
-        checkpoints = read_table(path, run.name, "checkpoints")
-        results = read_table(path, run.name, "results")
+        checkpoints = read_columns(path, run.name, "checkpoints")
+        results = read_columns(path, run.name, "results")
         stats.endurance += endurance_counts(results, checkpoints, g_max)
-        stats.samples += int(checkpoints.sizes["record"])
+        stats.samples += record_count(checkpoints)
         scan.worn = np.union1d(scan.worn, flat_cells(results, WIDE)[worn_out(results)])
 
 
 def _remember_programmed(scan: _Scan, results) -> None:
     cells = flat_cells(results, WIDE)
-    g = np.asarray(results["final_g" if "final_g" in results else "target"].values, float)
+    g = np.asarray(column(results, "final_g" if "final_g" in results else "target"), float)
     if scan.programmed:  # later programming of the same cell replaces the earlier
         keep = ~np.isin(scan.programmed["cells"], cells)
         cells = np.concatenate([scan.programmed["cells"][keep], cells])
@@ -162,11 +163,11 @@ def _add_read_noise_run(stats: CampaignStats, path: Path, run, model: PCMModel |
     facts say what its times count from; and it scales with each device's programmed
     conductance, taken from the last program-and-verify results (``programmed``: cells and
     their final_g) or else, noted, its mean read."""
-    reads = read_table(path, run.name, "reads")
+    reads = read_columns(path, run.name, "reads")
     if isinstance(model, RRAMModel):
         rr = repeated_reads(reads, None, None, WIDE)
         add_read_noise(stats.relaxation, rr, model.g_max)
-        return int(reads.sizes["record"])
+        return record_count(reads)
     origin = run.facts.get("time_origin")
     if origin is None:
         stats.assumed.append(f"{where}: not used for the 1/f read noise: its times do not say "
@@ -188,7 +189,7 @@ def _add_read_noise_run(stats: CampaignStats, path: Path, run, model: PCMModel |
         stats.assumed.append(f"{where}: {int((~np.isfinite(g_prog)).sum())} device(s) without "
                              "a programmed conductance on record: their mean read used")
     add_read_noise(stats.drift, rr, model.g_max, g_prog)
-    return int(reads.sizes["record"])
+    return record_count(reads)
 
 
 TIME_ORIGINS = {

@@ -1,4 +1,6 @@
-"""Read campaign files: what is in them, and any table as an ``xarray.Dataset``.
+"""Read campaign files: what is in them, and any table as an ``xarray.Dataset``, a dict of
+numpy arrays (``read_columns``, no xarray import: the fast path) or a pandas DataFrame
+(``read_dataframe``).
 
 Reading never blocks or disturbs a writer: files are opened read-only (in SWMR-read mode when a
 writer has them open, or had them open when it died), only the rows of committed steps are shown,
@@ -14,13 +16,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import h5py
 import numpy as np
 import pydantic
-import xarray as xr
 
 from xbarlab.chip_drivers.identity import ChipIdentity
 from xbarlab.store.columns import STEP_COLUMN, from_storage
@@ -58,6 +58,11 @@ from xbarlab.store.validate import check_campaign, commit_tail, committed_steps,
 # Tables above this many bytes are read lazily (dask) unless the caller says otherwise.
 LAZY_THRESHOLD_BYTES = 256 << 20
 LAZY_CHUNK_ROWS = 1 << 20
+
+if TYPE_CHECKING:
+    import dask.array as da
+    import pandas as pd
+    import xarray as xr
 
 COORD_COLUMNS = ("step", "row", "col")
 
@@ -335,6 +340,8 @@ def _column_vars(
 ) -> dict[str, np.ndarray | da.Array]:
     out: dict[str, np.ndarray | da.Array] = {}
     if lazy:
+        import dask.array as da  # only here: importing dask costs a quarter of a second
+
         for col in info.columns:
             base = _LazyColumn(path, info, col)
             arr = da.from_array(base, chunks=(LAZY_CHUNK_ROWS,), lock=True, asarray=True)
@@ -365,6 +372,8 @@ def read_table(
     Columns become variables with their unit in ``attrs["units"]``; ``step``, ``row`` and
     ``col`` become coordinates, and the chip identity (lot, wafer, die_x, die_y, array) scalar
     coordinates. ``lazy=None`` reads tables above 256 MiB lazily with dask."""
+    import xarray as xr  # here, not at the top: `xbarlab inspect` and `fit` never need it
+
     path = Path(path)
     info = read_info(path)
     tinfo = info.table(run, table)
@@ -411,6 +420,8 @@ def read_tables(
     parts = [read_table(p, run, table, lazy=lazy) for p in paths]
     if len(parts) == 1:
         return parts[0]
+    import xarray as xr
+
     longest = max(p.sizes["record"] for p in parts)
     # pad (lazily for dask) rather than build an index over every record
     parts = [
@@ -422,6 +433,30 @@ def read_tables(
         combine_attrs="drop_conflicts",
     )
     return combined.assign_coords(campaign=[str(p) for p in paths])
+
+
+@_while_written
+def read_columns(path: str | os.PathLike, run: str, table: str) -> dict[str, np.ndarray]:
+    """One table's committed rows as numpy arrays by column name (text as ``str``, flags as
+    ``bool``), read at once without xarray: the fastest way to a table, and what
+    ``xbarlab fit`` reads with."""
+    path = Path(path)
+    info = read_info(path)
+    return _column_vars(path, info.run(run).name, info.table(run, table), lazy=False)
+
+
+def read_dataframe(path: str | os.PathLike, run: str, table: str) -> pd.DataFrame:
+    """One table as a pandas DataFrame, one column per table column, built straight from
+    :func:`read_columns` (``read_table(...).to_dataframe()`` goes through xarray's index
+    machinery and is an order of magnitude slower). Units are in ``df.attrs["units"]``."""
+    import pandas as pd
+
+    path = Path(path)
+    info = read_info(path)
+    tinfo = info.table(run, table)
+    df = pd.DataFrame(_column_vars(path, info.run(run).name, tinfo, lazy=False), copy=False)
+    df.attrs["units"] = {c: u for c, u in tinfo.units.items() if u}
+    return df
 
 
 def export_netcdf(

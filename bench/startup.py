@@ -1,0 +1,107 @@
+"""Start-up of the CLI as users run it: `xbarlab --help`, `xbarlab inspect` and `xbarlab fit` on
+one drift-tracked 256×256 die (65,536 devices × 13 reads), each a fresh process of the installed
+command, in rotated rounds; and the fitting itself, timed in a warm process (the same
+``fit_wafer`` call, the second of two), so that the fit's overhead (imports, reading the
+arguments, writing the model) is the CLI's wall time minus the fitting.
+
+    python bench/startup.py [--rounds 5]
+
+Targets (issue 20): `xbarlab --help` and `xbarlab inspect` well under 1 s (< 0.6 s); `xbarlab
+fit` on one file under 1 s of overhead over the fitting itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import Bench, rotated_rounds
+
+CAMPAIGN = """
+[chip]
+lot = "BENCH"
+wafer = "W01"
+die_x = 0
+die_y = 0
+[target.simulated]
+rows = 256
+cols = 256
+seed = 0
+[[steps]]
+[steps.drift]
+levels = 8
+g_low = 2e-6
+g_high = 20e-6
+t_start_s = 20.0
+t_stop_s = 1e5
+points_per_decade = 3
+program = { tolerance = 0.5e-6, trace = false }
+"""
+
+
+def xbarlab() -> list[str]:
+    exe = shutil.which("xbarlab", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "xbarlab"]
+
+
+def wall(argv: list[str], cwd: Path) -> dict:
+    t = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, check=True, capture_output=True)
+    return {"seconds": time.perf_counter() - t}
+
+
+def fitting_only(path: Path) -> float:
+    """The fit in a warm process: imports done, the second of two calls."""
+    code = ("import time, json, sys; from pathlib import Path; "
+            "from xbarlab.fitting import fit_wafer; p = [Path(sys.argv[1])]; fit_wafer(p); "
+            "t = time.perf_counter(); r = fit_wafer(p); "
+            "print(json.dumps({'seconds': time.perf_counter() - t, 'samples': r.samples}))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    cmd = xbarlab()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "die.toml").write_text(CAMPAIGN)
+        subprocess.run([*cmd, "run", "die.toml", "-o", "die.h5"], cwd=work, check=True,
+                       capture_output=True)
+        variants = {
+            "--help": lambda: wall([*cmd, "--help"], work),
+            "inspect": lambda: wall([*cmd, "inspect", "die.h5"], work),
+            "fit": lambda: wall([*cmd, "fit", "die.h5", "-o", "model.json", "--force"], work),
+            "fitting": lambda: fitting_only(work / "die.h5"),
+        }
+        r = rotated_rounds(variants, args.rounds)
+    bench = Bench("startup", "CLI start-up")
+    print(f"startup: fresh processes of `{' '.join(cmd)}`, {args.rounds} rotated rounds, "
+          "median [min–max]")
+    bench.add("xbarlab --help", [x["seconds"] for x in r["--help"]], "s", target=0.6,
+              comparison="<")
+    bench.add("xbarlab inspect die.h5", [x["seconds"] for x in r["inspect"]], "s", target=0.6,
+              comparison="<")
+    bench.add("xbarlab fit die.h5 (wall)", [x["seconds"] for x in r["fit"]], "s")
+    samples = r["fitting"][0]["samples"]
+    bench.add("fitting itself (warm process)", [x["seconds"] for x in r["fitting"]], "s",
+              note=f"{samples:,} samples")
+    bench.add("xbarlab fit overhead over the fitting",
+              [f["seconds"] - g["seconds"] for f, g in zip(r["fit"], r["fitting"], strict=True)],
+              "s", target=1.0, comparison="<")
+    bench.add("xbarlab fit, samples per second of wall time",
+              [samples / x["seconds"] / 1e6 for x in r["fit"]], "M/s")
+    bench.finish()
+
+
+if __name__ == "__main__":
+    main()
