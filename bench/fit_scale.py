@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from _common import Bench, peak_mb, per_round, rotated_rounds, run_child
 
 CAMPAIGN = """
@@ -119,6 +120,8 @@ def main() -> None:
         r = rotated_rounds({
             "cli": lambda: cli(files, None, out),
             "cli local:2": lambda: cli(files, "local:2", out),
+            "cli 1 file": lambda: cli(files[:1], None, out),
+            "cli local:2, 1 file": lambda: cli(files[:1], "local:2", out),
             "api": lambda: api(files, None),
             "api quarter": lambda: api(quarter, None),
         }, args.rounds)
@@ -131,6 +134,19 @@ def main() -> None:
               [x["seconds"] for x in r["cli local:2"]], "s")
     bench.add("ratio local:2 / in-process", per_round(r["cli local:2"], r["cli"], "seconds"),
               "×")
+    # when a cluster pays off: in-process T = s + M·f; on N workers T = s + c + M·f/N, so from
+    # M > c / (f·(1 − 1/N)) files. f per file and c (starting the cluster, shipping the tasks)
+    # are measured here; N > 2 is the model's prediction, not a measurement on this machine
+    one = [x["seconds"] for x in r["cli 1 file"]]
+    per_file = [(a["seconds"] - b) / (args.dies - 1) for a, b in zip(r["cli"], one,
+                                                                     strict=True)]
+    cluster = [a["seconds"] - b for a, b in zip(r["cli local:2, 1 file"], one, strict=True)]
+    bench.add("fit time per file f (in-process)", per_file, "s")
+    bench.add("cluster start-up c (local:2 minus in-process, 1 file)", cluster, "s")
+    f, c = float(np.median(per_file)), float(np.median(cluster))
+    for cores in (2, 4, 8, 16):
+        bench.add(f"files from which {cores} workers pay off (model)",
+                  c / (f * (1 - 1 / cores)), "files")
     bench.add("fit_wafer (API, imports excluded)",
               [samples / x["seconds"] / 1e6 for x in r["api"]], "M samples/s")
     bench.add(f"fit_wafer driver peak, {args.dies} files", [x["peak_mb"] for x in r["api"]],

@@ -16,6 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from _common import Bench  # noqa: E402
+
 
 def main() -> None:
     from bokeh.models import Plot
@@ -38,16 +40,22 @@ def main() -> None:
         t0 = time.perf_counter()
         figures = len(list(build_report([h5]).select({"type": Plot})))
         out = write_report([h5], Path(tmp) / "report.html")
-        print(f"report: {figures} figures, {out.stat().st_size / 1e6:.1f} MB (target < 20), "
-              f"written in {time.perf_counter() - t0:.1f} s")
+        written = time.perf_counter() - t0
+        bench = Bench("report_size", "HTML report")
+        bench.add(f"report ({figures} figures) size", out.stat().st_size / 1e6, "MB", target=20,
+                  comparison="<")
+        bench.add("report written in", written, "s")
         with chrome() as driver:
             t0 = time.perf_counter()
             driver.get(out.as_uri())
             drawn, _ = wait_for_plots(driver, figures)
             seconds = time.perf_counter() - t0
             errors = console_errors(driver)
-        print(f"opened in headless Chromium: {sum(drawn)}/{figures} figures drawn in "
-              f"{seconds:.2f} s (target < 5), {len(errors)} console errors")
+        bench.add(f"opened in headless Chromium, {sum(drawn)}/{figures} figures drawn", seconds,
+                  "s", target=5, comparison="<")
+        bench.add("figures not drawn", figures - sum(drawn), "", target=0, comparison="<=")
+        bench.add("console errors", len(errors), "", target=0, comparison="<=")
+        bench.finish()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import peak_mb
+from _common import Bench, peak_mb
 
 CAMPAIGN = """
 [target.simulated]
@@ -76,9 +76,12 @@ def main() -> None:
         r = subprocess.run([sys.executable, __file__, "--child", str(twin)], check=True,
                            capture_output=True, text=True)
         m = json.loads(r.stdout.strip().splitlines()[-1])
-        print(f"load_twin {m['shape'][0]}x{m['shape'][1]} in a fresh process: "
-              f"{m['seconds']:.2f} s (target < 2), peak {m['peak_mb']:.0f} MB (target < 200), "
-              "imports and a first full-array read included")
+        bench = Bench("twin_load", "chip twin loading")
+        what = f"load_twin {m['shape'][0]}x{m['shape'][1]}, fresh process"
+        bench.add(f"{what}: time", m["seconds"], "s", target=2, comparison="<",
+                  note="imports and a first full-array read included")
+        bench.add(f"{what}: peak memory", m["peak_mb"], "MB", target=200, comparison="<")
+        bench.finish()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import Bench
 from xbarlab.protocols.weight_mapping import draw_weights
 
 from xbarlab.campaign.config import parse_campaign
@@ -101,16 +102,14 @@ def main() -> None:
                   + " ".join(f"{v:.3f}" for v in raw))
         day = LABELS.index("1 d")
         best_other = min(v[day] for k, v in results.items() if k != "optimized")
-        checks = {
-            "two_pair below differential at 0 s": all(
-                results[f"two_pair F={f}"][0] < results["differential"][0] for f in (2, 3, 4)),
-            "optimized <= best other at 1 d": results["optimized"][day] <= best_other,
-            "planning < 60 s": plan_s < 60,
-        }
-        for what, met in checks.items():
-            print(f"  {what}: {'met' if met else 'MISSED'}")
-        print(f"  optimized at 1 d: {results['optimized'][day]:.3f} against the best other "
-              f"{best_other:.3f} ({results['optimized'][day] / best_other:.2f}x)")
+        bench = Bench("weight_programming", "weight mappings")
+        worst_two_pair = max(results[f"two_pair F={f}"][0] for f in (2, 3, 4))
+        bench.add("worst two_pair / differential, error at 0 s",
+                  worst_two_pair / results["differential"][0], "×", target=1, comparison="<")
+        bench.add("optimized / best other, error at 1 d", results["optimized"][day] / best_other,
+                  "×", target=1, comparison="<=")
+        bench.add("planning", plan_s, "s", target=60, comparison="<")
+        bench.finish()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,14 @@ import xarray as xr
 
 from xbarlab.store import CampaignWriter, StepOrderError
 from xbarlab.store.columns import ColumnError
-from xbarlab.store.reader import export_netcdf, read_info, read_table, read_tables
+from xbarlab.store.reader import (
+    export_netcdf,
+    read_columns,
+    read_dataframe,
+    read_info,
+    read_table,
+    read_tables,
+)
 
 ALL_TYPES = {
     "b": np.array([True, False, True]),
@@ -29,6 +36,7 @@ ALL_TYPES = {
     "c16": np.array([1 + 2j, -3j, 0]),
     "raw": np.array([b"\x00\x01", b"ab", b""], "S2"),
     "text": np.array(["", "stuck-SET", "µS ±2%"]),
+    "ascii": np.array(["", "stuck", "max_pulses"]),  # numpy's ASCII path, not UTF-8 decoding
     "when": np.array(["2026-11-23T10:00:00.123456789", "1970-01-01", "2100-01-01"], "M8[ns]"),
     "when_s": np.array(["2026-11-23T10:00:00", "1999-12-31T23:59:59", "2000-01-01"], "M8[s]"),
     "dt": np.array([1, -2, 3_000_000], "m8[us]"),
@@ -49,6 +57,23 @@ def test_every_column_type_round_trips(tmp_path, lazy):
         if expected.dtype.kind not in "U":
             assert got.dtype == expected.dtype, name
         np.testing.assert_array_equal(got, expected, err_msg=name)
+
+
+def test_columns_and_dataframe_fast_paths_round_trip_every_type(tmp_path):
+    path = tmp_path / "types.h5"
+    with CampaignWriter.create(path) as w:
+        run = w.open_run("types")
+        with run.step() as s:
+            s.append("t", ALL_TYPES, units={"f8": "S"})
+    cols = read_columns(path, "types", "t")
+    df = read_dataframe(path, "types", "t")
+    assert df.attrs["units"] == {"f8": "S"}
+    assert list(df.columns) == list(cols) == ["step", *ALL_TYPES]
+    for name, expected in ALL_TYPES.items():
+        for got in (cols[name], df[name].to_numpy()):
+            assert got.dtype.kind == expected.dtype.kind or (
+                expected.dtype.kind == "U" and got.dtype.kind == "O"), name
+            np.testing.assert_array_equal(got, expected, err_msg=name)
 
 
 def test_structured_array_input_and_scalar_broadcast(tmp_path):
@@ -215,6 +240,8 @@ def test_reader_sees_committed_steps_of_a_live_campaign(tmp_path):
     assert len(read_table(path, "p", "t")["x"]) == 5
     s.commit()
     assert len(read_table(path, "p", "t")["x"]) == 200_005
+    assert len(read_columns(path, "p", "t")["x"]) == len(read_dataframe(path, "p", "t")) \
+        == 200_005
     w.close()
 
 
