@@ -17,7 +17,7 @@ process, in rotated rounds, reporting its time and its own peak memory (VmHWM).
 The peers are bench and test dependencies only (the ``bench`` and ``test`` extras in
 pyproject.toml: ``pip install -e ".[bench]"``).
 
-    python bench/peers.py [--records 2000000] [--points 2000] [--rounds 3]
+    python bench/peers.py [--records 1000000] [--points 2000] [--rounds 3]
 
 Targets: none of its own; the store's and the driver's targets are judged in
 store_throughput.py and instrument_overhead.py. These figures say where the project stands.
@@ -182,7 +182,7 @@ def sweep_child(peer: str, resource: str, points: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", type=int, default=2_000_000)
+    ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--points", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--child", help=argparse.SUPPRESS)
