@@ -7,7 +7,8 @@ arguments, writing the model) is the CLI's wall time minus the fitting.
     python bench/startup.py [--rounds 5]
 
 Targets (issue 20): `xbarlab --help` and `xbarlab inspect` well under 1 s (< 0.6 s); `xbarlab
-fit` on one file under 1 s of overhead over the fitting itself.
+fit` on one file under 1 s of overhead over the fitting itself. Also the reads table to pandas
+through xarray (``read_table(...).to_dataframe()``) and through ``read_dataframe``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,20 @@ def fitting_only(path: Path) -> float:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def pandas_paths(path: Path) -> dict:
+    """A 850k-row table to pandas both ways, in a fresh process, the second of two reads."""
+    code = ("import time, json, sys; from xbarlab.store.reader import read_table, "
+            "read_dataframe; p = sys.argv[1]; out = {}\n"
+            "for name, f in (('xarray', lambda: read_table(p, 'drift', 'reads').to_dataframe()),"
+            " ('fast', lambda: read_dataframe(p, 'drift', 'reads'))):\n"
+            "    f(); t = time.perf_counter(); df = f(); out[name] = time.perf_counter() - t\n"
+            "    out['rows'] = len(df)\n"
+            "print(json.dumps(out))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -82,6 +97,7 @@ def main() -> None:
             "inspect": lambda: wall([*cmd, "inspect", "die.h5"], work),
             "fit": lambda: wall([*cmd, "fit", "die.h5", "-o", "model.json", "--force"], work),
             "fitting": lambda: fitting_only(work / "die.h5"),
+            "pandas": lambda: pandas_paths(work / "die.h5"),
         }
         r = rotated_rounds(variants, args.rounds)
     bench = Bench("startup", "CLI start-up")
@@ -100,6 +116,12 @@ def main() -> None:
               "s", target=1.0, comparison="<")
     bench.add("xbarlab fit, samples per second of wall time",
               [samples / x["seconds"] / 1e6 for x in r["fit"]], "M/s")
+    rows = r["pandas"][0]["rows"]
+    bench.add(f"read_table(...).to_dataframe(), {rows:,} rows",
+              [x["xarray"] for x in r["pandas"]], "s")
+    bench.add("read_dataframe (the fast path)", [x["fast"] for x in r["pandas"]], "s")
+    bench.add("ratio read_dataframe / to_dataframe",
+              [x["fast"] / x["xarray"] for x in r["pandas"]], "×")
     bench.finish()
 
 
