@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xbarlab.chip_drivers.base import Chip
 from xbarlab.instruments.quantities import Seconds, Siemens, Volts
+from xbarlab.protocols import program_verify_kernel as kernel
 from xbarlab.protocols.base import (
     RESET_POLARITY_HELP,
     TYPICAL_PULSES_PER_CELL,
@@ -123,8 +124,8 @@ class ProgramVerifyState:
 
 
 def programming_progress(st: ProgramVerifyState) -> Progress:
-    failed = int((st.reason > 0).sum())
-    converged = int(st.converged.sum())
+    failed = int(np.count_nonzero(st.reason))
+    converged = int(np.count_nonzero(st.converged))
     return Progress(converged + failed, st.cells.size,
                     f"{converged} converged, {failed} failed, iteration {st.iteration}")
 
@@ -173,69 +174,38 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
 
     def _iterate(self, chip: Chip, st: ProgramVerifyState) -> StepRecords:
         """One read (and a confirming read) of the working set and one pulse for the cells
-        outside their band."""
+        outside their band; the decisions are made by the compiled loop
+        (protocols/program_verify_kernel.py)."""
         cfg = self.cfg
         n_active = st.w_index.size
-        lo, hi = st.w_target - cfg.tolerance, st.w_target + cfg.tolerance
         g = chip.read_selected(st.w_cell, cfg.v_read)
-        final_g = g.astype(np.float64)
-        in_band = (g >= lo) & (g <= hi)
-        converged = np.zeros(n_active, bool)
-        if in_band.any():  # a confirming read for the cells in the band
-            cand = np.flatnonzero(in_band)
-            g2 = chip.read_selected(st.w_cell[cand], cfg.v_read)
-            ok = (g2 >= lo[cand]) & (g2 <= hi[cand])
-            converged[cand[ok]] = True
-            final_g[cand] = g2
-        sign = np.where(in_band, 0, np.where(g < lo, 1, -1)).astype(np.int8)
-        direction = st.w_direction
-        # stuck: no net progress over pulses at full amplitude. Net, from the streak's first
-        # read, and by more than the band's half-width: read noise makes consecutive reads of
-        # a stuck device differ by more than a fraction of the band
-        at_max = np.where(direction > 0, st.w_amp >= cfg.set_max, st.w_amp >= cfg.reset_max)
-        streak = at_max & (direction != 0) & ~(np.abs(g - st.w_streak_g) > cfg.tolerance)
-        st.w_ineffective = np.where(streak, st.w_ineffective + 1, 0).astype(np.int32)
-        st.w_streak_g = np.where(streak, st.w_streak_g, g)
-        pulsing = sign != 0
-        flipped = pulsing & (direction != 0) & (direction != sign)
-        st.w_reversals += flipped
-        st.w_ramp[flipped] = 0
-        new_amp = np.where(sign > 0,
-                           np.minimum(cfg.set_start + cfg.set_step * st.w_ramp, cfg.set_max),
-                           np.minimum(cfg.reset_start + cfg.reset_step * st.w_ramp,
-                                      cfg.reset_max))
-        st.w_amp = np.where(pulsing, new_amp, st.w_amp)
-        st.w_direction = np.where(pulsing, sign, direction)
-        st.w_ramp += pulsing
-        st.w_pulses += pulsing
-        st.w_iterations += 1
-        st.w_last_g = g.astype(np.float64)
-        # what goes on the wire: SET positive, RESET with the technology's polarity
-        applied = np.where(pulsing, np.where(sign > 0, 1, reset_sign(chip, cfg.reset_polarity))
-                           * new_amp, 0.0)
-        reason = np.zeros(n_active, np.int8)
-        reason[st.w_ramp > cfg.max_pulses] = REASONS.index("max_pulses")
-        reason[st.w_reversals > cfg.max_reversals] = REASONS.index("max_reversals")
-        reason[st.w_ineffective >= cfg.stuck_pulses] = REASONS.index("stuck")
-        reason[converged] = 0
-        go = np.flatnonzero(pulsing & (reason == 0))
-        if go.size:
-            a = applied[go]
-            chip.pulse(st.w_cell[go], a, np.where(sign[go] > 0, cfg.set_width,
-                                                  cfg.reset_width))
+        cand = kernel.in_band(g, st.w_target, cfg.tolerance)
+        g2 = chip.read_selected(st.w_cell[cand], cfg.v_read) if cand.size else \
+            np.empty(0, g.dtype)
         rec = StepRecords()
-        if cfg.trace:
+        if cfg.trace:  # the working set as read, before the loop compacts it
             r, c = np.divmod(st.w_cell, chip.shape[1])
-            rec.add("trace", {"row": r.astype(np.int32), "col": c.astype(np.int32),
-                              "iteration": np.full(n_active, st.iteration, np.int32),
-                              "g_read": g.astype(np.float32),
-                              "amplitude": applied.astype(np.float32)},
-                    {"g_read": "S", "amplitude": "V"})
-        leave = converged | (reason > 0)
-        if leave.any():
-            st.retire(leave, final_g, converged, reason)
+            trace = {"row": r.astype(np.int32), "col": c.astype(np.int32),
+                     "iteration": np.full(n_active, st.iteration, np.int32),
+                     "g_read": g.astype(np.float32)}
+        go_cell, go_amp, go_width, applied, m = kernel.advance(
+            g, cand, g2, st.w_index, st.w_cell, st.w_target, st.w_amp, st.w_ramp,
+            st.w_direction, st.w_ineffective, st.w_streak_g, st.w_last_g, st.w_pulses,
+            st.w_reversals, st.w_iterations, st.final_g, st.converged, st.reason, st.pulses,
+            st.reversals, st.iterations, cfg.tolerance, cfg.set_start, cfg.set_step,
+            cfg.set_max, cfg.set_width, cfg.reset_start, cfg.reset_step, cfg.reset_max,
+            cfg.reset_width, float(reset_sign(chip, cfg.reset_polarity)), cfg.max_pulses,
+            cfg.max_reversals, cfg.stuck_pulses, cfg.trace)
+        for name in st.working():  # compacted in place: the first m are the working set
+            setattr(st, name, getattr(st, name)[:m])
+        if go_cell.size:
+            chip.pulse(go_cell, go_amp, go_width)
+        if cfg.trace:
+            trace["amplitude"] = applied.astype(np.float32)
+            rec.add("trace", trace, {"g_read": "S", "amplitude": "V"})
         rec.summary = {"iteration": st.iteration, "active": n_active,
-                       "converged": int(st.converged.sum()), "failed": int((st.reason > 0).sum())}
+                       "converged": int(np.count_nonzero(st.converged)),
+                       "failed": int(np.count_nonzero(st.reason))}
         st.iteration += 1
         return rec
 
@@ -245,7 +215,7 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
                   np.full(m, REASONS.index("max_pulses"), np.int8))
         st.finished = True
         r, c = np.divmod(st.cells, chip.shape[1])
-        final = StepRecords(summary={"converged": int(st.converged.sum()),
+        final = StepRecords(summary={"converged": int(np.count_nonzero(st.converged)),
                                      "failed": int((~st.converged).sum())})
         final.add("results", {
             "row": r.astype(np.int32), "col": c.astype(np.int32), "target": st.target,
