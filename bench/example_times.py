@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import Bench
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 COMMANDS = {
     "xbarlab demo": ["demo"],
@@ -32,7 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
-    print(f"{'command':28}{'seconds':>9}{'output MB':>11}")
+    bench = Bench("example_times", "the documented commands")
     for name, argv in COMMANDS.items():
         times = []
         for _ in range(args.repeats):
@@ -45,7 +47,8 @@ def main() -> None:
                 times.append(time.perf_counter() - t0)
                 written = size_mb(Path(tmp)) - sum(p.stat().st_size for p in
                                                    EXAMPLES.glob("*.toml")) / 1e6
-        print(f"{name:28}{sorted(times)[len(times) // 2]:>9.1f}{written:>11.1f}")
+        bench.add(f"{name}: wall time", times, "s", note=f"writes {written:.0f} MB")
+    bench.finish()
 
 
 if __name__ == "__main__":

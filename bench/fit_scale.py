@@ -72,8 +72,7 @@ def fit_child(files: list[str], scheduler: str | None) -> None:
 
 
 def cli(files: list[Path], scheduler: str | None, out: Path) -> dict:
-    """`xbarlab fit` as users run it: a fresh process, wall time, imports included. Its peak
-    memory is the command's own (VmHWM read by a wrapper that execs nothing else)."""
+    """`xbarlab fit` as users run it: a fresh process, wall time, imports included."""
     exe = shutil.which("xbarlab", path=str(Path(sys.executable).parent))
     argv = [exe] if exe else [sys.executable, "-m", "xbarlab"]
     argv += ["fit", *map(str, files), "-o", str(out), "--force",
@@ -83,7 +82,7 @@ def cli(files: list[Path], scheduler: str | None, out: Path) -> dict:
     seconds = time.perf_counter() - t0
     if r.returncode:
         raise RuntimeError(f"xbarlab fit failed ({r.returncode}):\n{r.stderr[-2000:]}")
-    return {"seconds": seconds, "peak_mb": float("nan")}
+    return {"seconds": seconds}
 
 
 def api(files: list[Path], scheduler: str | None) -> dict:

@@ -37,6 +37,7 @@ BENCHES = [  # (script, arguments, quick arguments)
     ("twin_load.py", [], ["--size", "256"]),
     ("weight_programming.py", [], ["--size", "256", "--rows", "128", "--cols", "64"]),
     ("peers.py", [], ["--records", "200000", "--points", "500"]),
+    ("example_times.py", [], []),
 ]
 
 
