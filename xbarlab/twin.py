@@ -34,7 +34,7 @@ from xbarlab.fit_inputs import drift_facts
 from xbarlab.sim_backend.devices import STUCK_RESET, STUCK_SET
 from xbarlab.sim_backend.models import ChipModel, PCMModel
 from xbarlab.sim_backend.twin import ChipTwin, draw_lifetimes
-from xbarlab.store.reader import read_info, read_table
+from xbarlab.store.reader import read_columns, read_info
 
 
 def _shape(info, tables: list) -> tuple[int, int]:
@@ -47,8 +47,8 @@ def _shape(info, tables: list) -> tuple[int, int]:
         sim = {}
     if sim.get("rows") and sim.get("cols"):
         return int(sim["rows"]), int(sim["cols"])
-    rows = max(int(t["row"].values.max()) for t in tables) + 1
-    cols = max(int(t["col"].values.max()) for t in tables) + 1
+    rows = max(int(t["row"].max()) for t in tables) + 1
+    cols = max(int(t["col"].max()) for t in tables) + 1
     return rows, cols
 
 
@@ -63,11 +63,11 @@ def _drift_z(path: Path, run, dev: PCMModel, rng: np.random.Generator):
     estimation noise on top of the spread, and, clipped at 0 where ν̂ < 0, a mean ν a few
     percent too high; the posterior draw has the model's spread and keeps each device near its
     own estimate as far as the reads tell it."""
-    reads = read_table(path, run.name, "reads")
-    results = read_table(path, run.name, "results")
+    reads = read_columns(path, run.name, "reads")
+    results = read_columns(path, run.name, "results")
     facts = drift_facts(run, dev, f"{path}: run {run.name}")
     if facts.origin == "t0":
-        reads = reads.assign(time=reads["time"] + facts.t0_s)
+        reads = {**reads, "time": reads["time"] + facts.t0_s}
     d = device_drift(reads, facts.t0_s, facts.t_read_s, f"{path}: run {run.name}")
     x = np.log(np.clip(values_at(results, d.row, d.col) / dev.g_max, 1e-6, None))
     mu, sd = dev.drift.mu.at_log(x), dev.drift.sigma.at_log(x)
@@ -85,7 +85,7 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
                   if r.protocol in PROGRAMMED_BY and "results" in r.tables]
     if not programmed:
         raise XbarlabError(f"{path}: no program-and-verify results to build a twin from")
-    results = {r.name: read_table(path, r.name, "results") for r in programmed}
+    results = {r.name: read_columns(path, r.name, "results") for r in programmed}
     rows, cols = _shape(info, list(results.values()))
     n = rows * cols
     dev = model.device
@@ -97,21 +97,21 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
     worn = np.zeros(n, bool)  # worn out by endurance cycling: its lifetime says when, not a fault
     for run in info.runs.values():  # in run order: a later programming overrides an earlier one
         if run.protocol == "endurance" and "results" in run.tables:
-            res = read_table(path, run.name, "results")
+            res = read_columns(path, run.name, "results")
             worn[flat_cells(res, cols)[worn_out(res)]] = True
         if run.name not in results:
             continue
         if "trace" in run.tables:  # a device's first read: the state the campaign found
-            trace = read_table(path, run.name, "trace")
-            first = trace["iteration"].values == trace["iteration"].values.min()
+            trace = read_columns(path, run.name, "trace")
+            first = trace["iteration"] == trace["iteration"].min()
             cells = flat_cells(trace, cols)[first]
             new = np.isnan(g_start[cells])
-            g_start[cells[new]] = trace["g_read"].values[first][new]
+            g_start[cells[new]] = trace["g_read"][first][new]
         res = results[run.name]
         flat = flat_cells(res, cols)
         fresh = ~worn[flat]
         at_top, at_bottom = stuck_at_rails(res, dev.g_min, dev.g_max)
-        g_prog[flat[fresh]] = res["final_g"].values[fresh]
+        g_prog[flat[fresh]] = res["final_g"][fresh]
         fault[flat[fresh & at_top]] = STUCK_SET
         fault[flat[fresh & at_bottom]] = STUCK_RESET
     nu_z = np.full(n, np.nan, np.float32)
@@ -126,11 +126,11 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
     rng = np.random.default_rng([seed, 2])
     for run in info.runs.values():
         if run.protocol == "endurance" and "results" in run.tables:
-            res = read_table(path, run.name, "results")
+            res = read_columns(path, run.name, "results")
             flat = flat_cells(res, cols)
-            lower = res["cycles_lower"].values.astype(float)
-            upper = res["cycles_upper"].values.astype(float)
-            censored = res["censored"].values.astype(bool)
+            lower = res["cycles_lower"].astype(float)
+            upper = res["cycles_upper"].astype(float)
+            censored = res["censored"].astype(bool)
             u = rng.random(flat.size)
             # failed: uniformly inside the interval it was detected in
             inside = lower + u * (np.maximum(upper, lower) - lower)
