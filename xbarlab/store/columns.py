@@ -101,18 +101,21 @@ def schema_for(cols: Mapping[str, np.ndarray]) -> TableSchema:
     return TableSchema(np.dtype(fields), kinds)
 
 
-def _ascii_bytes(arr: np.ndarray, width: int) -> np.ndarray | None:
-    """Text of code points below 128 as bytes ``S{width}`` (the column's storage width), or
-    None for other text. numpy keeps str as UCS-4, so ASCII text is its code units narrowed to
-    bytes: vectorized passes, where ``astype("S")``, ``np.char.encode`` and a cast to a wider
-    bytes dtype go element by element (a million short strings took 0.25 s each)."""
-    chars = max(arr.dtype.itemsize // 4, 1)
+def _put_ascii(out: np.ndarray, name: str, arr: np.ndarray) -> bool:
+    """Store text of code points below 128 into the bytes field ``name`` of ``out`` directly,
+    and say whether it was ASCII (False: nothing written). numpy keeps str as UCS-4, so ASCII
+    text is its code units narrowed to bytes, written through a byte view of the records:
+    ``astype("S")``, ``np.char.encode`` and a cast to the field's wider bytes dtype go element
+    by element (a million short strings took 0.25 s each)."""
     units = np.ascontiguousarray(arr).view(np.uint32).reshape(arr.size, -1)
-    if units.size and units.max() >= 128:
-        return None
-    out = np.zeros((arr.size, max(width, chars)), np.uint8)
-    out[:, : units.shape[1]] = units
-    return out.view(f"S{out.shape[1]}").reshape(arr.shape)
+    width = out.dtype.fields[name][0].itemsize
+    if units.shape[1] > width or (units.size and units.max() >= 128):
+        return False
+    offset = out.dtype.fields[name][1]
+    field = out.view(np.uint8).reshape(out.size, out.dtype.itemsize)[:, offset:offset + width]
+    field[:, : units.shape[1]] = units
+    field[:, units.shape[1]:] = 0
+    return True
 
 
 def to_storage(
@@ -143,9 +146,9 @@ def to_storage(
         elif kind == "str":
             if arr.dtype.kind != "U":
                 raise ColumnError(f"{where}: column {name!r} must be str, got {arr.dtype}")
-            encoded = _ascii_bytes(arr, target.itemsize)
-            if encoded is None:
-                encoded = np.char.encode(arr, "utf-8")
+            if _put_ascii(out, name, arr):
+                continue
+            encoded = np.char.encode(arr, "utf-8")
             if encoded.dtype.itemsize > target.itemsize:
                 raise ColumnError(
                     f"{where}: column {name!r} holds text of {encoded.dtype.itemsize} UTF-8 "
