@@ -157,3 +157,21 @@ def test_clock_advances_by_waits_and_operation_times():
     assert arr.now() == pytest.approx(86_400 + 3.5e-6)
     arr.cycle(None, 1000, 1.2, 1e-7, -1.7, 5e-8)
     assert arr.now() == pytest.approx(86_400 + 3.5e-6 + 1000 * (1.5e-7 + 2e-6))
+
+
+@pytest.mark.parametrize("model", [PCMModel(faults=Faults(stuck_set_fraction=0.03,
+                                                          stuck_reset_fraction=0.03)),
+                                   RRAMModel(faults=Faults(stuck_set_fraction=0.03,
+                                                           stuck_reset_fraction=0.03))])
+def test_whole_array_pulse_leaves_stuck_devices_exactly_as_they_were(model):
+    # a whole-array pulse programs every device and puts the few unchanged ones back
+    arr = SimulatedArray(ChipModel(device=model, array=ArrayConfig(rows=64, cols=64)), seed=2)
+    arr.wait(5.0)
+    stuck = arr.faults.ravel() != 0
+    assert 0.03 < stuck.mean() < 0.09
+    before = {k: v.copy() for k, v in vars(arr.state).items() if isinstance(v, np.ndarray)}
+    arr.pulse(None, 1.2 if model.kind == "pcm" else 1.4, 100e-9)
+    for name, old in before.items():
+        np.testing.assert_array_equal(getattr(arr.state, name)[stuck], old[stuck], name)
+    assert (arr.state.t_prog[~stuck] == 5.0).all()  # every healthy device was programmed
+    assert (arr.state.g_imm[~stuck] != before["g_imm"][~stuck]).mean() > 0.99
