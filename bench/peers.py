@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -115,34 +114,11 @@ def record_child(peer: str, records: int) -> dict:
 
 def sweep(peer: str, resource: str, points: int) -> float:
     volts = np.linspace(-1, 1, points)
-    if peer == "raw":
-        import pyvisa
+    if peer in ("raw", "xbarlab"):  # the same loops instrument_overhead.py times
+        from instrument_overhead import driver_point_by_point, raw_point_by_point
 
-        rm = pyvisa.ResourceManager("@py")
-        res = rm.open_resource(resource, read_termination="\n", write_termination="\n",
-                               timeout=30_000)
-        res.write(':SOUR:FUNC VOLT;:SOUR:VOLT:ILIM 0.001;:SOUR:VOLT 0;:SENS:FUNC "CURR"')
-        res.write(":OUTP ON")
-        t = time.perf_counter()
-        for v in volts:
-            res.write(f":SOUR:VOLT {v:.6g}")
-            float(res.query(":MEAS:CURR?"))
-        seconds = time.perf_counter() - t
-        res.close()
-        rm.close()
-    elif peer == "xbarlab":
-        from xbarlab.instruments.keithley2450 import Keithley2450
-        from xbarlab.instruments.visa import VisaTransport
-
-        smu = Keithley2450(VisaTransport(resource, timeout_s=30))
-        smu.source_voltage(0.0, 1e-3)
-        smu.output_on()
-        t = time.perf_counter()
-        for v in volts:
-            smu.set_voltage(v)
-            smu.measure_current()
-        seconds = time.perf_counter() - t
-        smu.close()
+        seconds = (raw_point_by_point if peer == "raw" else driver_point_by_point)(resource,
+                                                                                   volts)
     elif peer == "pymeasure":
         from pymeasure.instruments.keithley import Keithley2450
 
@@ -210,7 +186,6 @@ def main() -> None:
     for peer in ("qcodes", "pymeasure"):
         bench.add(f"{peer} time / xbarlab time", per_round(r[peer], r["xbarlab"], "seconds"),
                   "×")
-    sys.path.insert(0, str(Path(__file__).parent))
     from instrument_overhead import Server
 
     print(f"(b) {args.points}-point point-by-point I-V, Keithley 2450 simulator over pyvisa-py")

@@ -23,27 +23,7 @@ import time
 from pathlib import Path
 
 from _common import Bench, rotated_rounds
-
-CAMPAIGN = """
-[chip]
-lot = "BENCH"
-wafer = "W01"
-die_x = 0
-die_y = 0
-[target.simulated]
-rows = 256
-cols = 256
-seed = 0
-[[steps]]
-[steps.drift]
-levels = 8
-g_low = 2e-6
-g_high = 20e-6
-t_start_s = 20.0
-t_stop_s = 1e5
-points_per_decade = 3
-program = { tolerance = 0.5e-6, trace = false }
-"""
+from fit_scale import CAMPAIGN as DIE
 
 
 def xbarlab() -> list[str]:
@@ -57,29 +37,29 @@ def wall(argv: list[str], cwd: Path) -> dict:
     return {"seconds": time.perf_counter() - t}
 
 
-def fitting_only(path: Path) -> float:
-    """The fit in a warm process: imports done, the second of two calls."""
-    code = ("import time, json, sys; from pathlib import Path; "
-            "from xbarlab.fitting import fit_wafer; p = [Path(sys.argv[1])]; fit_wafer(p); "
-            "t = time.perf_counter(); r = fit_wafer(p); "
-            "print(json.dumps({'seconds': time.perf_counter() - t, 'samples': r.samples}))")
+def in_python(code: str, path: Path) -> dict:
+    """Run ``code`` in a fresh interpreter with the campaign file as argv[1]; its last line of
+    output is JSON."""
     out = subprocess.run([sys.executable, "-c", code, str(path)], check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def pandas_paths(path: Path) -> dict:
-    """A 850k-row table to pandas both ways, in a fresh process, the second of two reads."""
-    code = ("import time, json, sys; from xbarlab.store.reader import read_table, "
-            "read_dataframe; p = sys.argv[1]; out = {}\n"
-            "for name, f in (('xarray', lambda: read_table(p, 'drift', 'reads').to_dataframe()),"
-            " ('fast', lambda: read_dataframe(p, 'drift', 'reads'))):\n"
-            "    f(); t = time.perf_counter(); df = f(); out[name] = time.perf_counter() - t\n"
-            "    out['rows'] = len(df)\n"
-            "print(json.dumps(out))")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], check=True,
-                         capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+# the fit in a warm process: imports done, the second of two calls
+FITTING_ONLY = (
+    "import time, json, sys; from pathlib import Path; "
+    "from xbarlab.fitting import fit_wafer; p = [Path(sys.argv[1])]; fit_wafer(p); "
+    "t = time.perf_counter(); r = fit_wafer(p); "
+    "print(json.dumps({'seconds': time.perf_counter() - t, 'samples': r.samples}))")
+# an 850k-row table to pandas both ways, the second of two reads each
+PANDAS_PATHS = (
+    "import time, json, sys; from xbarlab.store.reader import read_table, "
+    "read_dataframe; p = sys.argv[1]; out = {}\n"
+    "for name, f in (('xarray', lambda: read_table(p, 'drift', 'reads').to_dataframe()),"
+    " ('fast', lambda: read_dataframe(p, 'drift', 'reads'))):\n"
+    "    f(); t = time.perf_counter(); df = f(); out[name] = time.perf_counter() - t\n"
+    "    out['rows'] = len(df)\n"
+    "print(json.dumps(out))")
 
 
 def main() -> None:
@@ -89,15 +69,15 @@ def main() -> None:
     cmd = xbarlab()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        (work / "die.toml").write_text(CAMPAIGN)
+        (work / "die.toml").write_text(DIE.format(x=0, y=0, size=256, seed=0))
         subprocess.run([*cmd, "run", "die.toml", "-o", "die.h5"], cwd=work, check=True,
                        capture_output=True)
         variants = {
             "--help": lambda: wall([*cmd, "--help"], work),
             "inspect": lambda: wall([*cmd, "inspect", "die.h5"], work),
             "fit": lambda: wall([*cmd, "fit", "die.h5", "-o", "model.json", "--force"], work),
-            "fitting": lambda: fitting_only(work / "die.h5"),
-            "pandas": lambda: pandas_paths(work / "die.h5"),
+            "fitting": lambda: in_python(FITTING_ONLY, work / "die.h5"),
+            "pandas": lambda: in_python(PANDAS_PATHS, work / "die.h5"),
         }
         r = rotated_rounds(variants, args.rounds)
     bench = Bench("startup", "CLI start-up")
