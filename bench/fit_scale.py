@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import Bench, peak_mb, per_round, rotated_rounds, run_child
+from _common import Bench, peak_mb, per_round, rotated_rounds, run_child, xbarlab_command
 
 CAMPAIGN = """
 [chip]
@@ -81,9 +79,7 @@ def fit_child(files: list[str], scheduler: str | None) -> None:
 
 def cli(files: list[Path], scheduler: str | None, out: Path) -> dict:
     """`xbarlab fit` as users run it: a fresh process, wall time, imports included."""
-    exe = shutil.which("xbarlab", path=str(Path(sys.executable).parent))
-    argv = [exe] if exe else [sys.executable, "-m", "xbarlab"]
-    argv += ["fit", *map(str, files), "-o", str(out), "--force",
+    argv = [*xbarlab_command(), "fit", *map(str, files), "-o", str(out), "--force",
              *(["--scheduler", scheduler] if scheduler else [])]
     t0 = time.perf_counter()
     r = subprocess.run(argv, capture_output=True, text=True)

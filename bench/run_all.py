@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from _common import Figure
+
 HERE = Path(__file__).resolve().parent
 BENCHES = [  # (script, arguments, quick arguments)
     ("store_throughput.py", [], ["--records", "1000000"]),
@@ -67,11 +69,8 @@ def run(script: str, argv: list[str]) -> Outcome:
 
 
 def value_text(f: dict) -> str:
-    vals = f["values"]
-    text = f"{f['value']:.3g}"
-    if len(vals) > 1:
-        text += f" [{min(vals):.3g}–{max(vals):.3g}]"
-    return text
+    """median [min–max], as the benchmark printed it."""
+    return Figure(f["name"], f["values"], f["unit"]).shown()
 
 
 def table(outcomes: list[Outcome]) -> list[str]:

@@ -15,20 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import Bench, rotated_rounds
+from _common import Bench, rotated_rounds, xbarlab_command
 from fit_scale import CAMPAIGN as DIE
-
-
-def xbarlab() -> list[str]:
-    exe = shutil.which("xbarlab", path=str(Path(sys.executable).parent))
-    return [exe] if exe else [sys.executable, "-m", "xbarlab"]
 
 
 def wall(argv: list[str], cwd: Path) -> dict:
@@ -66,7 +60,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    cmd = xbarlab()
+    cmd = xbarlab_command()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "die.toml").write_text(DIE.format(x=0, y=0, size=256, seed=0))
