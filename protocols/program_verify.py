@@ -37,7 +37,7 @@ from xbarlab.protocols.base import (
 )
 from xbarlab.protocols.records import StepRecords
 
-REASONS = ("", "max_pulses", "max_reversals", "stuck")
+REASONS = kernel.REASONS
 
 
 class ProgramVerifyConfig(BaseModel):
@@ -212,7 +212,7 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
     def _results(self, chip: Chip, st: ProgramVerifyState) -> StepRecords:
         m = st.w_index.size  # still unconverged after max_iterations
         st.retire(np.ones(m, bool), st.w_last_g, np.zeros(m, bool),
-                  np.full(m, REASONS.index("max_pulses"), np.int8))
+                  np.full(m, kernel.MAX_PULSES, np.int8))
         st.finished = True
         r, c = np.divmod(st.cells, chip.shape[1])
         final = StepRecords(summary={"converged": int(np.count_nonzero(st.converged)),

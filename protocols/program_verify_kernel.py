@@ -17,7 +17,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-MAX_PULSES, MAX_REVERSALS, STUCK = 1, 2, 3  # codes of REASONS in program_verify
+# why a cell failed, as recorded in the results' reason column; the code is the index
+REASONS = ("", "max_pulses", "max_reversals", "stuck")
+MAX_PULSES, MAX_REVERSALS, STUCK = (REASONS.index(r) for r in REASONS[1:])
 
 
 @numba.njit(cache=True, nogil=True)
