@@ -60,7 +60,7 @@ def read_matrix(reads: Table) -> ReadMatrix:
         if (np.array_equal(row.reshape(k, n_dev), np.broadcast_to(row[:n_dev], (k, n_dev)))
                 and np.array_equal(col.reshape(k, n_dev),
                                    np.broadcast_to(col[:n_dev], (k, n_dev)))
-                and len(np.unique(row[:n_dev] * (int(col.max()) + 1) + col[:n_dev])) == n_dev):
+                and _distinct(row[:n_dev] * (int(col.max()) + 1) + col[:n_dev])):
             return ReadMatrix(row[:n_dev], col[:n_dev], t.reshape(k, n_dev),
                               g.reshape(k, n_dev), None)
     width = int(col.max()) + 1 if col.size else 1
@@ -77,6 +77,12 @@ def read_matrix(reads: Table) -> ReadMatrix:
     gm[pos, dev[order]] = g[order]
     valid[pos, dev[order]] = True
     return ReadMatrix(keys // width, keys % width, tm, gm, valid)
+
+
+def _distinct(keys: np.ndarray) -> bool:
+    if keys.size < 2 or (np.diff(keys) > 0).all():  # in cell order, as xbarlab reads them
+        return True
+    return len(np.unique(keys)) == keys.size
 
 
 def reads_matrix(reads: Table, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
@@ -114,6 +120,21 @@ def device_lines(x: np.ndarray, y: np.ndarray, w: np.ndarray):
     return ym - slope * xm, slope, sw, xm, sxx
 
 
+CONVERGED = 1e-12  # a Gauss–Newton step below this (relative in G(t0), absolute in ν) ends the fit
+
+
+def column_median(m: np.ndarray) -> np.ndarray:
+    """np.median(m, axis=0) of a (reads, devices) matrix, by partitioning each device's reads
+    in a contiguous copy: four times faster than np.median's strided partition down axis 0."""
+    k = m.shape[0]
+    if k == 0:
+        return np.full(m.shape[1], np.nan)
+    rows = np.ascontiguousarray(m.T)
+    middle = [k // 2] if k % 2 else [k // 2 - 1, k // 2]
+    part = np.partition(rows, middle, axis=1)
+    return part[:, k // 2] if k % 2 else (part[:, k // 2 - 1] + part[:, k // 2]) / 2
+
+
 def device_drift(reads: Table, t0: float, t_read: float, where: str,
                  iterations: int = 8) -> DeviceDrift:
     """Fit G_k = G(t0)·(t_k/t0)^−ν·(1 + ε_k), var(ε_k) = Q_s²·f(t_k)², for every device.
@@ -126,7 +147,8 @@ def device_drift(reads: Table, t0: float, t_read: float, where: str,
     layout (:func:`read_matrix`). A device with fewer than 3 reads at t ≥ t0 gets NaN."""
     m = read_matrix(reads)
     valid = np.ones(m.t.shape, bool) if m.valid is None else m.valid
-    use = valid & (np.nan_to_num(m.t, nan=-1.0) >= t0 * (1 - 1e-9))
+    after_t0 = m.t >= t0 * (1 - 1e-9)  # (NaN times compare False)
+    use = after_t0 if m.valid is None else valid & after_t0
     rows_used = use.any(axis=1)
     if rows_used.sum() < use.shape[0]:  # reads before t0 in every device: drop them
         use, t, g = use[rows_used], m.t[rows_used], m.g[rows_used]
@@ -139,33 +161,56 @@ def device_drift(reads: Table, t0: float, t_read: float, where: str,
     if use.all() and (t == t[:, :1]).all():  # shared read times: 1-D x and weights
         t, gk = t[:, 0], g
         w = 1 / np.maximum(flicker_factor(t, t_read) ** 2, 1e-12)
-        use_w = np.broadcast_to(w[:, None], g.shape)
     else:
         t = np.where(use, t, t0)
         gk = np.where(use, g, 1.0)
-        w = use_w = np.where(use, 1 / np.maximum(flicker_factor(t, t_read) ** 2, 1e-12), 0.0)
+        w = np.where(use, 1 / np.maximum(flicker_factor(t, t_read) ** 2, 1e-12), 0.0)
     x = np.log(t / t0)
     # the median read is a robust start: at high noise one read near 0 would wreck ln G's line
     if use.all():
-        start = np.median(gk, axis=0)
+        start = column_median(gk)
     else:
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # (devices without reads)
             start = np.nanmedian(np.where(use, g, np.nan), axis=0)
     ln_a = np.log(np.maximum(np.nan_to_num(start, nan=1e-15), 1e-15))
     slope = np.zeros(gk.shape[1])
+    rel = np.empty(gk.shape)
+
+    def deviations() -> np.ndarray:
+        """ε = G / (G(t0)·(t/t0)^−ν) − 1, in place: these (reads, devices) passes are the
+        fit's cost, and a fresh matrix per operation would double it."""
+        out = rel
+        if x.ndim == 1:
+            np.multiply.outer(x, slope, out=out)
+        else:
+            np.multiply(x, slope, out=out)
+        out += ln_a
+        np.exp(out, out=out)
+        np.divide(gk, out, out=out)
+        out -= 1
+        return out
+
     for _ in range(iterations):
-        rel = gk / np.exp(ln_a + np.multiply.outer(x, slope) if x.ndim == 1 else
-                          ln_a + x * slope) - 1
-        d_a, d_slope, sw, xm, sxx = device_lines(x, rel, w)
+        d_a, d_slope, sw, xm, sxx = device_lines(x, deviations(), w)
         # damped steps: a device whose reads are mostly noise must not run away
-        ln_a += np.log1p(np.clip(np.nan_to_num(d_a), -0.5, 0.5))
-        slope += np.clip(np.nan_to_num(d_slope), -0.05, 0.05)
-    rel = gk / np.exp(ln_a + np.multiply.outer(x, slope) if x.ndim == 1 else
-                      ln_a + x * slope) - 1
+        step_a = np.clip(np.nan_to_num(d_a), -0.5, 0.5)
+        step_slope = np.clip(np.nan_to_num(d_slope), -0.05, 0.05)
+        ln_a += np.log1p(step_a)
+        slope += step_slope
+        # converged: further steps would move no device by more than rounding
+        if np.abs(step_a).max(initial=0) < CONVERGED and \
+                np.abs(step_slope).max(initial=0) < CONVERGED:
+            break
+    eps2 = deviations()
+    eps2 *= eps2
     with np.errstate(invalid="ignore", divide="ignore"):
-        q2 = (use_w * rel**2).sum(axis=0) / (n - 2)  # Σ w·ε² estimates (n − 2)·Q²
-        f2 = np.where(use, 1 / np.maximum(use_w, 1e-300), 0).sum(axis=0) / n
+        if w.ndim == 1:  # shared times: the same weights and f² for every device
+            q2 = (w @ eps2) / (n - 2)  # Σ w·ε² estimates (n − 2)·Q²
+            f2 = np.full(n.size, (1 / np.maximum(w, 1e-300)).sum()) / n
+        else:
+            q2 = (w * eps2).sum(axis=0) / (n - 2)
+            f2 = np.where(use, 1 / np.maximum(w, 1e-300), 0).sum(axis=0) / n
         bad = (n < 3) | np.logical_not(np.asarray(sxx) > 0)
         nan = np.where(bad, np.nan, 1.0)
         return DeviceDrift(

@@ -41,9 +41,10 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
     read (no ``final_g`` column, as in data from tools that program open-loop) the programming
     error is taken about the target."""
     d = device_drift(reads, t0, t_read, where)
-    target = values_at(results, d.row, d.col)
+    index = record_index(results, d.row, d.col)
+    target = values_at(results, d.row, d.col, index=index)
     verified = "final_g" in results
-    g_verify = values_at(results, d.row, d.col, "final_g") if verified else target
+    g_verify = values_at(results, d.row, d.col, "final_g", index) if verified else target
     ok = (np.isfinite(d.g_t0) & np.isfinite(d.nu) & np.isfinite(g_verify) & (d.g_t0 > 0)
           & np.isfinite(d.q2) & (target > 0) & (d.q2 < MAX_Q2))
     # binned by target, which carries no measurement noise: binning by the fitted Ĝ(t0)
@@ -62,7 +63,8 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
     }
     sums = DriftSums(**{k: _bin(v, idx, nb) for k, v in per_device.items()}, times=d.times)
     j = np.clip(np.searchsorted(NU_EDGES, nu) - 1, 0, NU_EDGES.size - 2)
-    np.add.at(sums.nu_hist, (idx, j), 1)
+    sums.nu_hist += np.bincount(idx * sums.nu_hist.shape[1] + j,
+                                minlength=sums.nu_hist.size).reshape(sums.nu_hist.shape)
     # the read noise's own bins: by Ĝ(t0), whose error is independent of the residuals Q̂²
     # comes from (a linear fit's residuals are uncorrelated with its parameters)
     _add_pcm_noise(sums, g, d.q2[ok], d.f2_mean[ok], g_max)
@@ -164,14 +166,23 @@ def relaxation_sums(reads, results, model: RRAMModel, where: str) -> tuple[Relax
     return sums, record_count(reads)
 
 
-def values_at(table, row: np.ndarray, col: np.ndarray, column: str = "target") -> np.ndarray:
+def values_at(table, row: np.ndarray, col: np.ndarray, column: str = "target",
+              index: np.ndarray | None = None) -> np.ndarray:
     """``column`` of a per-device table (program-and-verify results, a drift fit) for the
-    devices (row, col), in that order."""
-    cols = int(max(values_of(table, "col").max(), col.max())) + 1
+    devices (row, col), in that order; ``index``: their :func:`record_index`, when known."""
+    k = record_index(table, row, col) if index is None else index
+    return np.asarray(values_of(table, column), float)[k]
+
+
+def record_index(table, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """The record of a per-device table holding each device (row, col)."""
+    t_row, t_col = values_of(table, "row"), values_of(table, "col")
+    if np.array_equal(t_row, row) and np.array_equal(t_col, col):  # the same devices in order
+        return np.arange(row.size)
+    cols = int(max(t_col.max(), col.max())) + 1
     flat_table = flat_cells(table, cols)
     order = np.argsort(flat_table)
-    k = order[np.searchsorted(flat_table, row.astype(np.int64) * cols + col, sorter=order)]
-    return np.asarray(values_of(table, column), float)[k]
+    return order[np.searchsorted(flat_table, row.astype(np.int64) * cols + col, sorter=order)]
 
 
 def endurance_counts(results, checkpoints, g_max: float) -> EnduranceCounts:

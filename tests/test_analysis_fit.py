@@ -19,6 +19,7 @@ from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
 
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
+from xbarlab.errors import XbarlabError
 from xbarlab.fitting import campaign_stats
 
 # Stated tolerances (relative unless noted), over the measured range G = 1.5 .. 20 µS. Each is
@@ -347,3 +348,27 @@ def test_skip_takes_lists_and_repeats_and_force_overwrites(tmp_path):
     r = fit_cli("--skip", "endurance,nope", "--force")
     assert r.returncode == 2 and r.stderr == "xbarlab: error: --skip: unknown part(s) nope " \
         "(parts: drift, read_noise, programming, endurance, faults, pulse)\n"
+
+
+def test_files_reduced_on_threads_give_the_one_thread_result(tmp_path, monkeypatch):
+    """The in-process path reduces files on threads; the statistics (and so the fit) are those
+    of one file at a time, in file order, and the first bad file in that order is the one
+    named, whichever thread meets it first."""
+    from dataclasses import asdict
+
+    import xbarlab.fitting as fitting
+
+    files = [run_campaign(tmp_path, f"die{k}", DEFAULT, seed=k, size=32, die=k)
+             for k in range(4)]
+    seen: list[tuple[int, int]] = []
+    threaded = fitting.gather_stats(files, PCMModel(), progress=lambda d, n: seen.append((d, n)))
+    assert seen == [(k, 4) for k in range(1, 5)]
+    monkeypatch.setattr(fitting, "MAX_THREADS", 1)
+    one = fitting.gather_stats(files, PCMModel())
+    assert [s.sources for s in threaded] == [[str(f)] for f in files]
+    np.testing.assert_equal([asdict(s) for s in threaded], [asdict(s) for s in one])
+    monkeypatch.setattr(fitting, "MAX_THREADS", 4)
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not a campaign")
+    with pytest.raises(XbarlabError, match=r"bad\.h5: not an HDF5 file"):
+        fitting.gather_stats([*files[:2], bad, files[2], tmp_path / "missing.h5"], PCMModel())

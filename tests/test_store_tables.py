@@ -66,6 +66,9 @@ def test_columns_and_dataframe_fast_paths_round_trip_every_type(tmp_path):
         with run.step() as s:
             s.append("t", ALL_TYPES, units={"f8": "S"})
     cols = read_columns(path, "types", "t")
+    with pytest.raises(KeyError, match="nope"):
+        cols["nope"]
+    assert len(cols) == len(ALL_TYPES) + 1 and "step" in cols
     df = read_dataframe(path, "types", "t")
     assert df.attrs["units"] == {"f8": "S"}
     assert list(df.columns) == list(cols) == ["step", *ALL_TYPES]

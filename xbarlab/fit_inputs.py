@@ -106,21 +106,23 @@ def _add_run(stats: CampaignStats, path: Path, run, model: PCMModel | RRAMModel,
     g_min, g_max = model.g_min, model.g_max
     where = f"{path}: run {run.name}"
     tables = run.tables
-    if run.protocol in PROGRAMMED_BY and "results" in tables:
-        results = read_columns(path, run.name, "results")
+    # read once: a drift run's results feed both its programming counts and its drift fit
+    results = read_columns(path, run.name, "results") if "results" in tables else None
+    if run.protocol in PROGRAMMED_BY and results is not None:
         stats.samples += record_count(results)
         _remember_programmed(scan, results)
         if scan.worn.size:
             keep = ~np.isin(flat_cells(results, WIDE), scan.worn)
-            results = {k: np.asarray(v)[keep] for k, v in results.items()}
-        stats.programming += programming_counts(results, g_min, g_max)
+            kept = {k: np.asarray(results[k])[keep] for k in FAULT_COLUMNS if k in results}
+        else:
+            kept = results
+        stats.programming += programming_counts(kept, g_min, g_max)
         absent = [c for c in FAULT_COLUMNS if c not in results]
         if absent:
             stats.notes.setdefault("faults", f"{where} table results has no "
                                    f"{' or '.join(absent)} column")
-    if run.protocol == "drift" and "reads" in tables and "results" in tables:
+    if run.protocol == "drift" and "reads" in tables and results is not None:
         reads = read_columns(path, run.name, "reads")
-        results = read_columns(path, run.name, "results")
         if isinstance(model, PCMModel):
             facts = drift_facts(run, model, where)
             stats.add_facts(facts.t0_s, facts.t_read_s, facts.assumed)
@@ -140,7 +142,6 @@ def _add_run(stats: CampaignStats, path: Path, run, model: PCMModel | RRAMModel,
         stats.samples += record_count(trains)
     if run.protocol == "endurance" and "results" in tables and "checkpoints" in tables:
         checkpoints = read_columns(path, run.name, "checkpoints")
-        results = read_columns(path, run.name, "results")
         stats.endurance += endurance_counts(results, checkpoints, g_max)
         stats.samples += record_count(checkpoints)
         scan.worn = np.union1d(scan.worn, flat_cells(results, WIDE)[worn_out(results)])

@@ -1,8 +1,9 @@
 """Fit campaign files: each file's tables reduced to sufficient statistics
-(:func:`xbarlab.fit_inputs.campaign_stats`), then a wafer of them (many dies) one file at a time,
-in this process or on a ``dask.distributed`` cluster (a LocalCluster of N workers, or an
-existing scheduler), then pooled and fitted; optionally each die fitted on its own, with a
-per-die summary table (yield, programming spread, mean ν, median lifetime) by die position.
+(:func:`xbarlab.fit_inputs.campaign_stats`), then a wafer of them (many dies), in this process
+(a few files at once, on threads) or on a ``dask.distributed`` cluster (a LocalCluster of N
+workers, or an existing scheduler), then pooled and fitted; optionally each die fitted on its
+own, with a per-die summary table (yield, programming spread, mean ν, median lifetime) by die
+position.
 
 The cluster path is the same code: each worker runs :func:`campaign_stats` on its files and
 returns only the statistics (kilobytes); nothing else travels to this process. This module
@@ -15,9 +16,14 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from threadpoolctl import threadpool_limits
 
 from xbarlab.analysis.errors import FitError
 from xbarlab.analysis.model_fit import ModelFit, fit_model
@@ -27,6 +33,8 @@ from xbarlab.fit_inputs import DEVICE_KINDS, campaign_stats, recorded_device
 from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
 from xbarlab.store.layout import FORMAT_NAME
 from xbarlab.summary import KeyStatistics, of_stats
+
+MAX_THREADS = 4  # files reduced at once in this process (see gather_stats)
 
 __all__ = [
     "DieSummary",
@@ -150,11 +158,25 @@ def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str |
     done = 0
     out: list[CampaignStats | None] = [None] * len(files)
     if scheduler is None:
-        for k, f in enumerate(files):
-            out[k] = campaign_stats(f, base, salvage)
-            done += 1
-            if progress:
-                progress(done, len(files))
+        # Threads, in this process: HDF5 releases the GIL while it reads and inflates one
+        # file, and numpy while it reduces another, so two threads keep both busy (HDF5 reads
+        # one file at a time, so more threads than cores, or than 4, only hold more tables).
+        # BLAS runs single-threaded meanwhile: its own threads would spin against ours
+        # (measured on 2 cores: 1.9 s wall and 3.7 s of CPU for 16 dies, against 1.3 s and 2.3 s).
+        workers = max(1, min(len(files), os.cpu_count() or 1, MAX_THREADS))
+        with threadpool_limits(1, user_api="blas") if workers > 1 else nullcontext(), \
+                ThreadPoolExecutor(workers, thread_name_prefix="xbarlab-fit") as pool:
+            futures = [pool.submit(campaign_stats, f, base, salvage) for f in files]
+            try:
+                for k, fut in enumerate(futures):  # in file order: the first bad file is named
+                    out[k] = fut.result()
+                    done += 1
+                    if progress:
+                        progress(done, len(files))
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
         return out  # type: ignore[return-value]
     from dask.distributed import as_completed
 

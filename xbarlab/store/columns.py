@@ -163,6 +163,34 @@ def to_storage(
     return out
 
 
+class DecodedColumns(Mapping[str, np.ndarray]):
+    """A table's stored rows as a read-only mapping of column name to numpy array, each column
+    turned back into what was appended when first asked for: a fit that never looks at the
+    ``reason`` text of a million results does not pay for decoding it (UTF-8 text as numpy
+    ``U`` is four bytes a character)."""
+
+    def __init__(self, rows: np.ndarray, kinds: Mapping[str, str | None]):
+        self._rows = rows
+        self._kinds = kinds
+        self._decoded: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._decoded:
+            if self._rows.dtype.names is None or name not in self._rows.dtype.names:
+                raise KeyError(name)
+            self._decoded[name] = from_storage(self._rows[name], self._kinds.get(name))
+        return self._decoded[name]
+
+    def __iter__(self):
+        return iter(self._rows.dtype.names or ())
+
+    def __len__(self) -> int:
+        return len(self._rows.dtype.names or ())
+
+    def __repr__(self) -> str:
+        return f"DecodedColumns({list(self)}, {len(self._rows)} rows)"
+
+
 def from_storage(values: np.ndarray, kind: str | None) -> np.ndarray:
     """Turn one stored column back into what was appended."""
     if kind is None:

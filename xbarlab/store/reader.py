@@ -13,7 +13,7 @@ import collections
 import functools
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ import numpy as np
 import pydantic
 
 from xbarlab.chip_drivers.identity import ChipIdentity
-from xbarlab.store.columns import STEP_COLUMN, from_storage
+from xbarlab.store.columns import STEP_COLUMN, DecodedColumns, from_storage
 from xbarlab.store.errors import (
     CampaignBeingWrittenError,
     CampaignFileError,
@@ -351,12 +351,15 @@ def _column_vars(
                 arr = arr.map_blocks(from_storage, kind, dtype=out_dtype)
             out[col] = arr
     else:
-        with open_h5(path) as f:
-            rows = read_rows(f[info.dataset], info.rows, f"{path}: run {run} table {info.name}",
-                             tail=info.tail)
-        for col in info.columns:
-            out[col] = from_storage(rows[col], info.kinds.get(col))
+        out.update(_decoded_columns(path, run, info))
     return out
+
+
+def _decoded_columns(path: Path, run: str, info: TableInfo) -> DecodedColumns:
+    with open_h5(path) as f:
+        rows = read_rows(f[info.dataset], info.rows, f"{path}: run {run} table {info.name}",
+                         tail=info.tail)
+    return DecodedColumns(rows, info.kinds)
 
 
 @_while_written
@@ -437,17 +440,18 @@ def read_tables(
 
 @_while_written
 def _columns_and_units(path: str | os.PathLike, run: str,
-                       table: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+                       table: str) -> tuple[DecodedColumns, dict[str, str]]:
     path = Path(path)
     info = read_info(path)
     tinfo = info.table(run, table)
-    return _column_vars(path, info.run(run).name, tinfo, lazy=False), dict(tinfo.units)
+    return _decoded_columns(path, info.run(run).name, tinfo), dict(tinfo.units)
 
 
-def read_columns(path: str | os.PathLike, run: str, table: str) -> dict[str, np.ndarray]:
+def read_columns(path: str | os.PathLike, run: str, table: str) -> Mapping[str, np.ndarray]:
     """One table's committed rows as numpy arrays by column name (text as ``str``, flags as
     ``bool``), read at once without xarray: the fastest way to a table, and what
-    ``xbarlab fit`` reads with."""
+    ``xbarlab fit`` reads with. The rows are read and verified here; each column is turned
+    back from its stored form when first looked up (store.columns.DecodedColumns)."""
     return _columns_and_units(path, run, table)[0]
 
 
@@ -459,7 +463,7 @@ def read_dataframe(path: str | os.PathLike, run: str, table: str) -> pd.DataFram
     import pandas as pd
 
     columns, units = _columns_and_units(path, run, table)
-    df = pd.DataFrame(columns, copy=False)
+    df = pd.DataFrame(dict(columns), copy=False)
     df.attrs["units"] = {c: u for c, u in units.items() if u}
     return df
 
