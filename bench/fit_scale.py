@@ -10,13 +10,20 @@ show the driver's memory does not grow with the number of files. Rotated rounds.
 Target (issues 7 and 20): `xbarlab fit` >= 5 million samples/s of wall time in-process on 2
 cores; driver memory bounded.
 
-Why it is still missed (measured 2026-12-04): of about 4 s of wall time for the 16 dies,
-about 0.9 s is the command's start-up (Python, numpy, h5py, pydantic, typer and 0.45 s of
-scipy.optimize, which the clipped drift fit needs), about 1.2 s is inflating the files, which
-are deflate-compressed since issue 19 (74 MB on disk, 590 MB of records; HDF5 decompresses
-under a global lock, so threads do not help: 2 threads fitted 1.03–1.1× faster), and about
-1.9 s the reductions themselves. In-process through the API, imports excluded, the fit runs at
-about 4.1–4.6 M samples/s.
+How it is met (measured 2026-12-04): of about 2.2 s of wall time for the 16 dies, about 0.8 s
+is the command's start-up (Python, numpy, h5py, pydantic, typer and scipy.optimize, which the
+clipped drift fit needs) and the rest reading and reducing the files, two at a time on threads
+(HDF5 inflates one file while numpy reduces another). It was 4.1 s: BLAS's own threads spun
+against the fit's (3.7 s of CPU for 1.9 s of wall time, now 2.1 s for 1.2 s), the results
+table was read twice and its text decoded though no fit looks at it, and the drift fit made
+a fresh (reads × devices) matrix for every operation.
+
+When a cluster pays off, from what is measured here: f1, the time per file on one thread
+(`--threads 1`); the in-process speed-up of 2 threads, from which the serial part p of a
+file's time follows (Amdahl: p = 2/speed-up − 1; HDF5 reads one file at a time); and c, the
+cluster's start-up. In-process on N cores a file costs f1·(p + (1 − p)/min(N, 4)), on N
+workers f1/N, so the cluster pays off from M > c / (f1·(p + (1 − p)/min(N, 4)) − f1/N) files.
+The rows for N > 2 are that model's prediction, not measurements.
 """
 
 from __future__ import annotations
@@ -77,10 +84,10 @@ def fit_child(files: list[str], scheduler: str | None) -> None:
     print(json.dumps({"seconds": seconds, "samples": result.samples, "peak_mb": peak_mb()}))
 
 
-def cli(files: list[Path], scheduler: str | None, out: Path) -> dict:
+def cli(files: list[Path], scheduler: str | None, out: Path, *extra: str) -> dict:
     """`xbarlab fit` as users run it: a fresh process, wall time, imports included."""
     argv = [*xbarlab_command(), "fit", *map(str, files), "-o", str(out), "--force",
-             *(["--scheduler", scheduler] if scheduler else [])]
+             *(["--scheduler", scheduler] if scheduler else []), *extra]
     t0 = time.perf_counter()
     r = subprocess.run(argv, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -123,6 +130,7 @@ def main() -> None:
         r = rotated_rounds({
             "cli": lambda: cli(files, None, out),
             "cli local:2": lambda: cli(files, "local:2", out),
+            "cli 1 thread": lambda: cli(files, None, out, "--threads", "1"),
             "cli 1 file": lambda: cli(files[:1], None, out),
             "cli local:2, 1 file": lambda: cli(files[:1], "local:2", out),
             "api": lambda: api(files, None),
@@ -137,19 +145,26 @@ def main() -> None:
               [x["seconds"] for x in r["cli local:2"]], "s")
     bench.add("ratio local:2 / in-process", per_round(r["cli local:2"], r["cli"], "seconds"),
               "×")
-    # when a cluster pays off: in-process T = s + M·f; on N workers T = s + c + M·f/N, so from
-    # M > c / (f·(1 − 1/N)) files. f per file and c (starting the cluster, shipping the tasks)
-    # are measured here; N > 2 is the model's prediction, not a measurement on this machine
+    # when a cluster pays off (module docstring): f1 per file on one thread, the 2-thread
+    # speed-up, c the cluster's start-up and task shipping
     one = [x["seconds"] for x in r["cli 1 file"]]
     per_file = [(a["seconds"] - b) / (args.dies - 1) for a, b in zip(r["cli"], one,
                                                                      strict=True)]
+    per_file_1 = [(a["seconds"] - b) / (args.dies - 1) for a, b in zip(r["cli 1 thread"], one,
+                                                                       strict=True)]
     cluster = [a["seconds"] - b for a, b in zip(r["cli local:2, 1 file"], one, strict=True)]
-    bench.add("fit time per file f (in-process)", per_file, "s")
+    bench.add("fit time per file, 1 thread (f1)", per_file_1, "s")
+    bench.add("fit time per file, in-process (2 threads here)", per_file, "s")
+    bench.add("in-process speed-up of 2 threads", [a / b for a, b in zip(per_file_1, per_file,
+                                                                       strict=True)], "×")
     bench.add("cluster start-up c (local:2 minus in-process, 1 file)", cluster, "s")
-    f, c = float(np.median(per_file)), float(np.median(cluster))
+    f1, c = float(np.median(per_file_1)), float(np.median(cluster))
+    serial = min(1.0, max(0.0, 2 * float(np.median(per_file)) / f1 - 1))
+    bench.add("serial part p of a file's time (HDF5 reads)", serial, "")
     for cores in (2, 4, 8, 16):
+        gain = f1 * (serial + (1 - serial) / min(cores, 4)) - f1 / cores
         bench.add(f"files from which {cores} workers pay off (model)",
-                  c / (f * (1 - 1 / cores)), "files")
+                  c / gain if gain > 0 else float("inf"), "files")
     bench.add("fit_wafer (API, imports excluded)",
               [samples / x["seconds"] / 1e6 for x in r["api"]], "M samples/s")
     bench.add(f"fit_wafer driver peak, {args.dies} files", [x["peak_mb"] for x in r["api"]],

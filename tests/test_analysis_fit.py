@@ -350,7 +350,7 @@ def test_skip_takes_lists_and_repeats_and_force_overwrites(tmp_path):
         "(parts: drift, read_noise, programming, endurance, faults, pulse)\n"
 
 
-def test_files_reduced_on_threads_give_the_one_thread_result(tmp_path, monkeypatch):
+def test_files_reduced_on_threads_give_the_one_thread_result(tmp_path):
     """The in-process path reduces files on threads; the statistics (and so the fit) are those
     of one file at a time, in file order, and the first bad file in that order is the one
     named, whichever thread meets it first."""
@@ -363,11 +363,9 @@ def test_files_reduced_on_threads_give_the_one_thread_result(tmp_path, monkeypat
     seen: list[tuple[int, int]] = []
     threaded = fitting.gather_stats(files, PCMModel(), progress=lambda d, n: seen.append((d, n)))
     assert seen == [(k, 4) for k in range(1, 5)]
-    monkeypatch.setattr(fitting, "MAX_THREADS", 1)
-    one = fitting.gather_stats(files, PCMModel())
+    one = fitting.gather_stats(files, PCMModel(), threads=1)
     assert [s.sources for s in threaded] == [[str(f)] for f in files]
     np.testing.assert_equal([asdict(s) for s in threaded], [asdict(s) for s in one])
-    monkeypatch.setattr(fitting, "MAX_THREADS", 4)
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not a campaign")
     with pytest.raises(XbarlabError, match=r"bad\.h5: not an HDF5 file"):

@@ -373,6 +373,9 @@ def fit(
     scheduler: Annotated[str | None, typer.Option(
         help="Run on dask.distributed: local:N (a LocalCluster of N workers) or a scheduler "
              "address.")] = None,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="Files read and reduced at once in this process (default: the cores, at "
+                    "most 4); without --scheduler.")] = None,
     device: Annotated[str | None, typer.Option(
         help="pcm | rram: the kind of model to fit (default: the device the files record; "
              "a contradiction warns).")] = None,
@@ -411,6 +414,9 @@ def fit(
         write_fit,
     )
 
+    if threads is not None and scheduler is not None:
+        raise XbarlabError("--threads: with --scheduler the files run on the cluster's "
+                           "workers; give one or the other")
     check_outputs(output, summary, aihwkit, force=force)
     skipped, required = parse_parts(skip, "--skip"), parse_parts(require, "--require")
     files = find_campaigns(inputs, note=_note)
@@ -418,7 +424,7 @@ def fit(
                             warn=lambda text: out.print(f"[yellow]warning: {text}[/]"))
     with Progress(console=out, transient=True, disable=not out.is_terminal) as bars:
         task = bars.add_task("reading campaigns", total=len(files))
-        result = fit_wafer(files, start_from, scheduler=scheduler,
+        result = fit_wafer(files, start_from, scheduler=scheduler, threads=threads,
                            per_die=per_die or summary is not None, skip=skipped,
                            require=required,
                            progress=lambda done, total: bars.update(task, completed=done),

@@ -153,8 +153,9 @@ def _client(scheduler: str):
 
 def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 salvage: bool = False) -> list[CampaignStats]:
-    """Sufficient statistics of every file, in file order."""
+                 salvage: bool = False, threads: int | None = None) -> list[CampaignStats]:
+    """Sufficient statistics of every file, in file order. Without a ``scheduler``, ``threads``
+    files at a time in this process (default: the cores, at most MAX_THREADS)."""
     done = 0
     out: list[CampaignStats | None] = [None] * len(files)
     if scheduler is None:
@@ -163,7 +164,7 @@ def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str |
         # one file at a time, so more threads than cores, or than 4, only hold more tables).
         # BLAS runs single-threaded meanwhile: its own threads would spin against ours
         # (measured on 2 cores: 1.9 s wall and 3.7 s of CPU for 16 dies, against 1.3 s and 2.3 s).
-        workers = max(1, min(len(files), os.cpu_count() or 1, MAX_THREADS))
+        workers = max(1, min(len(files), threads or min(os.cpu_count() or 1, MAX_THREADS)))
         with threadpool_limits(1, user_api="blas") if workers > 1 else nullcontext(), \
                 ThreadPoolExecutor(workers, thread_name_prefix="xbarlab-fit") as pool:
             futures = [pool.submit(campaign_stats, f, base, salvage) for f in files]
@@ -210,12 +211,12 @@ def _die_summary(stats: CampaignStats, base: PCMModel | RRAMModel,
 
 
 def fit_wafer(files: list[Path], base: PCMModel | RRAMModel | None = None, *,
-              scheduler: str | None = None, per_die: bool = False,
+              scheduler: str | None = None, threads: int | None = None, per_die: bool = False,
               skip: frozenset[str] = frozenset(), require: frozenset[str] = frozenset(),
               progress: Callable[[int, int], None] | None = None,
               salvage: bool = False) -> WaferFit:
     base = base or PCMModel()
-    stats = gather_stats(files, base, scheduler, progress, salvage)
+    stats = gather_stats(files, base, scheduler, progress, salvage, threads)
     pooled_stats = sum(stats[1:], stats[0])
     result = WaferFit(fit_model(pooled_stats, base, skip=skip, require=require),
                       samples=pooled_stats.samples, skipped=pooled_stats.skipped)
