@@ -142,3 +142,46 @@ def test_compress_refuses_an_unfinished_file_in_one_line(tmp_path):
     assert proc.stderr == ("xbarlab: error: c.h5: campaign is interrupted; only a completed "
                            "file is compressed (it is when its campaign completes)\n")
     assert out.stat().st_size == size and not compact.is_compressed(out)
+
+
+def test_chunks_filtered_here_are_those_hdf5_writes_and_reads(tmp_path):
+    """Completion compresses chunks on threads and writes them as stored bytes; HDF5 is the
+    reference: its own Fletcher-32 on the chunks it filtered, and it reads ours back."""
+    import zlib
+
+    rng = np.random.default_rng(5)
+    dt = np.dtype([("step", "<i8"), ("g", "<f4"), ("flag", "?")])  # 13 bytes: odd
+    data = np.zeros(40 * 97 + 31, dt)  # 40 whole chunks and an edge chunk
+    data["step"] = np.arange(data.size) // 50
+    data["g"] = rng.normal(1e-5, 1e-6, data.size)
+    data["flag"] = rng.random(data.size) < 0.3
+    path = tmp_path / "ref.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("t", data=data, chunks=(97,), maxshape=(None,), shuffle=True,
+                         compression="gzip", compression_opts=1, fletcher32=True)
+    odd = 0
+    with h5py.File(path, "r") as f:
+        ds = f["t"]
+        for start in range(0, data.size, 97):
+            mask, stored = ds.id.read_direct_chunk((start,))
+            body = stored[:-4]
+            odd += len(body) % 2
+            assert mask == 0
+            assert compact.fletcher32(body).to_bytes(4, "little") == stored[-4:], start
+            whole = np.zeros(97, dt)
+            whole[: min(97, data.size - start)] = data[start:start + 97]
+            assert zlib.decompress(body) == \
+                np.frombuffer(whole.tobytes(), np.uint8).reshape(97, 13).T.tobytes()
+    assert odd > 0  # the odd-length branch of the checksum was met
+    assert compact.fletcher32(b"") == 0
+    packed = tmp_path / "packed.h5"
+    with h5py.File(path, "r") as src, h5py.File(packed, "w") as dst, \
+            compact.ThreadPoolExecutor(2) as pool:
+        compact._copy_group(src, dst, 1, pool)
+    with h5py.File(packed, "r") as f:
+        assert f["t"].fletcher32 and f["t"].compression == "gzip"
+        np.testing.assert_array_equal(f["t"][:], data)  # HDF5 inflates and checks every chunk
+        mask, stored = f["t"].id.read_direct_chunk((97,))
+        damaged = bytearray(stored)
+        damaged[10] ^= 0xFF
+        assert compact.fletcher32(bytes(damaged[:-4])).to_bytes(4, "little") != stored[-4:]
