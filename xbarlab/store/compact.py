@@ -65,7 +65,10 @@ def _copy_attrs(src, dst) -> None:
 def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
                 pool: ThreadPoolExecutor) -> None:
     _copy_attrs(src, dst)
-    for name, obj in src.items():
+    # a list, not src.items(): h5py holds its global lock while that generator is open, and a
+    # pool thread that must take it (its garbage collection freeing an h5py object does) while
+    # this thread waits for the pool would never get it (a deadlock seen in the test suite)
+    for name, obj in list(src.items()):
         if isinstance(obj, h5py.Group):
             order = bool(obj.id.get_create_plist().get_link_creation_order())
             _copy_group(obj, new_group(dst, name, track_order=order), level, pool)
