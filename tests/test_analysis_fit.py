@@ -366,6 +366,19 @@ def test_files_reduced_on_threads_give_the_one_thread_result(tmp_path):
     one = fitting.gather_stats(files, PCMModel(), threads=1)
     assert [s.sources for s in threaded] == [[str(f)] for f in files]
     np.testing.assert_equal([asdict(s) for s in threaded], [asdict(s) for s in one])
+    # a caller iterating an open h5py group holds h5py's lock: the files are then reduced in
+    # the calling thread (threads would wait for the lock while it waits for them)
+    script = ("import sys, h5py\nfrom pathlib import Path\n"
+              "from xbarlab.fitting import gather_stats\n"
+              "from xbarlab.sim_backend.models import PCMModel\n"
+              "files = [Path(p) for p in sys.argv[1:]]\n"
+              "with h5py.File(files[0], 'r') as f:\n"
+              "    for name, obj in f.items():\n"
+              "        print(len(gather_stats(files, PCMModel(), threads=2)))\n"
+              "        break\n")
+    r = subprocess.run([sys.executable, "-P", "-c", script, *map(str, files)],
+                       capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stdout.strip()) == (0, "4"), r.stderr
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not a campaign")
     with pytest.raises(XbarlabError, match=r"bad\.h5: not an HDF5 file"):

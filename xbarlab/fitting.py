@@ -19,7 +19,6 @@ import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,6 +150,16 @@ def _client(scheduler: str):
                            f"({exc})") from None
 
 
+def _h5py_lock_held() -> bool:
+    """True when this thread holds h5py's global lock, as it does while a caller iterates an
+    open group (``for name, obj in f.items()``): threads reading files would wait for it while
+    this thread waits for them. (``_is_owned`` is h5py's lock's own check; without it, False.)"""
+    from h5py._objects import phil
+
+    is_owned = getattr(phil, "_is_owned", None)
+    return bool(is_owned is not None and is_owned())
+
+
 def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str | None = None,
                  progress: Callable[[int, int], None] | None = None,
                  salvage: bool = False, threads: int | None = None) -> list[CampaignStats]:
@@ -159,13 +168,19 @@ def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str |
     done = 0
     out: list[CampaignStats | None] = [None] * len(files)
     if scheduler is None:
+        workers = max(1, min(len(files), threads or min(os.cpu_count() or 1, MAX_THREADS)))
+        if workers == 1 or _h5py_lock_held():  # in this thread, one file after another
+            for k, f in enumerate(files):
+                out[k] = campaign_stats(f, base, salvage)
+                if progress:
+                    progress(k + 1, len(files))
+            return out  # type: ignore[return-value]
         # Threads, in this process: HDF5 releases the GIL while it reads and inflates one
         # file, and numpy while it reduces another, so two threads keep both busy (HDF5 reads
         # one file at a time, so more threads than cores, or than 4, only hold more tables).
         # BLAS runs single-threaded meanwhile: its own threads would spin against ours
         # (measured on 2 cores: 1.9 s wall and 3.7 s of CPU for 16 dies, against 1.3 s and 2.3 s).
-        workers = max(1, min(len(files), threads or min(os.cpu_count() or 1, MAX_THREADS)))
-        with threadpool_limits(1, user_api="blas") if workers > 1 else nullcontext(), \
+        with threadpool_limits(1, user_api="blas"), \
                 ThreadPoolExecutor(workers, thread_name_prefix="xbarlab-fit") as pool:
             futures = [pool.submit(campaign_stats, f, base, salvage) for f in files]
             try:
