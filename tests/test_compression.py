@@ -185,3 +185,35 @@ def test_chunks_filtered_here_are_those_hdf5_writes_and_reads(tmp_path):
         damaged = bytearray(stored)
         damaged[10] ^= 0xFF
         assert compact.fletcher32(bytes(damaged[:-4])).to_bytes(4, "little") != stored[-4:]
+
+
+def test_a_caller_holding_h5pys_lock_compresses_in_its_own_thread(tmp_path, monkeypatch):
+    """Pool threads could wait for h5py's lock (a garbage collection freeing an h5py object
+    takes it) while a caller that holds it waits for them: such a caller does the work."""
+    import threading
+
+    data = np.arange(20_000, dtype=np.float64)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f.create_dataset("t", data=data, chunks=(512,), maxshape=(None,), fletcher32=True)
+    threads_used: list[str] = []
+    filtered = compact.filtered_chunk
+
+    def spy(*args):
+        threads_used.append(threading.current_thread().name)
+        return filtered(*args)
+
+    monkeypatch.setattr(compact, "filtered_chunk", spy)
+    compact.compress_file(tmp_path / "a.h5")
+    if compact.os.cpu_count() > 1:  # on threads when the caller is free
+        assert any(name.startswith("xbarlab-compress") for name in threads_used)
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f.create_dataset("t", data=data, chunks=(512,), maxshape=(None,), fletcher32=True)
+    threads_used.clear()
+    with h5py.File(tmp_path / "other.h5", "w") as other:
+        other.create_group("g")
+        for _name, _obj in other.items():  # h5py holds its lock while this is open
+            compact.compress_file(tmp_path / "a.h5")
+    assert threads_used and set(threads_used) == {threading.current_thread().name}
+    with h5py.File(tmp_path / "a.h5", "r") as f:
+        assert f["t"].compression == "gzip"
+        np.testing.assert_array_equal(f["t"][:], data)

@@ -30,6 +30,7 @@ from xbarlab.analysis.sufficient import CampaignStats
 from xbarlab.errors import XbarlabError
 from xbarlab.fit_inputs import DEVICE_KINDS, campaign_stats, recorded_device
 from xbarlab.sim_backend.models import ChipModel, PCMModel, RRAMModel
+from xbarlab.store.h5lock import h5py_lock_held
 from xbarlab.store.layout import FORMAT_NAME
 from xbarlab.summary import KeyStatistics, of_stats
 
@@ -150,16 +151,6 @@ def _client(scheduler: str):
                            f"({exc})") from None
 
 
-def _h5py_lock_held() -> bool:
-    """True when this thread holds h5py's global lock, as it does while a caller iterates an
-    open group (``for name, obj in f.items()``): threads reading files would wait for it while
-    this thread waits for them. (``_is_owned`` is h5py's lock's own check; without it, False.)"""
-    from h5py._objects import phil
-
-    is_owned = getattr(phil, "_is_owned", None)
-    return bool(is_owned is not None and is_owned())
-
-
 def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str | None = None,
                  progress: Callable[[int, int], None] | None = None,
                  salvage: bool = False, threads: int | None = None) -> list[CampaignStats]:
@@ -169,7 +160,7 @@ def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str |
     out: list[CampaignStats | None] = [None] * len(files)
     if scheduler is None:
         workers = max(1, min(len(files), threads or min(os.cpu_count() or 1, MAX_THREADS)))
-        if workers == 1 or _h5py_lock_held():  # in this thread, one file after another
+        if workers == 1 or h5py_lock_held():  # in this thread, one file after another
             for k, f in enumerate(files):
                 out[k] = campaign_stats(f, base, salvage)
                 if progress:

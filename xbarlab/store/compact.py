@@ -25,11 +25,13 @@ import os
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from xbarlab.store.h5lock import h5py_lock_held
 from xbarlab.store.objects import new_file, new_group, set_text
 from xbarlab.store.space import MARGIN_BYTES, DiskFullError, free_bytes, is_disk_full, mb
 
@@ -63,7 +65,7 @@ def _copy_attrs(src, dst) -> None:
 
 
 def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
-                pool: ThreadPoolExecutor) -> None:
+                pool: ThreadPoolExecutor | None) -> None:
     _copy_attrs(src, dst)
     # a list, not src.items(): h5py holds its global lock while that generator is open, and a
     # pool thread that must take it (its garbage collection freeing an h5py object does) while
@@ -101,7 +103,7 @@ def _pipeline(ds: h5py.Dataset) -> tuple[int, ...]:
 
 
 def _copy_chunks_filtered(src: h5py.Dataset, dst: h5py.Dataset, level: int,
-                          pool: ThreadPoolExecutor) -> None:
+                          pool: ThreadPoolExecutor | None) -> None:
     """Copy a 1-D table chunk by chunk, filtering each chunk here, on ``pool``'s threads, and
     writing it to ``dst`` as HDF5 stores it (``write_direct_chunk``): HDF5 runs its own filters
     on one thread, and deflate is nearly all of a completed campaign's compression time. The
@@ -114,12 +116,21 @@ def _copy_chunks_filtered(src: h5py.Dataset, dst: h5py.Dataset, level: int,
         raw = np.zeros(-(-len(block) // rows) * rows, src.dtype)  # an edge chunk is whole
         raw[: len(block)] = block
         for k in range(0, len(raw), rows):
-            pending.append((start + k, pool.submit(filtered_chunk, raw[k:k + rows].tobytes(),
-                                                   itemsize, level)))
+            pending.append((start + k, _submit(pool, filtered_chunk, raw[k:k + rows].tobytes(),
+                                               itemsize, level)))
         for offset, fut in done:
             dst.id.write_direct_chunk((offset,), fut.result())
     for offset, fut in pending:
         dst.id.write_direct_chunk((offset,), fut.result())
+
+
+def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
+    """``fn(*args)`` on ``pool``, or here and now without one."""
+    if pool is not None:
+        return pool.submit(fn, *args)
+    done: Future = Future()
+    done.set_result(fn(*args))
+    return done
 
 
 def _blocks(src: h5py.Dataset, size: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -169,9 +180,11 @@ def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False) -
                       f"need up to {mb(before + MARGIN_BYTES)}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        threads = min(os.cpu_count() or 1, MAX_THREADS)
+        # a caller holding h5py's lock compresses in its own thread (store/h5lock.py)
+        threads = 1 if h5py_lock_held() else min(os.cpu_count() or 1, MAX_THREADS)
         with h5py.File(path, "r") as src, new_file(tmp, track_order=_tracks_order(src)) as dst, \
-                ThreadPoolExecutor(threads, thread_name_prefix="xbarlab-compress") as pool:
+                ThreadPoolExecutor(threads, thread_name_prefix="xbarlab-compress") \
+                if threads > 1 else nullcontext() as pool:
             _copy_group(src, dst, level, pool)
         if fsync:
             with open(tmp, "rb") as f:
