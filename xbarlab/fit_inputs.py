@@ -106,8 +106,10 @@ def _add_run(stats: CampaignStats, path: Path, run, model: PCMModel | RRAMModel,
     g_min, g_max = model.g_min, model.g_max
     where = f"{path}: run {run.name}"
     tables = run.tables
-    # read once: a drift run's results feed both its programming counts and its drift fit
-    results = read_columns(path, run.name, "results") if "results" in tables else None
+    # read once, and only where used: a drift run's results feed both its programming counts
+    # and its drift fit (a pulse_response run's results feed nothing here)
+    results = read_columns(path, run.name, "results") \
+        if "results" in tables and run.protocol in (*PROGRAMMED_BY, "endurance") else None
     if run.protocol in PROGRAMMED_BY and results is not None:
         stats.samples += record_count(results)
         _remember_programmed(scan, results)
@@ -140,7 +142,7 @@ def _add_run(stats: CampaignStats, path: Path, run, model: PCMModel | RRAMModel,
         trains = read_columns(path, run.name, "trains")
         stats.pulse += pulse_sums(trains, run.config, model)
         stats.samples += record_count(trains)
-    if run.protocol == "endurance" and "results" in tables and "checkpoints" in tables:
+    if run.protocol == "endurance" and results is not None and "checkpoints" in tables:
         checkpoints = read_columns(path, run.name, "checkpoints")
         stats.endurance += endurance_counts(results, checkpoints, g_max)
         stats.samples += record_count(checkpoints)

@@ -56,7 +56,7 @@ def flat_index(rowcol: tuple[np.ndarray, np.ndarray], cols: int) -> np.ndarray:
     return rowcol[0].astype(np.int64) * cols + rowcol[1]
 
 
-def _drift_z(path: Path, run, dev: PCMModel, rng: np.random.Generator):
+def _drift_z(path: Path, run, results, dev: PCMModel, rng: np.random.Generator):
     """Each drift-tracked device's ν as a z-score within the model's ν distribution at its
     target: drawn from ν's posterior given the device's estimate ν̂ and its estimation
     variance (normal prior from the model). Taking ν̂ itself would give the twin the
@@ -64,7 +64,6 @@ def _drift_z(path: Path, run, dev: PCMModel, rng: np.random.Generator):
     percent too high; the posterior draw has the model's spread and keeps each device near its
     own estimate as far as the reads tell it."""
     reads = read_columns(path, run.name, "reads")
-    results = read_columns(path, run.name, "results")
     facts = drift_facts(run, dev, f"{path}: run {run.name}")
     if facts.origin == "t0":
         reads = {**reads, "time": reads["time"] + facts.t0_s}
@@ -85,8 +84,10 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
                   if r.protocol in PROGRAMMED_BY and "results" in r.tables]
     if not programmed:
         raise XbarlabError(f"{path}: no program-and-verify results to build a twin from")
-    results = {r.name: read_columns(path, r.name, "results") for r in programmed}
-    rows, cols = _shape(info, list(results.values()))
+    # every results table the twin uses, read once: programming sets G, endurance lifetimes
+    results = {r.name: read_columns(path, r.name, "results") for r in info.runs.values()
+               if r.protocol in (*PROGRAMMED_BY, "endurance") and "results" in r.tables}
+    rows, cols = _shape(info, [results[r.name] for r in programmed])
     n = rows * cols
     dev = model.device
     twin_model = model.model_copy(update={"array": model.array.model_copy(
@@ -96,10 +97,10 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
     fault = np.zeros(n, np.uint8)
     worn = np.zeros(n, bool)  # worn out by endurance cycling: its lifetime says when, not a fault
     for run in info.runs.values():  # in run order: a later programming overrides an earlier one
-        if run.protocol == "endurance" and "results" in run.tables:
-            res = read_columns(path, run.name, "results")
+        if run.protocol == "endurance" and run.name in results:
+            res = results[run.name]
             worn[flat_cells(res, cols)[worn_out(res)]] = True
-        if run.name not in results:
+        if run.protocol not in PROGRAMMED_BY or run.name not in results:
             continue
         if "trace" in run.tables:  # a device's first read: the state the campaign found
             trace = read_columns(path, run.name, "trace")
@@ -119,14 +120,14 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
         rng_nu = np.random.default_rng([seed, 3])
         for run in info.runs.values():
             if run.protocol == "drift" and "reads" in run.tables and "results" in run.tables:
-                flat, z = _drift_z(path, run, dev, rng_nu)
+                flat, z = _drift_z(path, run, results[run.name], dev, rng_nu)
                 nu_z[flat_index(flat, cols)] = z
     lifetime = draw_lifetimes(twin_model, n, seed)
     e = dev.endurance
     rng = np.random.default_rng([seed, 2])
     for run in info.runs.values():
-        if run.protocol == "endurance" and "results" in run.tables:
-            res = read_columns(path, run.name, "results")
+        if run.protocol == "endurance" and run.name in results:
+            res = results[run.name]
             flat = flat_cells(res, cols)
             lower = res["cycles_lower"].astype(float)
             upper = res["cycles_upper"].astype(float)
