@@ -41,10 +41,10 @@ def drift_sums(reads, results, g_max: float, t0: float, t_read: float,
     read (no ``final_g`` column, as in data from tools that program open-loop) the programming
     error is taken about the target."""
     d = device_drift(reads, t0, t_read, where)
-    index = record_index(results, d.row, d.col)
-    target = values_at(results, d.row, d.col, index=index)
+    index = record_index(results, d.row, d.col)  # (looked up once for both columns)
+    target = np.asarray(values_of(results, "target"), float)[index]
     verified = "final_g" in results
-    g_verify = values_at(results, d.row, d.col, "final_g", index) if verified else target
+    g_verify = np.asarray(values_of(results, "final_g"), float)[index] if verified else target
     ok = (np.isfinite(d.g_t0) & np.isfinite(d.nu) & np.isfinite(g_verify) & (d.g_t0 > 0)
           & np.isfinite(d.q2) & (target > 0) & (d.q2 < MAX_Q2))
     # binned by target, which carries no measurement noise: binning by the fitted Ĝ(t0)
@@ -166,12 +166,10 @@ def relaxation_sums(reads, results, model: RRAMModel, where: str) -> tuple[Relax
     return sums, record_count(reads)
 
 
-def values_at(table, row: np.ndarray, col: np.ndarray, column: str = "target",
-              index: np.ndarray | None = None) -> np.ndarray:
+def values_at(table, row: np.ndarray, col: np.ndarray, column: str = "target") -> np.ndarray:
     """``column`` of a per-device table (program-and-verify results, a drift fit) for the
-    devices (row, col), in that order; ``index``: their :func:`record_index`, when known."""
-    k = record_index(table, row, col) if index is None else index
-    return np.asarray(values_of(table, column), float)[k]
+    devices (row, col), in that order."""
+    return np.asarray(values_of(table, column), float)[record_index(table, row, col)]
 
 
 def record_index(table, row: np.ndarray, col: np.ndarray) -> np.ndarray:
