@@ -17,6 +17,7 @@ import pytest
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
 from xbarlab.store import compact
+from xbarlab.store.errors import CampaignFileError
 from xbarlab.store.reader import read_info, read_table
 from xbarlab.store.verify import verify_campaign
 
@@ -217,3 +218,21 @@ def test_a_caller_holding_h5pys_lock_compresses_in_its_own_thread(tmp_path, monk
     with h5py.File(tmp_path / "a.h5", "r") as f:
         assert f["t"].compression == "gzip"
         np.testing.assert_array_equal(f["t"][:], data)
+
+
+def test_a_flipped_byte_refuses_compression_and_leaves_the_file_as_it_was(pair, tmp_path):
+    """The chunks are read through HDF5's Fletcher-32 check before they are compressed on
+    threads: a damaged chunk stops the copy with one line, and nothing is replaced."""
+    plain, _ = pair
+    damaged = tmp_path / "d.h5"
+    damaged.write_bytes(plain.read_bytes())
+    with h5py.File(damaged, "r") as f:
+        chunk = f["runs/001_program_verify/trace"].id.get_chunk_info(3)
+    raw = bytearray(damaged.read_bytes())
+    raw[chunk.byte_offset + chunk.size // 2] ^= 0x40
+    damaged.write_bytes(bytes(raw))
+    with pytest.raises(CampaignFileError, match=r"d\.h5: cannot compress \(.*\); the file is "
+                                                r"unchanged"):
+        compact.compress_completed(damaged)
+    assert damaged.read_bytes() == bytes(raw)
+    assert [p.name for p in tmp_path.iterdir()] == ["d.h5"]  # no partial copy left

@@ -23,7 +23,6 @@ from __future__ import annotations
 import errno
 import os
 import zlib
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
@@ -110,14 +109,16 @@ def _copy_chunks_filtered(src: h5py.Dataset, dst: h5py.Dataset, level: int,
     next block is read (HDF5 verifying the source's checksums) while this one compresses."""
     rows = src.chunks[0]
     itemsize = src.dtype.itemsize
+    block = np.zeros(rows * COPY_CHUNKS, src.dtype)  # reused: each chunk goes out as a copy
     pending: list[tuple[int, Future[bytes]]] = []
-    for start, block in _blocks(src, rows * COPY_CHUNKS):
+    for start in range(0, src.shape[0], block.size):
+        n = min(block.size, src.shape[0] - start)
+        src.read_direct(block, np.s_[start:start + n], np.s_[0:n])
+        block[n:] = 0  # the edge chunk is stored whole
         done, pending = pending, []
-        raw = np.zeros(-(-len(block) // rows) * rows, src.dtype)  # an edge chunk is whole
-        raw[: len(block)] = block
-        for k in range(0, len(raw), rows):
-            pending.append((start + k, _submit(pool, filtered_chunk, raw[k:k + rows].tobytes(),
-                                               itemsize, level)))
+        for k in range(0, n, rows):
+            pending.append((start + k, _submit(pool, filtered_chunk,
+                                               block[k:k + rows].tobytes(), itemsize, level)))
         for offset, fut in done:
             dst.id.write_direct_chunk((offset,), fut.result())
     for offset, fut in pending:
@@ -131,11 +132,6 @@ def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
     done: Future = Future()
     done.set_result(fn(*args))
     return done
-
-
-def _blocks(src: h5py.Dataset, size: int) -> Iterator[tuple[int, np.ndarray]]:
-    for start in range(0, src.shape[0], size):
-        yield start, src[start:min(start + size, src.shape[0])]
 
 
 def filtered_chunk(raw: bytes, itemsize: int, level: int) -> bytes:
