@@ -14,6 +14,7 @@ tables. The ``xbarlab fit`` command is a thin shell over :func:`base_model`,
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -156,35 +157,10 @@ def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str |
                  salvage: bool = False, threads: int | None = None) -> list[CampaignStats]:
     """Sufficient statistics of every file, in file order. Without a ``scheduler``, ``threads``
     files at a time in this process (default: the cores, at most MAX_THREADS)."""
+    if scheduler is None:
+        return _in_process(files, base, progress, salvage, threads)
     done = 0
     out: list[CampaignStats | None] = [None] * len(files)
-    if scheduler is None:
-        workers = max(1, min(len(files), threads or min(os.cpu_count() or 1, MAX_THREADS)))
-        if workers == 1 or h5py_lock_held():  # in this thread, one file after another
-            for k, f in enumerate(files):
-                out[k] = campaign_stats(f, base, salvage)
-                if progress:
-                    progress(k + 1, len(files))
-            return out  # type: ignore[return-value]
-        # Threads, in this process: HDF5 releases the GIL while it reads and inflates one
-        # file, and numpy while it reduces another, so two threads keep both busy (HDF5 reads
-        # one file at a time, so more threads than cores, or than 4, only hold more tables).
-        # BLAS runs single-threaded meanwhile: its own threads would spin against ours
-        # (measured on 2 cores: 1.9 s wall and 3.7 s of CPU for 16 dies, against 1.3 s and 2.3 s).
-        with threadpool_limits(1, user_api="blas"), \
-                ThreadPoolExecutor(workers, thread_name_prefix="xbarlab-fit") as pool:
-            futures = [pool.submit(campaign_stats, f, base, salvage) for f in files]
-            try:
-                for k, fut in enumerate(futures):  # in file order: the first bad file is named
-                    out[k] = fut.result()
-                    done += 1
-                    if progress:
-                        progress(done, len(files))
-            except BaseException:
-                for fut in futures:
-                    fut.cancel()
-                raise
-        return out  # type: ignore[return-value]
     from dask.distributed import as_completed
 
     client, cluster = _client(scheduler)
@@ -201,6 +177,35 @@ def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str |
         if cluster is not None:
             cluster.close()
     return out  # type: ignore[return-value]
+
+
+def _in_process(files: list[Path], base: PCMModel | RRAMModel,
+                progress: Callable[[int, int], None] | None, salvage: bool,
+                threads: int | None) -> list[CampaignStats]:
+    """In file order, so that the first bad file is the one named. Threads: HDF5 releases the
+    GIL while it reads and inflates one file, and numpy while it reduces another, so two
+    threads keep both busy (HDF5 reads one file at a time, so more threads than cores, or
+    than 4, only hold more tables). BLAS runs single-threaded meanwhile: its own threads would
+    spin against ours (measured on 2 cores: 1.9 s wall and 3.7 s of CPU for 16 dies, against
+    1.3 s and 2.3 s). One thread, or a caller holding h5py's lock (store/h5lock.py): in the
+    calling thread."""
+    workers = max(1, min(len(files), threads or min(os.cpu_count() or 1, MAX_THREADS)))
+    out: list[CampaignStats] = []
+    with contextlib.ExitStack() as stack:
+        if workers == 1 or h5py_lock_held():
+            results = (campaign_stats(f, base, salvage) for f in files)
+        else:
+            stack.enter_context(threadpool_limits(1, user_api="blas"))
+            pool = stack.enter_context(ThreadPoolExecutor(workers,
+                                                          thread_name_prefix="xbarlab-fit"))
+            stack.callback(pool.shutdown, cancel_futures=True)  # on an error: no more files
+            futures = [pool.submit(campaign_stats, f, base, salvage) for f in files]
+            results = (fut.result() for fut in futures)
+        for stats in results:
+            out.append(stats)
+            if progress:
+                progress(len(out), len(files))
+    return out
 
 
 def _die_summary(stats: CampaignStats, base: PCMModel | RRAMModel,
