@@ -7,13 +7,19 @@ methods check the request against the safety limits first, so no driver can forg
 from __future__ import annotations
 
 import contextlib
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Literal
 
 import numpy as np
-from xbarlab.instruments.errors import InstrumentReportedError, ProtocolError, SafetyLimitError
+from xbarlab.instruments.errors import ProtocolError, SafetyLimitError
+from xbarlab.instruments.instrument import (  # noqa: F401 (parse_setting, scpi_errors: API)
+    Instrument,
+    ScpiInstrument,
+    parse_setting,
+    scpi_errors,
+)
 from xbarlab.instruments.safety import SafetyLimits
 from xbarlab.instruments.transport import Transport
 
@@ -46,15 +52,6 @@ def parse_float(reply: str) -> float:
         return float(parse_floats(reply, 1)[0])
 
 
-def parse_setting(reply: str) -> float | str:
-    """A settings reply as a number where it is one, else its text."""
-    text = reply.strip().strip('"')
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
 def tsp_errors(transport: Transport, limit: int = 100) -> list[tuple[int, str]]:
     """Drain a TSP instrument's error queue (``errorqueue.count`` / ``errorqueue.next()``)."""
     n = int(parse_float(transport.query("print(errorqueue.count)")))
@@ -69,65 +66,17 @@ def tsp_errors(transport: Transport, limit: int = 100) -> list[tuple[int, str]]:
     return out
 
 
-def scpi_errors(transport: Transport, limit: int = 100) -> list[tuple[int, str]]:
-    """Drain a SCPI error queue (``:SYST:ERR?`` until code 0)."""
-    out = []
-    for _ in range(limit):
-        reply = transport.query(":SYST:ERR?")
-        code, _, msg = reply.partition(",")
-        try:
-            number = int(code)
-        except ValueError:
-            raise ProtocolError(f":SYST:ERR? reply is not an error entry: {reply[:80]!r}") from None
-        if number == 0:
-            break
-        out.append((number, msg.strip().strip('"')))
-    return out
-
-
-class SMU(ABC):
+class SMU(Instrument):
     """Source-measure unit. Use as a context manager: the output is switched off on every exit
     path, including exceptions and Ctrl-C."""
 
     min_pulse_width: float = 0.0  # s, the instrument's shortest pulse
 
     def __init__(self, transport: Transport, limits: SafetyLimits | None = None):
-        self.transport = transport
-        self.limits = limits or SafetyLimits()
+        super().__init__(transport, limits)
         self.mode: Literal["voltage", "current"] | None = None
         self.compliance: float | None = None
         self.output = False
-
-    # -- identity and housekeeping -------------------------------------------------------
-
-    def identify(self) -> str:
-        return self.transport.query("*IDN?").strip()
-
-    def snapshot(self) -> dict:
-        """*IDN?, firmware and the settings in force, read from the instrument, with the safety
-        limits the driver enforces: what a campaign file records about its instrument (the role
-        of a QCoDeS station snapshot)."""
-        idn = self.identify()
-        fields = [f.strip() for f in idn.split(",")]
-        return {"driver": f"{type(self).__module__}.{type(self).__qualname__}", "idn": idn,
-                "firmware": fields[3] if len(fields) > 3 else "",
-                "settings": self.settings(), "limits": self.limits.model_dump()}
-
-    def settings(self) -> dict:
-        """The instrument's present settings (drivers read what their command set offers)."""
-        return {}
-
-    @abstractmethod
-    def reset(self) -> None: ...
-
-    @abstractmethod
-    def errors(self) -> list[tuple[int, str]]:
-        """Drain the instrument's error queue."""
-
-    def check_errors(self) -> None:
-        errs = self.errors()
-        if errs:
-            raise InstrumentReportedError("; ".join(f"{c}: {m}" for c, m in errs))
 
     # -- sourcing ------------------------------------------------------------------------
 
@@ -230,16 +179,6 @@ class SMU(ABC):
             self._output(False)
         self.output = False
 
-    def close(self) -> None:
-        self.safe_off()
-        self.transport.close()
-
-    def __enter__(self) -> SMU:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.safe_off()
-
     # -- what drivers implement ----------------------------------------------------------
 
     @abstractmethod
@@ -264,24 +203,12 @@ class SMU(ABC):
     def _pulse_train(self, amplitude, width, count, compliance, base) -> np.ndarray: ...
 
 
-class ScpiSMU(SMU):
+class ScpiSMU(ScpiInstrument, SMU):
     """What the SCPI SMUs (Keithley 2450, Keysight B2900) write alike."""
 
-    SETTINGS: ClassVar[dict[str, str]] = {}  # name: query; asked as one compound query
-
-    def settings(self) -> dict:
-        replies = self.transport.query(";".join(self.SETTINGS.values())).split(";")
-        if len(replies) != len(self.SETTINGS):
-            raise ProtocolError(f"settings: {len(replies)} replies to {len(self.SETTINGS)} "
-                                "queries")
-        return {k: parse_setting(r) for k, r in zip(self.SETTINGS, replies, strict=True)}
-
     def reset(self) -> None:
-        self.transport.write("*RST;*CLS")
+        super().reset()
         self.mode, self.compliance, self.output = None, None, False
-
-    def errors(self) -> list[tuple[int, str]]:
-        return scpi_errors(self.transport)
 
     def _set_voltage(self, level):
         self.transport.write(f":SOUR:VOLT {level:.6g}")

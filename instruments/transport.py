@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from xbarlab.instruments.errors import TransportClosed, TransportTimeout
+from xbarlab.instruments.errors import ProtocolError, TransportClosed, TransportTimeout
 
 TrafficHook = Callable[[str, str | bytes], None]  # ("write" | "read", data)
 
@@ -66,6 +66,25 @@ class Transport(ABC):
         self.write(message)
         return self.read()
 
+    def read_block(self) -> bytes:
+        """One IEEE 488.2 definite-length block (``#<n><length><data>``, IEEE 488.2 §8.7.9)
+        and the message terminator after it: how oscilloscopes send waveforms."""
+        head = self.read_raw(2)
+        if head[:1] != b"#" or not head[1:2].isdigit() or head[1:2] == b"0":
+            raise ProtocolError(f"reply is not a definite-length block: {head!r}")
+        digits = self.read_raw(int(head[1:2]))
+        if not digits.isdigit():
+            raise ProtocolError(f"block length is not a number: {digits!r}")
+        data = self.read_raw(int(digits)) if int(digits) else b""
+        term = self.read_termination.encode()
+        if term and self.read_raw(len(term)) != term:
+            raise ProtocolError("block is not followed by the message terminator")
+        return data
+
+    def query_block(self, message: str) -> bytes:
+        self.write(message)
+        return self.read_block()
+
     def _check_open(self) -> None:
         if self.closed:
             raise TransportClosed(f"{self}: transport is closed")
@@ -95,6 +114,7 @@ class LoopbackTransport(Transport):
         self.device = device
         self.latency_s = latency_s
         self._replies: deque[str] = deque()
+        self._raw = bytearray()  # bytes of replies being read with read_raw, as on a wire
 
     def _write(self, message: str) -> None:
         if self.latency_s:
@@ -107,6 +127,15 @@ class LoopbackTransport(Transport):
         if not self._replies:
             raise TransportTimeout(f"{self}: no reply pending (nothing was queried)")
         return self._replies.popleft()
+
+    def read_raw(self, size: int) -> bytes:
+        while len(self._raw) < size and self._replies:
+            self._raw += (self._replies.popleft() + self.read_termination).encode("latin-1")
+        if len(self._raw) < size:
+            raise TransportTimeout(f"{self}: {size} bytes asked, {len(self._raw)} pending")
+        data = bytes(self._raw[:size])
+        del self._raw[:size]
+        return data
 
     def __repr__(self) -> str:
         return f"LoopbackTransport({type(self.device).__name__})"

@@ -24,6 +24,7 @@ ERROR_TEXT = {
     -109: "Missing parameter",
     -113: "Undefined header",
     -200: "Execution error",
+    -211: "Trigger ignored",
     -221: "Settings conflict",
     -222: "Data out of range",
     -224: "Illegal parameter value",
@@ -101,7 +102,7 @@ def split_outside_quotes(text: str, sep: str) -> list[str]:
     return parts
 
 
-Handler = Callable[[list[str]], str | None]
+Handler = Callable[[list[str]], str | bytes | None]
 RESOLVED_CACHE = 4096  # headers whose handler is remembered
 _HEADER = re.compile(r"^\s*(:?\*?:?[A-Za-z][A-Za-z0-9:]*\??)\s*(.*)$", re.S)
 
@@ -224,7 +225,7 @@ class ScpiInstrument:
         code, text = self.errors.popleft()
         return f'{code},"{text}"'
 
-    def handle(self, message: str) -> str | None:
+    def handle(self, message: str) -> str | bytes | None:
         """Execute one message; the reply to its queries (joined by ``;``), or None."""
         replies: list[str] = []
         try:
@@ -267,7 +268,11 @@ class ScpiInstrument:
                 break
             if is_query and reply is not None:
                 replies.append(reply)
-        return ";".join(replies) if replies else None
+        if not replies:
+            return None
+        if any(isinstance(r, bytes) for r in replies):  # a binary block (a waveform)
+            return b";".join(r if isinstance(r, bytes) else r.encode("ascii") for r in replies)
+        return ";".join(replies)
 
 
 def number(params: list[str], i: int = 0, *, lo: float, hi: float,

@@ -1,0 +1,184 @@
+"""A simulated pulse bench: one cell between a pulse generator and a sense resistor, with an
+oscilloscope on both ends of the cell and a path switch that hands the cell to an SMU for reads.
+
+The circuit (what the simulated instruments share)::
+
+    generator EMF ─ R_out (50 Ω) ─ R_series ─┬─ cell ─┬─ R_sense ─ ground
+                                             CH1      CH2
+
+CH1 sees the top of the cell, CH2 the voltage on the sense resistor (often the scope's own
+50 Ω input), so the cell current is CH2/R_sense and the cell voltage CH1 − CH2. A fired pulse
+is integrated on a fine time grid (:mod:`xbarlab.sim_backend.pulsed_cell`) into an
+:class:`AnalogRecord` of both node voltages, which every armed simulated scope digitizes in its
+own way (bandwidth, noise, ADC). The SMU reaches the cell only while the path switch is on the
+SMU side; the generator only while it is on the pulse side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from xbarlab.sim_backend.pulsed_cell import CellModel, PulsedCell, PulsedPCM
+
+MAX_STEPS = 2_000_000  # fine-grid steps of one record (a 200 µs pulse at 0.1 ns)
+
+
+class BenchCircuit(BaseModel):
+    """The passive parts of the bench."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    r_source: float = Field(50.0, gt=0, description="generator output impedance, Ω")
+    r_series: float = Field(1e3, ge=0, description="series (load) resistor, Ω")
+    r_sense: float = Field(50.0, gt=0, description="sense resistor to ground, Ω")
+
+    @property
+    def r_external(self) -> float:
+        """Everything in series with the cell."""
+        return self.r_source + self.r_series + self.r_sense
+
+
+@dataclass(frozen=True)
+class GeneratorPulse:
+    """What a generator puts out when triggered: open-circuit levels and timing."""
+
+    base: float  # V
+    top: float  # V
+    width: float  # s, 50 %–50 %
+    leading: float  # s, 10–90 %
+    trailing: float
+    count: int = 1
+    period: float = 0.0  # s, start to start
+
+    def emf(self, t: np.ndarray) -> np.ndarray:
+        """The open-circuit voltage at times ``t`` (s, 0 = the trigger). Edges are linear;
+        10–90 % over ``leading`` means 0–100 % over leading/0.8."""
+        lead, trail = self.leading / 0.8, self.trailing / 0.8
+        out = np.full(t.shape, self.base)
+        for k in range(self.count):
+            s = k * self.period
+            top_start = s + lead
+            fall_start = s + lead / 2 + self.width - trail / 2
+            xp = [s, top_start, max(fall_start, top_start), max(fall_start, top_start) + trail]
+            frac = np.interp(t, xp, [0.0, 1.0, 1.0, 0.0], left=0.0, right=0.0)
+            out += frac * (self.top - self.base)
+        return out
+
+    @property
+    def end(self) -> float:
+        return (self.count - 1) * self.period + self.leading / 1.6 + self.width + \
+            self.trailing / 1.6
+
+
+@dataclass(frozen=True)
+class AnalogRecord:
+    """Node voltages on a uniform fine grid, t = t0 + k·dt from the trigger, with what the
+    cell really did (for tests and the bench's own checks, never for drivers)."""
+
+    t0: float
+    dt: float
+    v_top: np.ndarray  # CH1, V
+    v_sense: np.ndarray  # CH2, V
+    current: np.ndarray  # A through the cell
+    v_cell: np.ndarray  # V across the cell
+    switched_at: float  # s from the trigger, nan when the cell did not threshold-switch
+
+    def node(self, name: str) -> np.ndarray:
+        return {"top": self.v_top, "sense": self.v_sense}[name]
+
+    @property
+    def energy(self) -> float:
+        """∫V·I dt in the cell, J."""
+        return float(np.sum(self.v_cell * self.current) * self.dt)
+
+
+Listener = Callable[[AnalogRecord], None]
+
+
+class PulseBench:
+    """The shared state of a simulated pulse bench."""
+
+    def __init__(self, cell: CellModel | None = None, circuit: BenchCircuit | None = None,
+                 state: float = 1.0, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+        self.cell = PulsedCell(cell or PulsedPCM(), state, self.rng)
+        self.circuit = circuit or BenchCircuit()
+        self.path: Literal["pulse", "smu", "open"] = "open"
+        self.listeners: list[Listener] = []
+        self.records = 0  # pulses fired, for tests
+        self.last: AnalogRecord | None = None
+
+    def fire(self, pulse: GeneratorPulse) -> AnalogRecord:
+        """The generator was triggered: the cell sees the pulse when it is on the pulse path;
+        every listener (armed scopes) gets the node voltages."""
+        shortest = min(pulse.leading, pulse.trailing, pulse.width)
+        pre = max(20e-9, 0.2 * pulse.end)
+        post = max(50e-9, 0.5 * pulse.end)
+        span = pre + pulse.end + post
+        dt = min(0.1e-9, shortest / 20)
+        dt = max(dt, span / MAX_STEPS)
+        t = -pre + dt * np.arange(math.ceil(span / dt))
+        emf = pulse.emf(t)
+        c = self.circuit
+        if self.path == "pulse":
+            current, v_cell, k = self.cell.drive(dt, emf, c.r_external)
+            switched = t[k] if k >= 0 else math.nan
+        else:  # the cell is switched away: no current, CH1 sees the open-circuit level
+            current, v_cell, switched = np.zeros_like(t), emf.copy(), math.nan
+        v_sense = current * c.r_sense
+        record = AnalogRecord(t0=float(t[0]), dt=dt, v_top=v_sense + v_cell, v_sense=v_sense,
+                              current=current, v_cell=v_cell, switched_at=switched)
+        self.records += 1
+        self.last = record
+        for listener in list(self.listeners):
+            listener(record)
+        return record
+
+
+class SmuPort:
+    """The bench as the device under test of a simulated SMU (sim_backend.smu_core's
+    interface): the cell while the path switch is on the SMU side, an open circuit
+    otherwise. Reads at a few hundred millivolts leave the cell as it is; a DC level beyond
+    its threshold drives it like a long pulse."""
+
+    READ_NOISE = 2e-3  # relative, per reading
+    DC_SIMULATED = 2e-6  # s of a long DC level that are integrated step by step
+
+    def __init__(self, bench: PulseBench):
+        self.bench = bench
+
+    @property
+    def connected(self) -> bool:
+        return self.bench.path == "smu"
+
+    @property
+    def conductance(self) -> float:
+        return self.bench.cell.conductance if self.connected else 1e-12
+
+    def switches(self, volts: float, duration_s: float) -> bool:
+        return self.connected and self._disturbs(volts)
+
+    def _disturbs(self, volts: float) -> bool:
+        cell = self.bench.cell
+        if isinstance(cell.model, PulsedPCM):  # near threshold, or enough to heat it
+            return abs(volts) >= 0.8 * max(cell.threshold_voltage, cell.model.v_hold)
+        return abs(volts) > 0.5  # RRAM: sinh(0.5 V / v0) is where its state starts to move
+
+    def current(self, volts: float, duration_s: float) -> float:
+        if not self.connected:
+            return 0.0
+        cell = self.bench.cell
+        if volts and duration_s > 0 and self._disturbs(volts):
+            span = min(duration_s, self.DC_SIMULATED)
+            n = max(int(span / 0.1e-9), 1)
+            i, _, _ = cell.drive(span / n, np.full(n, volts), 1.0)
+            return float(i[-1])
+        noise = 1 + self.READ_NOISE * float(self.bench.rng.standard_normal())
+        return volts * cell.conductance * noise
+
+    def voltage(self, amps: float, duration_s: float) -> float:
+        return amps / self.conductance
