@@ -69,10 +69,11 @@ class InstrumentServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
 
     def __init__(self, device: MessageDevice, host: str = "127.0.0.1", port: int = 0,
-                 latency_s: float = 0.0):
+                 latency_s: float = 0.0, lock: threading.Lock | None = None):
         self.device = device
         self.latency_s = latency_s
-        self.lock = threading.Lock()
+        # instruments wired to one bench share a lock: a pulse one fires is captured by another
+        self.lock = lock or threading.Lock()
         self._last = time.monotonic()
         super().__init__((host, port), _Handler)
 
@@ -102,10 +103,26 @@ class InstrumentServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         return t
 
 
-INSTRUMENTS = ("keithley2450", "keithley2600", "b2900", "b2902a", "b2962a")
+SMUS = ("keithley2450", "keithley2600", "b2900", "b2902a", "b2962a")
+BENCH_INSTRUMENTS = ("33500b", "33600a", "infiniivision")  # share one simulated pulse bench
+INSTRUMENTS = SMUS + BENCH_INSTRUMENTS
 
 
-def make_instrument(name: str, dut):
+def make_bench(device: str = "pcm", seed: int = 0, state: float = 1.0):
+    """The pulse bench the BENCH_INSTRUMENTS share, with one ``pcm`` or ``rram`` cell."""
+    from xbarlab.sim_backend.pulse_bench import PulseBench
+    from xbarlab.sim_backend.pulsed_cell import PulsedPCM, PulsedRRAM
+
+    kind = device.strip().lower()
+    if kind not in ("pcm", "rram"):
+        raise ValueError(f"device {device!r}: a pulse bench holds a pcm or rram cell")
+    return PulseBench(PulsedPCM() if kind == "pcm" else PulsedRRAM(), state=state, seed=seed)
+
+
+def make_instrument(name: str, dut=None, *, bench=None):
+    """A simulated instrument: an SMU on ``dut``, or a pulse-bench instrument on ``bench``."""
+    if name in BENCH_INSTRUMENTS and bench is None:
+        raise ValueError(f"instrument {name!r} needs a pulse bench (make_bench)")
     if name == "keithley2450":
         from xbarlab.sim_backend.sim_keithley2450 import SimKeithley2450
 
@@ -118,4 +135,44 @@ def make_instrument(name: str, dut):
         from xbarlab.sim_backend.sim_keysight_b2900 import SimKeysightB2900
 
         return SimKeysightB2900(dut, model="B2901A" if name == "b2900" else name.upper())
+    if name in ("33500b", "33600a"):
+        from xbarlab.sim_backend.sim_keysight_33500b import SimKeysight33500B
+
+        return SimKeysight33500B(bench, model="33511B" if name == "33500b" else "33611A")
+    if name == "infiniivision":
+        from xbarlab.sim_backend.sim_infiniivision import SimInfiniiVision
+
+        return SimInfiniiVision(bench)
     raise ValueError(f"instrument {name!r}: use one of {', '.join(INSTRUMENTS)}")
+
+
+def serve_group(names: list[str], device: str, seed: int, host: str = "127.0.0.1",
+                port: int = 0, latency_s: float = 0.0) -> list[InstrumentServer]:
+    """One server per instrument (ports from ``port`` up, or any free ones when 0). Pulse-bench
+    instruments share one bench and one lock; an SMU served with them reads the bench's cell.
+    Without a path switch among them the cell stays on the pulse path."""
+    from xbarlab.sim_backend.dut import make_dut
+
+    for name in names:
+        if name not in INSTRUMENTS:
+            raise ValueError(f"instrument {name!r}: use one of {', '.join(INSTRUMENTS)}")
+    bench = lock = None
+    if any(n in BENCH_INSTRUMENTS for n in names):
+        from xbarlab.sim_backend.pulse_bench import SmuPort
+
+        bench, lock = make_bench(device, seed), threading.Lock()
+        bench.path = "pulse"
+    servers: list[InstrumentServer] = []
+    try:
+        for k, name in enumerate(names):
+            if name in BENCH_INSTRUMENTS:
+                sim = make_instrument(name, bench=bench)
+            else:
+                sim = make_instrument(name, SmuPort(bench) if bench else make_dut(device, seed))
+            servers.append(InstrumentServer(sim, host, port + k if port else 0, latency_s,
+                                            lock=lock if bench else None))
+    except BaseException:
+        for server in servers:
+            server.server_close()
+        raise
+    return servers

@@ -640,36 +640,43 @@ app.add_typer(weights_app, name="weights")
 
 @sim_app.command("serve")
 def sim_serve(
-    instrument: Annotated[str, typer.Option(
-        help="keithley2450 | keithley2600 | b2900 (B2901A) | b2902a | b2962a")],
-    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 0,
+    instrument: Annotated[list[str], typer.Option(
+        help="keithley2450 | keithley2600 | b2900 (B2901A) | b2902a | b2962a | 33500b | "
+             "33600a | infiniivision; repeat it to serve several (pulse-bench instruments "
+             "then share one simulated cell)")],
+    port: Annotated[int, typer.Option(help="TCP port of the first (0: any free ports).")] = 0,
     device: Annotated[str, typer.Option(help="resistor:OHMS | pcm | rram")] = "resistor:10e3",
     latency_ms: Annotated[float, typer.Option(help="Delay per exchange, like a real bus.")] = 0.0,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     seed: Annotated[int, typer.Option(help="Seed of a simulated memory device.")] = 0,
 ) -> None:
-    """Serve one simulated SMU over TCP; prints its VISA resource string, serves until Ctrl-C."""
-    from xbarlab.sim_backend.dut import make_dut
-    from xbarlab.sim_backend.server import InstrumentServer, make_instrument
+    """Serve simulated instruments over TCP; prints each one's VISA resource string, one per
+    line in the order given, and serves until Ctrl-C."""
+    import threading
+
+    from xbarlab.sim_backend.server import BENCH_INSTRUMENTS, serve_group
 
     if latency_ms < 0:
         raise XbarlabError(f"--latency-ms must be >= 0, got {latency_ms}")
+    if any(n in BENCH_INSTRUMENTS for n in instrument) and device == "resistor:10e3":
+        device = "pcm"  # a pulse bench holds a memory cell; pcm unless told otherwise
     try:
-        dut = make_dut(device, seed)
-        sim = make_instrument(instrument, dut)
+        servers = serve_group(instrument, device, seed, host, port, latency_ms / 1000)
     except ValueError as exc:
         raise XbarlabError(f"sim serve: {exc}") from None
-    try:
-        server = InstrumentServer(sim, host, port, latency_ms / 1000)
     except OSError as exc:
         raise XbarlabError(f"sim serve: cannot listen on {host}:{port} ({exc})") from None
-    print(server.resource, flush=True)
+    for server in servers:
+        print(server.resource, flush=True)
     try:
-        server.serve_forever()
+        for server in servers[1:]:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers[0].serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        for server in servers:
+            server.server_close()
 
 
 @sim_app.command("chip")
