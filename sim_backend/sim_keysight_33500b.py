@@ -128,13 +128,20 @@ class SimKeysight33500B(ScpiInstrument):
             raise ScpiError(-221, "edge time does not fit the pulse width")
         self.leading, self.trailing = lead, trail
 
+    def _burst_count(self, p):
+        word = p[0].upper() if p else ""
+        # INFinity: a burst that plays until the trigger stops it; kept as 0
+        self.burst_count = 0 if word in ("INF", "INFINITY") else int(number(
+            p, lo=1, hi=self.spec.count_max, default=1))
+
     def trigger(self) -> None:
         if self.trigger_source != "BUS":
             raise ScpiError(-211, "trigger source is not BUS")
         if not self.output:
             return  # the burst plays into a switched-off output: nothing reaches the bench
-        if self.function != "PULS" or not self.burst or self.burst_mode != "TRIG":
-            raise ScpiError(-221, "simulated bench: triggered pulse bursts only")
+        if (self.function != "PULS" or not self.burst or self.burst_mode != "TRIG"
+                or self.burst_count == 0):
+            raise ScpiError(-221, "simulated bench: finite triggered pulse bursts only")
         low, high = self.low, self.high
         base, top = (high, low) if self.inverted else (low, high)
         self.bench.fire(GeneratorPulse(base=base, top=top, width=self.width,
@@ -194,9 +201,8 @@ class SimKeysight33500B(ScpiInstrument):
         c("?SOURce# BURSt MODE", set=setter("burst_mode", lambda p: choice(
             p, {"TRIG": "TRIG", "TRIGGERED": "TRIG", "GAT": "GAT", "GATED": "GAT"})),
           query=lambda p: self.burst_mode)
-        c("?SOURce# BURSt NCYCles", set=setter("burst_count", lambda p: int(number(
-            p, lo=1, hi=self.spec.count_max, default=1))),
-          query=lambda p: fmt(self.burst_count))
+        c("?SOURce# BURSt NCYCles", set=self._burst_count,
+          query=lambda p: fmt(INFINITE_LOAD if self.burst_count == 0 else self.burst_count))
         c("?SOURce# BURSt INTernal PERiod", set=setter("burst_period", lambda p: number(
             p, lo=1e-6, hi=8e3, default=10e-3)), query=lambda p: fmt(self.burst_period))
         c("?SOURce# BURSt PHASe", set=setter("burst_phase", lambda p: number(
