@@ -77,7 +77,7 @@ class Chip(ABC):
         sel = self.select(cells)
         amp = cells_mod.per_cell(amplitude, sel, *self.shape, "amplitude")
         w = cells_mod.per_cell(width, sel, *self.shape, "width")
-        self.info.limits.check_pulses(amp, w)
+        self._check_pulses(amp, w)
         self._pulse(sel, amp, w)
 
     def mvm(self, inputs: np.ndarray, v_read: float | None = None) -> MVMResult:
@@ -98,7 +98,8 @@ class Chip(ABC):
         """``n`` SET/RESET cycles on the selected cells (endurance stress)."""
         if n < 0:
             raise ValueError(f"cycle: n must be >= 0, got {n}")
-        self.info.limits.check_pulses([set_amplitude, reset_amplitude], [set_width, reset_width])
+        self._check_pulses(np.array([set_amplitude, reset_amplitude]),
+                           np.array([set_width, reset_width]))
         self._cycle(self.select(cells), int(n), set_amplitude, set_width, reset_amplitude,
                     reset_width)
 
@@ -174,6 +175,12 @@ class Chip(ABC):
             raise ValueError(f"v_read must be a finite voltage > 0, got {v_read!r}")
         self.info.limits.check_voltage(v, "read voltage")
         return v
+
+    def _check_pulses(self, amp: np.ndarray, width: np.ndarray) -> None:
+        """Pulses against the limits before anything is sent. A controller's pulse is not
+        current-limited, so the energy bound takes ``max_current``; chips that know their
+        circuit judge what the cell gets instead."""
+        self.info.limits.check_pulses(amp, width)
 
     default_v_read: float = 0.2
     sweep_limits_current: bool = False  # True where iv_sweep runs on a current-limited source

@@ -4,8 +4,9 @@ Commands from the *Keysight InfiniiVision 3000T X-Series Oscilloscopes Programme
 (the 4000X guide has the same subsystems): ``:CHANnel<n>:DISPlay``/``SCALe``/``OFFSet``/
 ``COUPling``/``IMPedance``; ``:TIMebase:SCALe``/``POSition``/``REFerence``;
 ``:TRIGger:MODE EDGE``, ``:TRIGger:EDGE:SOURce``/``LEVel``/``SLOPe``, ``:TRIGger:SWEep
-NORMal``; ``:SINGle``, ``:STOP``, ``:TER?`` (the trigger event register: 1 once an acquisition
-has triggered, cleared by reading); ``:WAVeform:SOURce``/``FORMat WORD``/``BYTeorder``/
+NORMal``; ``:SINGle``, ``:STOP``, ``:AER?`` (the arm event register: 1 once the trigger system is
+armed) and ``:TER?`` (the trigger event register: 1 once an acquisition has triggered; both
+cleared by reading); ``:WAVeform:SOURce``/``FORMat WORD``/``BYTeorder``/
 ``UNSigned``/``POINts:MODE``/``POINts``, ``:WAVeform:PREamble?`` and ``:WAVeform:DATA?``.
 
 The preamble (guide, ":WAVeform:PREamble") is ten numbers: format (0 BYTE, 1 WORD, 4 ASCii),
@@ -17,11 +18,12 @@ so numpy reads them without a byte swap.
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 import numpy as np
 from xbarlab.instruments.digitizer import Digitizer, Waveform
-from xbarlab.instruments.errors import ProtocolError
+from xbarlab.instruments.errors import ProtocolError, TransportTimeout
 from xbarlab.instruments.instrument import parse_setting
 
 DIVISIONS = 10  # horizontal; the timebase reference is the screen's left edge here
@@ -58,8 +60,16 @@ class KeysightInfiniiVision(Digitizer):
             f":TRIG:EDGE:LEV {level:.6g};:TRIG:EDGE:SLOP {'POS' if rising else 'NEG'}")
 
     def single(self) -> None:
+        """Arm one acquisition and wait until the trigger system is armed (``:AER?``, the arm
+        event register): a pulse fired from another instrument before then would be missed."""
         self.transport.query(":TER?")  # clears a trigger event left from before
-        self.transport.write(":SING")
+        armed = self.transport.query(":SING;:AER?")
+        deadline = time.monotonic() + 2.0
+        while int(float(armed)) != 1:
+            if time.monotonic() > deadline:
+                raise TransportTimeout(f"{type(self).__name__}: not armed within 2 s")
+            time.sleep(0.001)
+            armed = self.transport.query(":AER?")
 
     def stop(self) -> None:
         self.transport.write(":STOP")

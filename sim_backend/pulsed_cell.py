@@ -13,8 +13,8 @@ Le Gallo & Sebastian, J. Phys. D 53, 213002 (2020)):
 - Joule heating to a lumped hot-spot temperature with one thermal time constant:
   ``dT/dt = (T_amb + r_th·P − T)/tau_th``.
 - Melt and quench (RESET): above ``t_melt`` a fraction of the volume melts, growing with the
-  overheating; the melt conducts like the ON state, and the melted part ends amorphous unless
-  it recrystallizes while cooling.
+  overheating; the melt is ohmic at ``g_liquid`` (liquid GST conducts better than the
+  crystal), and the melted part ends amorphous unless it recrystallizes while cooling.
 - Crystallization (SET, and recrystallization during a slow trailing edge): between ``t_x``
   and ``t_melt``, ``dx/dt = k(T)·(1 − x)`` with an Arrhenius rate that vanishes at the melt,
   ``k = exp(−e_a/k_B·(1/T − 1/t_ref)) · (t_melt − T)/(t_melt − t_ref) / tau_x``: a SET needs
@@ -47,6 +47,7 @@ class PulsedPCM(BaseModel):
     kind: Literal["pcm"] = "pcm"
     g_set: float = Field(100e-6, gt=0, description="crystalline read conductance, S")
     g_reset: float = Field(0.5e-6, gt=0, description="amorphous read conductance, S")
+    g_liquid: float = Field(200e-6, gt=0, description="conductance of the molten cell, S")
     v_th0: float = Field(1.4, gt=0, description="threshold voltage, fully amorphous, V")
     v_th_spread: float = Field(0.03, ge=0, description="relative cycle-to-cycle V_th spread")
     tau_d: float = Field(100e-9, gt=0, description="threshold delay at V_th, s")
@@ -85,8 +86,8 @@ def _pcm_transient(dt, emf, r_ext, x0, t0, v_th, p):  # pragma: no cover - compi
     """Step the PCM cell through ``emf`` (V per step of ``dt``) behind ``r_ext`` ohms. Returns
     the cell current and voltage per step, the final crystalline fraction and temperature, and
     the step at which it threshold-switched (−1: it did not)."""
-    (g_set, g_reset, tau_d, v_d, v_hold, r_on, i_hold, r_th, tau_th, t_amb, t_x, t_melt,
-     melt_span, tau_x, t_ref, e_a) = p
+    (g_set, g_reset, g_liquid, tau_d, v_d, v_hold, r_on, i_hold, r_th, tau_th, t_amb, t_x,
+     t_melt, melt_span, tau_x, t_ref, e_a) = p
     n = emf.size
     current = np.empty(n)
     volts = np.empty(n)
@@ -99,7 +100,7 @@ def _pcm_transient(dt, emf, r_ext, x0, t0, v_th, p):  # pragma: no cover - compi
         e = emf[k]
         sign = 1.0 if e >= 0 else -1.0
         e = abs(e)
-        g = g_set**x * g_reset ** (1.0 - x)
+        g = g_liquid if temp >= t_melt else g_set**x * g_reset ** (1.0 - x)
         i_ohm = e / (r_ext + 1.0 / g)
         i = i_ohm
         if on:
@@ -125,7 +126,6 @@ def _pcm_transient(dt, emf, r_ext, x0, t0, v_th, p):  # pragma: no cover - compi
         power = v * i
         temp += dt / tau_th * (t_amb + r_th * power - temp)
         if temp >= t_melt:
-            on = True  # the melt conducts like the ON state until it cools
             melted = min((temp - t_melt) / melt_span, 1.0)
             if x > 1.0 - melted:
                 x = 1.0 - melted
@@ -191,7 +191,7 @@ class PulsedCell:
         m = self.model
         if isinstance(m, PulsedPCM):
             v_th = m.v_th0 * max(0.0, 1.0 + m.v_th_spread * float(self.rng.standard_normal()))
-            p = (m.g_set, m.g_reset, m.tau_d, m.v_d, m.v_hold, m.r_on, m.i_hold, m.r_th,
+            p = (m.g_set, m.g_reset, m.g_liquid, m.tau_d, m.v_d, m.v_hold, m.r_on, m.i_hold, m.r_th,
                  m.tau_th, m.t_amb, m.t_x, m.t_melt, m.melt_span, m.tau_x, m.t_ref, m.e_a)
             i, v, self.state, _, switched = _pcm_transient(dt, emf, r_ext, self.state,
                                                            self.temperature, v_th, p)

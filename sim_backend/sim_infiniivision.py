@@ -72,7 +72,7 @@ class SimInfiniiVision(ScpiInstrument):
         self.chans[1].display = True
         self.tscale, self.tpos, self.tref = 100e-6, 0.0, "CENT"
         self.trig_source, self.trig_level, self.trig_slope, self.sweep = 1, 0.0, "POS", "AUTO"
-        self.running, self.armed, self.ter = True, False, False
+        self.running, self.armed, self.ter, self.aer = True, False, False, False
         self.acq: _Acquisition | None = None
         self.acq_type = "NORM"
         self.wav_source, self.wav_format, self.byteorder, self.unsigned = 1, "BYTE", "MSBF", True
@@ -198,7 +198,7 @@ class SimInfiniiVision(ScpiInstrument):
         raise ScpiError(-224, word[:20])
 
     def _single(self):
-        self.armed, self.running, self.ter = True, False, False
+        self.armed, self.running, self.ter, self.aer = True, False, False, True
 
     def _acq_type(self, p):
         kind = choice(p, {"NORM": "NORM", "NORMAL": "NORM", "AVER": "AVER", "AVERAGE": "AVER",
@@ -213,6 +213,10 @@ class SimInfiniiVision(ScpiInstrument):
 
     def _ter(self) -> str:
         value, self.ter = self.ter, False
+        return "+1" if value else "+0"
+
+    def _aer(self) -> str:
+        value, self.aer = self.aer, False
         return "+1" if value else "+0"
 
     def _register(self) -> None:
@@ -257,6 +261,7 @@ class SimInfiniiVision(ScpiInstrument):
         c("RUN", set=lambda p: setattr(self, "running", True))
         c("STOP", set=lambda p: (setattr(self, "running", False), setattr(self, "armed", False)))
         c("TER", query=lambda p: self._ter())
+        c("AER", query=lambda p: self._aer())
         c("ACQuire TYPE", set=self._acq_type, query=lambda p: self.acq_type)
         c("ACQuire MODE", set=lambda p: choice(p, {"RTIM": "RTIM", "RTIME": "RTIM"}),
           query=lambda p: "RTIM")

@@ -65,6 +65,7 @@ def test_a_pulse_through_the_bench_is_captured_as_the_cell_saw_it(bench):
     arm(bench.scope, 30e-9)
     bench.pg.output_on()
     bench.pg.trigger()
+    bench.pg.wait_complete()
     bench.scope.wait_triggered(timeout_s=2)
     top, sense = bench.scope.read_waveform(1), bench.scope.read_waveform(2)
     truth = bench.bench.last
@@ -174,6 +175,7 @@ def test_the_scope_word_transfer_scales_as_pyvisa_parses_it(bench):
     arm(bench.scope, 20e-9)
     bench.pg.output_on()
     bench.pg.trigger()
+    bench.pg.wait_complete()
     bench.scope.wait_triggered(timeout_s=2)
     ours = bench.scope.read_waveform(1, points=500)
     raw = bench.scope.transport._res

@@ -163,6 +163,7 @@ def test_pymeasure_dsox1102g_reads_what_our_driver_reads(served):
         gen.configure(PulseShape(1.6, 100e-9, 8.4e-9, 8.4e-9))
         gen.output_on()
         gen.trigger()
+        gen.wait_complete()
         ours.wait_triggered(timeout_s=2)
         scope.waveform_source = "channel1"
         scope.waveform_points_mode = "raw"

@@ -1,0 +1,235 @@
+"""PulsedDeviceChip: one device on a nanosecond pulse bench. A pulse generator drives the cell
+through a series resistor, an oscilloscope records the top of the cell and a sense resistor
+below it, and a path switch hands the cell to an SMU for reads::
+
+    generator ─ R_out ─ R_series ─┬─ cell ─┬─ R_sense ─ ground        (pulse path)
+                                 CH1      CH2
+    SMU ─────────────────────────── cell ─────────── SMU LO          (read path)
+
+``pulse`` amplitudes are the generator's open-circuit levels (what a bench engineer sets on
+its front panel with the load set to high impedance); what the cell gets is a divider of
+R_out, R_series, R_sense and the cell, which changes during the pulse as the cell switches.
+So the safety limits are judged on the worst the cell can get, before anything is sent:
+
+- voltage: the whole EMF (an open, amorphous cell takes nearly all of it);
+- current: EMF/(R_out + R_series + R_sense) (a switched cell conducts like a short);
+- energy: EMF²/(4·(R_out + R_series + R_sense)) over the time away from base, the most any
+  cell resistance can draw from the divider.
+
+Every pulse is captured and summarized (xbarlab.chip_drivers.transient): peak current, peak
+cell voltage, energy ∫V·I dt, threshold voltage and switching time. ``on_pulse`` receives each
+summary with its two waveforms, for a campaign to record (and keep whole when tracing).
+The output goes off and the SMU's output too before the path switch moves.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from xbarlab.chip_drivers.base import Chip, ChipInfo, MVMResult
+from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.chip_drivers.transient import PulseTransient, summarize
+from xbarlab.instruments.digitizer import Digitizer, Waveform
+from xbarlab.instruments.errors import SafetyLimitError
+from xbarlab.instruments.path_switch import PathSwitch
+from xbarlab.instruments.pulse_source import PulseShape, PulseSource
+from xbarlab.instruments.safety import SafetyLimits
+from xbarlab.instruments.smu import SMU
+
+PulseHook = Callable[[PulseTransient, Waveform, Waveform], None]
+
+
+class PulseCircuit(BaseModel):
+    """The bench's passive parts and how the scope is wired to them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    r_series: float = Field(1e3, ge=0, description="series (load) resistor, Ω")
+    r_sense: float = Field(50.0, gt=0, description="sense resistor, Ω (often the scope's "
+                           "own 50 Ω input)")
+    top_channel: int = Field(1, ge=1, description="scope channel on the top of the cell")
+    sense_channel: int = Field(2, ge=1, description="scope channel on the sense resistor")
+    sense_fifty_ohm: bool = Field(True, description="the sense channel's 50 Ω input is the "
+                                  "sense resistor")
+    leading: float | None = Field(None, gt=0, description="leading edge, s (default: the "
+                                  "generator's fastest)")
+    trailing: float | None = Field(None, gt=0, description="trailing edge, s (default: the "
+                                   "generator's fastest)")
+    points: int = Field(10_000, ge=100, le=1_000_000, description="samples read per channel")
+    read_compliance: float = Field(100e-6, gt=0, description="SMU current limit of reads, A")
+
+
+class PulsedDeviceChip(Chip):
+    def __init__(self, source: PulseSource, scope: Digitizer, smu: SMU, switch: PathSwitch,
+                 circuit: PulseCircuit | None = None, *, technology: str = "pcm",
+                 identity: ChipIdentity | None = None, limits: SafetyLimits | None = None,
+                 on_pulse: PulseHook | None = None):
+        self.source, self.scope, self.smu, self.switch = source, scope, smu, switch
+        self.circuit = circuit = circuit or PulseCircuit()
+        for name in ("top_channel", "sense_channel"):
+            ch = getattr(circuit, name)
+            if ch > scope.channels:
+                raise ValueError(f"{name} {ch}: the scope has {scope.channels} channels")
+        self.info = ChipInfo(rows=1, cols=1, technology=technology,
+                             identity=identity or ChipIdentity(),
+                             limits=limits or SafetyLimits(), description="pulse bench: "
+                             "pulse generator, oscilloscope, path switch and SMU")
+        self.on_pulse = on_pulse
+        self.transients: list[PulseTransient] = []
+        self._scope_setup: tuple | None = None
+        self._t0 = time.monotonic()
+
+    # -- the circuit ------------------------------------------------------------------------
+
+    @property
+    def r_external(self) -> float:
+        """Everything in series with the cell on the pulse path, Ω."""
+        c = self.circuit
+        return self.source.spec.output_impedance + c.r_series + c.r_sense
+
+    def pulse_shape(self, amplitude: float, width: float) -> PulseShape:
+        spec, c = self.source.spec, self.circuit
+        return PulseShape(amplitude=float(amplitude), width=float(width),
+                          leading=c.leading or spec.edge_min, trailing=c.trailing or spec.edge_min)
+
+    def check_at_cell(self, shape: PulseShape) -> None:
+        """The worst the cell can get from ``shape`` against the limits (see the module)."""
+        lim, r = self.info.limits, self.r_external
+        emf = max(abs(shape.top), abs(shape.base))
+        lim.check_voltage(emf, "cell voltage (an open cell takes the whole EMF)")
+        lim.check_current(emf / r, f"cell current (a switched cell: EMF/{r:g} Ω)")
+        if shape.duration > lim.max_pulse_width:
+            lim._fail("pulse duration (width plus edges)", shape.duration, "max_pulse_width",
+                      lim.max_pulse_width)
+        energy = emf**2 / (4 * r) * shape.duration
+        if energy > lim.max_pulse_energy:
+            raise SafetyLimitError(
+                f"worst-case cell energy EMF²/(4·{r:g} Ω)·duration {energy:g} J exceeds "
+                f"safety limit max_pulse_energy = {lim.max_pulse_energy:g}; nothing was sent")
+
+    def _check_pulses(self, amp: np.ndarray, width: np.ndarray) -> None:
+        amp = np.asarray(amp, dtype=np.float64).ravel()
+        width = np.broadcast_to(np.asarray(width, dtype=np.float64), amp.shape)
+        for a, w in zip(amp, width, strict=True):
+            if not (math.isfinite(a) and math.isfinite(w)) or w <= 0:
+                raise SafetyLimitError(f"pulse amplitude {a!r} and width {w!r} must be finite, "
+                                       "the width > 0; nothing was sent")
+            shape = self.pulse_shape(a, w)
+            self.source.spec.check(shape)
+            self.check_at_cell(shape)
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def _route(self, path: Literal["pulse", "smu"]) -> None:
+        if self.switch.path == path:
+            return
+        self.source.output_off()
+        self.smu.output_off()
+        self.switch.select(path)
+
+    # -- operations --------------------------------------------------------------------------
+
+    def _setup_scope(self, shape: PulseShape) -> None:
+        c, sign = self.circuit, math.copysign(1.0, shape.amplitude)
+        a = abs(shape.amplitude)
+        v_sense = a / self.r_external * c.r_sense
+        span = 1.5 * shape.duration
+        setup = (a, sign, round(span, 15))
+        if setup == self._scope_setup:
+            return
+        # five divisions for the pulse, centred: a volt of margin each way of 8 divisions
+        self.scope.configure_channel(c.top_channel, a / 5, sign * a / 2)
+        self.scope.configure_channel(c.sense_channel, v_sense / 5, sign * v_sense / 2,
+                                     fifty_ohm=c.sense_fifty_ohm)
+        self.scope.configure_timebase(span / 10, pretrigger=0.15 * span)
+        self.scope.configure_trigger(c.top_channel, sign * 0.3 * a, rising=sign > 0)
+        self._scope_setup = setup
+
+    def pulse_once(self, amplitude: float, width: float) -> PulseTransient:
+        """One checked pulse, captured and summarized."""
+        shape = self.pulse_shape(amplitude, width)
+        self._check_pulses(np.array([shape.amplitude]), np.array([shape.width]))
+        return self._fire(shape)
+
+    def _fire(self, shape: PulseShape) -> PulseTransient:
+        self._route("pulse")
+        try:
+            if self.source.shape != shape:
+                self.source.configure(shape)
+            self._setup_scope(shape)
+            self.scope.single()
+            if not self.source.output:
+                self.source.output_on()
+            self.source.trigger()
+            self.source.wait_complete()  # the pulse is out before the scope is asked
+            self.scope.wait_triggered(timeout_s=max(2.0, 100 * shape.duration))
+            c = self.circuit
+            top = self.scope.read_waveform(c.top_channel, c.points)
+            sense = self.scope.read_waveform(c.sense_channel, c.points)
+        except BaseException:
+            self.safe_off()
+            raise
+        transient = summarize(top, sense, c.r_sense)
+        self.transients.append(transient)
+        if self.on_pulse is not None:
+            self.on_pulse(transient, top, sense)
+        return transient
+
+    def _pulse(self, sel, amp, width):
+        for a, w in zip(np.ravel(amp), np.ravel(width), strict=True):
+            self._fire(self.pulse_shape(a, w))
+
+    def _read(self, sel, v_read):
+        self._route("smu")
+        try:
+            self.smu.source_voltage(v_read, min(self.circuit.read_compliance,
+                                                self.info.limits.max_current))
+            self.smu.output_on()
+            g = self.smu.measure_current() / v_read
+        finally:
+            self.smu.safe_off()
+        return np.array([g])
+
+    def _mvm(self, inputs, v_read):
+        g = float(self._read(None, v_read)[0])
+        volts = inputs * v_read
+        return MVMResult(currents=volts * g, energy=float((volts**2).sum() * g))
+
+    sweep_limits_current = True
+
+    def _iv_sweep(self, flat, volts, step_s, compliance):
+        self._route("smu")
+        try:
+            return self.smu.sweep_voltage_list(volts, compliance, delay=step_s).measured
+        finally:
+            self.smu.safe_off()
+
+    def _cycle(self, sel, n, set_amp, set_w, reset_amp, reset_w) -> None:
+        for _ in range(n):
+            self._fire(self.pulse_shape(set_amp, set_w))
+            self._fire(self.pulse_shape(reset_amp, reset_w))
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def wait(self, seconds: float) -> None:
+        if not np.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"wait: seconds must be a finite number >= 0, got {seconds!r}")
+        time.sleep(seconds)
+
+    def provenance(self) -> dict:
+        return {**super().provenance(), "circuit": self.circuit.model_dump(),
+                "pulse_source": self.source.snapshot(), "digitizer": self.scope.snapshot(),
+                "smu": self.smu.snapshot(), "path_switch": self.switch.snapshot()}
+
+    def safe_off(self) -> None:
+        self.source.safe_off()
+        self.smu.safe_off()
+        self.scope.safe_off()
+
+    def close(self) -> None:
+        self.safe_off()
