@@ -152,6 +152,14 @@ class Chip(ABC):
             chip["read_time_s"] = self.info.read_time_s
         return {"chip": chip}
 
+    record_units: dict[str, dict[str, str]] = {}  # noqa: RUF012 - read-only, per table
+
+    def drain_records(self) -> dict[str, dict[str, np.ndarray]]:
+        """Records the chip itself made since the last call (a pulse bench's captured
+        transients), by table: the campaign runner commits them with the protocol step during
+        which they were made. Most chips make none."""
+        return {}
+
     def restore(self, snapshot: dict[str, np.ndarray]) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no state to restore")
 

@@ -17,9 +17,12 @@ So the safety limits are judged on the worst the cell can get, before anything i
   cell resistance can draw from the divider.
 
 Every pulse is captured and summarized (xbarlab.chip_drivers.transient): peak current, peak
-cell voltage, energy ∫V·I dt, threshold voltage and switching time. ``on_pulse`` receives each
-summary with its two waveforms, for a campaign to record (and keep whole when tracing).
-The output goes off and the SMU's output too before the path switch moves.
+cell voltage, energy ∫V·I dt, threshold voltage and switching time. A campaign commits them
+with the protocol step that made them (:meth:`drain_records`): table ``pulses``, one row per
+pulse, and with ``keep_waveforms`` table ``waveforms``, one row per sample of both channels,
+joined to its pulse by ``pulse_time``. ``on_pulse`` receives each summary with its two
+waveforms, for scripts. The output goes off and the SMU's output too before the path switch
+moves.
 """
 
 from __future__ import annotations
@@ -63,11 +66,22 @@ class PulseCircuit(BaseModel):
     read_compliance: float = Field(100e-6, gt=0, description="SMU current limit of reads, A")
 
 
+def source_limits(limits: SafetyLimits, circuit: PulseCircuit,
+                  r_out: float = 50.0) -> SafetyLimits:
+    """The cell's limits as the pulse generator's driver should hold them. Its own energy
+    bound is what a matched load draws, V²/(4·R_out); in this circuit the most any cell draws
+    is V²/(4·R_external), so the same cell limit is the generator's limit scaled by
+    R_external/R_out. Voltage and width limits carry over as they are."""
+    r_ext = r_out + circuit.r_series + circuit.r_sense
+    energy = min(limits.max_pulse_energy * r_ext / r_out, 1e3)
+    return limits.model_copy(update={"max_pulse_energy": energy})
+
+
 class PulsedDeviceChip(Chip):
     def __init__(self, source: PulseSource, scope: Digitizer, smu: SMU, switch: PathSwitch,
                  circuit: PulseCircuit | None = None, *, technology: str = "pcm",
                  identity: ChipIdentity | None = None, limits: SafetyLimits | None = None,
-                 on_pulse: PulseHook | None = None):
+                 on_pulse: PulseHook | None = None, keep_waveforms: bool = False):
         self.source, self.scope, self.smu, self.switch = source, scope, smu, switch
         self.circuit = circuit = circuit or PulseCircuit()
         for name in ("top_channel", "sense_channel"):
@@ -79,8 +93,11 @@ class PulsedDeviceChip(Chip):
                              limits=limits or SafetyLimits(), description="pulse bench: "
                              "pulse generator, oscilloscope, path switch and SMU")
         self.on_pulse = on_pulse
+        self.keep_waveforms = keep_waveforms
         self.transients: list[PulseTransient] = []
+        self._pending: list[tuple[float, PulseShape, PulseTransient, Waveform, Waveform]] = []
         self._scope_setup: tuple | None = None
+        self._closers: list[Callable[[], object]] = []
         self._t0 = time.monotonic()
 
     # -- the circuit ------------------------------------------------------------------------
@@ -141,9 +158,11 @@ class PulsedDeviceChip(Chip):
         setup = (a, sign, round(span, 15))
         if setup == self._scope_setup:
             return
-        # five divisions for the pulse, centred: a volt of margin each way of 8 divisions
-        self.scope.configure_channel(c.top_channel, a / 5, sign * a / 2)
-        self.scope.configure_channel(c.sense_channel, v_sense / 5, sign * v_sense / 2,
+        # seven of the eight divisions for the largest each channel can see (an open cell
+        # for the top, a shorted one for the sense resistor), centred: the ADC still reads
+        # half a division beyond each end
+        self.scope.configure_channel(c.top_channel, a / 7, sign * a / 2)
+        self.scope.configure_channel(c.sense_channel, v_sense / 7, sign * v_sense / 2,
                                      fifty_ohm=c.sense_fifty_ohm)
         self.scope.configure_timebase(span / 10, pretrigger=0.15 * span)
         self.scope.configure_trigger(c.top_channel, sign * 0.3 * a, rising=sign > 0)
@@ -175,6 +194,7 @@ class PulsedDeviceChip(Chip):
             raise
         transient = summarize(top, sense, c.r_sense)
         self.transients.append(transient)
+        self._pending.append((time.time(), shape, transient, top, sense))
         if self.on_pulse is not None:
             self.on_pulse(transient, top, sense)
         return transient
@@ -213,6 +233,31 @@ class PulsedDeviceChip(Chip):
             self._fire(self.pulse_shape(set_amp, set_w))
             self._fire(self.pulse_shape(reset_amp, reset_w))
 
+    record_units = {  # noqa: RUF012
+        "pulses": {"pulse_time": "s", "amplitude": "V", "width": "s", "leading": "s",
+                   "trailing": "s", "peak_current": "A", "peak_cell_voltage": "V",
+                   "energy": "J", "threshold_voltage": "V", "switching_time": "s"},
+        "waveforms": {"pulse_time": "s", "time": "s", "v_top": "V", "v_sense": "V"},
+    }
+
+    def drain_records(self) -> dict[str, dict[str, np.ndarray]]:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return {}
+        fields = list(PulseTransient.__dataclass_fields__)
+        pulses = {"pulse_time": np.array([p[0] for p in pending]),
+                  **{k: np.array([getattr(p[1], k) for p in pending], np.float64)
+                     for k in ("amplitude", "width", "leading", "trailing")},
+                  **{k: np.array([getattr(p[2], k) for p in pending]) for k in fields}}
+        out = {"pulses": pulses}
+        if self.keep_waveforms:
+            out["waveforms"] = {
+                "pulse_time": np.concatenate([np.full(len(p[3]), p[0]) for p in pending]),
+                "time": np.concatenate([p[3].times for p in pending]).astype(np.float32),
+                "v_top": np.concatenate([p[3].volts for p in pending]).astype(np.float32),
+                "v_sense": np.concatenate([p[4].volts for p in pending]).astype(np.float32)}
+        return out
+
     def now(self) -> float:
         return time.monotonic() - self._t0
 
@@ -231,5 +276,11 @@ class PulsedDeviceChip(Chip):
         self.smu.safe_off()
         self.scope.safe_off()
 
+    def on_close(self, fn: Callable[[], object]) -> None:
+        """Call ``fn`` when the chip closes, after the outputs are off (last added, first)."""
+        self._closers.append(fn)
+
     def close(self) -> None:
         self.safe_off()
+        while self._closers:
+            self._closers.pop()()

@@ -3,13 +3,15 @@ cell (CH1) and the sense resistor below it (CH2).
 
 I = V_sense/R_sense and V_cell = V_top − V_sense, sample by sample; the energy is ∫V·I dt over
 the whole record (noise averages out of it). Peaks are taken on a 5-sample moving average: the
-largest of thousands of raw samples would be biased upward by the scope's noise. Threshold switching is the snapback: the cell voltage peaks, then falls by
-more than ``snapback`` of that peak while the current rises more than ``rise`` times, although
-the pulse has not ended. An amorphous cell's current jumps by orders of magnitude when it
-switches; a crystalline cell that melts conducts only a few times better, so its drop in
-voltage is not taken for a threshold.
-V_th is the (lightly smoothed) cell voltage at that peak, and the switching time its delay
-after the pulse's 50 % point at the top of the cell.
+largest of thousands of raw samples would be biased upward by the scope's noise.
+
+Threshold switching is the jump in conduction. The jump is where the current rises fastest
+before it first reaches half its peak; there the cell must conduct ``rise`` times better (I/V)
+afterwards than just before (a few samples earlier, past the smoothing and the scope's rise
+time). An ohmic cell's I/V does not change along the edge, a crystalline cell that melts
+conducts only a few times better, and an amorphous cell that switches conducts orders of
+magnitude better. V_th is the largest cell voltage up to the jump; the switching time is the
+delay from the pulse's start (the top of the cell reaching 10 % of its peak) to the jump.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def _smooth(x: np.ndarray) -> np.ndarray:
     return np.convolve(x, np.ones(SMOOTH) / SMOOTH, mode="same")
 
 
-def summarize(top: Waveform, sense: Waveform, r_sense: float, snapback: float = 0.2,
+def summarize(top: Waveform, sense: Waveform, r_sense: float,
               rise: float = 10.0) -> PulseTransient:
     """The transient of one pulse from its two waveforms (same timebase)."""
     if len(top) != len(sense) or not math.isclose(top.dt, sense.dt) or len(top) < 3:
@@ -54,17 +56,21 @@ def summarize(top: Waveform, sense: Waveform, r_sense: float, snapback: float = 
     energy = float(np.sum(v_cell * current) * top.dt)
     sign = 1.0 if top.volts.max() >= -top.volts.min() else -1.0
     vs, vt, cur = _smooth(sign * v_cell), _smooth(sign * top.volts), _smooth(sign * current)
-    k_half = int(np.argmax(vt >= vt.max() / 2))  # the leading edge's 50 % point
-    k_end = int(len(vt) - 1 - np.argmax(vt[::-1] >= vt.max() / 2))  # the trailing edge's
     vth = t_switch = math.nan
-    k_peak = k_half + int(np.argmax(vs[k_half:k_end + 1]))
-    if k_peak < k_end:
-        after = slice(k_peak, k_end + 1)
-        dropped = vs[after].min() < (1 - snapback) * vs[k_peak]
-        rose = cur[after].max() > rise * max(cur[k_peak], 0.0)
-        if dropped and rose:
-            vth = float(vs[k_peak])
-            t_switch = (k_peak - k_half) * top.dt
+    k_start = int(np.argmax(vt >= 0.1 * vt.max()))
+    peak = cur[k_start:].max(initial=0.0)
+    if peak > 0:
+        k_half = k_start + int(np.argmax(cur[k_start:] >= peak / 2))
+        k_jump = k_start + int(np.argmax(np.diff(cur[k_start:k_half + 1], prepend=cur[k_start])))
+        k_before = max(k_jump - 2 * SMOOTH, k_start)
+        after = slice(k_jump, None)
+        conducting = vs[after] > 0.1 * vs.max()
+        if vs[k_before] > 0 and conducting.any():
+            g_before = max(cur[k_before], 0.0) / vs[k_before]
+            g_after = (cur[after][conducting] / vs[after][conducting]).max()
+            if g_after > rise * g_before:
+                vth = float(vs[k_start:k_jump + 1].max())
+                t_switch = (k_jump - k_start) * top.dt
     return PulseTransient(peak_current=float(np.abs(_smooth(current)).max()),
                           peak_cell_voltage=float(np.abs(_smooth(v_cell)).max()), energy=energy,
                           threshold_voltage=vth, switching_time=t_switch,

@@ -58,7 +58,7 @@ class GeneratorPulse:
         """The open-circuit voltage at times ``t`` (s, 0 = the trigger). Edges are linear;
         10–90 % over ``leading`` means 0–100 % over leading/0.8."""
         lead, trail = self.leading / 0.8, self.trailing / 0.8
-        out = np.full(t.shape, self.base)
+        out = np.full(t.shape, float(self.base))
         for k in range(self.count):
             s = k * self.period
             top_start = s + lead
@@ -165,7 +165,9 @@ class SmuPort:
     def _disturbs(self, volts: float) -> bool:
         cell = self.bench.cell
         if isinstance(cell.model, PulsedPCM):  # near threshold, or enough to heat it
-            return abs(volts) >= 0.8 * max(cell.threshold_voltage, cell.model.v_hold)
+            vth = cell.threshold_voltage
+            return abs(volts) >= 0.8 * (cell.model.v_hold if math.isnan(vth) else
+                                        min(vth, cell.model.v_hold))
         return abs(volts) > 0.5  # RRAM: sinh(0.5 V / v0) is where its state starts to move
 
     def current(self, volts: float, duration_s: float) -> float:

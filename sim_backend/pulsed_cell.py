@@ -4,12 +4,14 @@ generator drives it through a series resistance, integrated step by step.
 **PCM** (a mushroom cell; the textbook picture, e.g. Burr et al., JVST B 28, 223 (2010), and
 Le Gallo & Sebastian, J. Phys. D 53, 213002 (2020)):
 
-- The state is the crystalline fraction ``x`` of the active volume; the read conductance
-  mixes the crystalline and amorphous ends on a log scale, ``g_set**x · g_reset**(1−x)``.
-- Threshold switching: the amorphous cell is ohmic until its voltage reaches
-  ``V_th = v_th0 · (1 − x)`` (drawn per pulse with a relative spread), then switches after a
-  delay that shortens exponentially with overvoltage, ``t_d = tau_d · exp(−(V − V_th)/v_d)``,
-  to an ON state ``V = v_hold + I·r_on``, which holds while ``I > i_hold``.
+- The state is the crystalline fraction ``x`` of the active volume; the rest, ``a = 1 − x``,
+  is an amorphous cap in series with the crystalline path: the read resistance is
+  ``R_c + a·R_a`` with ``R_c = 1/g_set`` and ``R_c + R_a = 1/g_reset``.
+- Threshold switching: the cap switches when the field in it reaches a critical value, that
+  is when its voltage reaches ``V_th = v_th0 · a`` (drawn per pulse with a relative spread),
+  after a delay that shortens exponentially with overvoltage,
+  ``t_d = tau_d · exp(−(V_cap − V_th)/v_d)``; switched, the cap holds
+  ``min(v_hold, V_th) + I·r_on`` in series with ``R_c``, while ``I > i_hold``.
 - Joule heating to a lumped hot-spot temperature with one thermal time constant:
   ``dT/dt = (T_amb + r_th·P − T)/tau_th``.
 - Melt and quench (RESET): above ``t_melt`` a fraction of the volume melts, growing with the
@@ -45,7 +47,7 @@ class PulsedPCM(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["pcm"] = "pcm"
-    g_set: float = Field(100e-6, gt=0, description="crystalline read conductance, S")
+    g_set: float = Field(200e-6, gt=0, description="crystalline read conductance, S")
     g_reset: float = Field(0.5e-6, gt=0, description="amorphous read conductance, S")
     g_liquid: float = Field(200e-6, gt=0, description="conductance of the molten cell, S")
     v_th0: float = Field(1.4, gt=0, description="threshold voltage, fully amorphous, V")
@@ -55,7 +57,7 @@ class PulsedPCM(BaseModel):
     v_hold: float = Field(0.7, ge=0, description="holding voltage, V")
     r_on: float = Field(1e3, gt=0, description="ON-state series resistance, Ω")
     i_hold: float = Field(10e-6, ge=0, description="holding current, A")
-    r_th: float = Field(1e6, gt=0, description="thermal resistance, K/W")
+    r_th: float = Field(6.6e5, gt=0, description="thermal resistance, K/W")
     tau_th: float = Field(2e-9, gt=0, description="thermal time constant, s")
     t_amb: float = Field(300.0, gt=0, description="ambient temperature, K")
     t_x: float = Field(450.0, gt=0, description="crystallization onset, K")
@@ -91,6 +93,8 @@ def _pcm_transient(dt, emf, r_ext, x0, t0, v_th, p):  # pragma: no cover - compi
     n = emf.size
     current = np.empty(n)
     volts = np.empty(n)
+    r_c = 1.0 / g_set
+    r_a = 1.0 / g_reset - r_c
     x, temp = x0, t0
     on = False
     delay = 0.0
@@ -100,27 +104,31 @@ def _pcm_transient(dt, emf, r_ext, x0, t0, v_th, p):  # pragma: no cover - compi
         e = emf[k]
         sign = 1.0 if e >= 0 else -1.0
         e = abs(e)
-        g = g_liquid if temp >= t_melt else g_set**x * g_reset ** (1.0 - x)
-        i_ohm = e / (r_ext + 1.0 / g)
-        i = i_ohm
-        if on:
-            i_on = (e - v_hold) / (r_ext + r_on) if e > v_hold else 0.0
-            if i_on > i_ohm:
-                i = i_on
-            if i < i_hold:
-                on = False
-                i = i_ohm
+        a = 1.0 - x
+        if temp >= t_melt:  # the melt is ohmic
+            i = e / (r_ext + 1.0 / g_liquid)
+        else:
+            i = e / (r_ext + r_c + a * r_a)
+            if on:
+                vh = min(v_hold, v_th * a)
+                i_on = (e - vh) / (r_ext + r_on + r_c) if e > vh else 0.0
+                if i_on > i:
+                    i = i_on
+                if i < i_hold:
+                    on = False
+                    i = e / (r_ext + r_c + a * r_a)
+            if not on and a > 1e-3:
+                v_cap = i * a * r_a
+                vth_now = v_th * a
+                if v_cap >= vth_now:
+                    delay += dt / (tau_d * math.exp(-(v_cap - vth_now) / v_d))
+                    if delay >= 1.0:
+                        on = True
+                        if switched < 0:
+                            switched = k
+                else:
+                    delay = 0.0
         v = e - i * r_ext
-        if not on:
-            vth_now = v_th * (1.0 - x)
-            if vth_now > v_hold and v >= vth_now:
-                delay += dt / (tau_d * math.exp(-(v - vth_now) / v_d))
-                if delay >= 1.0:
-                    on = True
-                    if switched < 0:
-                        switched = k
-            elif v < vth_now:
-                delay = 0.0
         current[k] = sign * i
         volts[k] = sign * v
         power = v * i
@@ -174,14 +182,21 @@ class PulsedCell:
         """The low-field (read) conductance, S."""
         m = self.model
         if isinstance(m, PulsedPCM):
-            return m.g_set**self.state * m.g_reset ** (1.0 - self.state)
+            r_c = 1.0 / m.g_set
+            return 1.0 / (r_c + (1.0 - self.state) * (1.0 / m.g_reset - r_c))
         return m.g_off + self.state * (m.g_on - m.g_off)
 
     @property
     def threshold_voltage(self) -> float:
-        """The mean V_th of the present state (nan for RRAM, which has none)."""
+        """The cell voltage at which the amorphous cap reaches its mean V_th (nan for RRAM,
+        which has none, and for a cell with no cap left)."""
         m = self.model
-        return m.v_th0 * (1.0 - self.state) if isinstance(m, PulsedPCM) else math.nan
+        a = 1.0 - self.state
+        if not isinstance(m, PulsedPCM) or a <= 1e-3:
+            return math.nan
+        r_c = 1.0 / m.g_set
+        r_a = 1.0 / m.g_reset - r_c
+        return m.v_th0 * a * (r_c + a * r_a) / (a * r_a)
 
     def drive(self, dt: float, emf: np.ndarray, r_ext: float) -> tuple[np.ndarray, np.ndarray,
                                                                           int]:

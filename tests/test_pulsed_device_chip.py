@@ -56,7 +56,7 @@ class PulseBench:
 
 @pytest.fixture
 def bench():
-    b = PulseBench(limits=SafetyLimits(max_current=4e-3, max_pulse_energy=1e-9))
+    b = PulseBench(limits=SafetyLimits(max_current=4e-3, max_pulse_energy=2e-9))
     yield b
     b.close()
 
@@ -64,28 +64,30 @@ def bench():
 def test_reset_then_set_through_the_pulse_path(bench):
     chip = bench.chip
     g0 = chip.read()[0, 0]
-    assert g0 == pytest.approx(100e-6, rel=0.02)  # crystalline: g_set, read by the SMU
+    assert g0 == pytest.approx(200e-6, rel=0.02)  # crystalline: g_set, read by the SMU
     reset = chip.pulse_once(3.2, 50e-9)
     truth = bench.bench.last
     g1 = chip.read()[0, 0]
-    assert g1 < 2e-6  # melted and quenched
+    assert g1 < 1e-6  # melted and quenched
     assert reset.energy == pytest.approx(truth.energy, rel=0.03)
-    assert reset.peak_current == pytest.approx(np.abs(truth.current).max(), rel=0.03)
+    # the sense channel is scaled for a shorted cell (2.9 mA), so the scope's noise
+    # (0.03 div rms, 12 µA here) lifts the peak of a 0.52 mA pulse by a few percent
+    assert reset.peak_current == pytest.approx(np.abs(truth.current).max(), rel=0.05)
     assert math.isnan(reset.threshold_voltage)  # a crystalline cell has no snapback
-    setp = chip.pulse_once(1.6, 500e-9)
+    setp = chip.pulse_once(2.5, 1e-6)
     truth = bench.bench.last
-    assert chip.read()[0, 0] > 50e-6  # crystallized again
-    # the snapback: V_th and the delay after the 50 % point of the 8.4 ns leading edge
+    assert chip.read()[0, 0] > 100e-6  # crystallized again
+    # the threshold: V_th and the delay from the pulse's start (10 % of the 8.4 ns edge)
     k = round((truth.switched_at - truth.t0) / truth.dt)
     assert setp.threshold_voltage == pytest.approx(truth.v_cell[:k + 1].max(), rel=0.03)
-    half_point = 8.4e-9 / 0.8 / 2
-    assert setp.switching_time == pytest.approx(truth.switched_at - half_point, abs=1.5e-9)
+    start = 0.1 * 8.4e-9 / 0.8
+    assert setp.switching_time == pytest.approx(truth.switched_at - start, abs=1.5e-9)
     assert len(bench.captured) == 2
 
 
 def test_recorded_energy_is_the_integral_of_the_recorded_waveforms(bench):
     bench.bench.cell.state = 0.0
-    bench.chip.pulse_once(2.0, 100e-9)
+    bench.chip.pulse_once(2.4, 300e-9)
     t, top, sense = bench.captured[-1]
     # recomputed here by the trapezoid rule on the times the scope reported
     power = (top.volts - sense.volts) * sense.volts / 50.0
@@ -112,7 +114,7 @@ def test_the_path_switch_moves_only_with_every_output_off(bench):
 @pytest.mark.parametrize(("amplitude", "width", "message"), [
     (4.9, 50e-9, "cell current"),  # 4.9 V over 1.1 kΩ: 4.5 mA > 4 mA
     (5.2, 50e-9, "cell voltage"),  # beyond max_voltage 5 V: an open cell takes it all
-    (3.0, 2e-6, "worst-case cell energy"),  # 3²/(4·1100 Ω)·2 µs = 4.1 nJ > 1 nJ
+    (3.0, 2e-6, "worst-case cell energy"),  # 3²/(4·1100 Ω)·2 µs = 4.1 nJ > 2 nJ
     (1.0, 10e-9, "width 1e-08 s is outside"),  # below the 33500B's 16 ns
 ])
 def test_pulses_beyond_the_limits_at_the_cell_are_refused_before_the_wire(bench, amplitude,

@@ -6,7 +6,8 @@ Layout (see ``docs/campaigns.md`` for every field)::
 
     [chip]            identity: lot, wafer, die_x, die_y, array
     [limits]          safety limits (instruments.safety.SafetyLimits)
-    [target.<kind>]   simulated | serial | smu_matrix, or target.twin = "chip.twin.h5"
+    [target.<kind>]   simulated | serial | smu_matrix | pulsed_device, or
+                      target.twin = "chip.twin.h5"
     [[steps]]         ordered protocol steps, each one table named after its protocol
     [steps.program_verify]
     tolerance = 0.4e-6
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from xbarlab.campaign.steps import STEP_TYPES, StepSpec
 from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.chip_drivers.pulsed_device import PulseCircuit
 from xbarlab.errors import XbarlabError
 from xbarlab.instruments.quantities import Seconds, unit_of
 from xbarlab.instruments.safety import SafetyLimits
@@ -70,7 +72,45 @@ class SmuMatrixTarget(_Strict):
     visa_backend: str = "@py"
 
 
-TARGET_KINDS = ("simulated", "serial", "smu_matrix", "twin")
+class PulsedDeviceTarget(_Strict):
+    """One device on a nanosecond pulse bench (chip_drivers.pulsed_device): a pulse generator,
+    an oscilloscope, a path switch and an SMU, each a VISA resource; or, with ``simulate``,
+    their simulators started in this process and reached over TCP with the same drivers."""
+
+    simulate: Literal["pcm", "rram"] | None = Field(
+        None, description="run on the simulated bench with this cell instead of instruments")
+    simulate_state: float = Field(1.0, ge=0, le=1, description="the simulated cell's start: "
+                                  "crystalline fraction (pcm) or filament (rram), 0..1")
+    seed: int = Field(0, ge=0, description="seed of the simulated bench")
+    pulse_source: str | None = Field(None, description="VISA resource of the pulse generator")
+    pulse_source_driver: Literal["keysight_33500b", "keysight_33600a"] = "keysight_33500b"
+    digitizer: str | None = Field(None, description="VISA resource of the oscilloscope")
+    digitizer_driver: Literal["keysight_infiniivision"] = "keysight_infiniivision"
+    smu: str | None = Field(None, description="VISA resource of the SMU that reads")
+    smu_driver: Literal["keithley2450", "keithley2600", "keysight_b2900"] = "keysight_b2900"
+    path_switch: str | None = Field(None, description="VISA resource of the path switch")
+    path_switch_driver: Literal["keysight_11713c"] = "keysight_11713c"
+    path_switch_channel: str = Field("101", description="the relay's channel, bank and switch")
+    path_switch_settle_s: Seconds = Field(0.02, ge=0, le=10, description="wait after the "
+                                          "relay moves (every output off) before sourcing")
+    technology: str = "pcm"
+    trace: bool = Field(False, description="keep every pulse's two waveforms (table waveforms)")
+    visa_backend: str = "@py"
+    circuit: PulseCircuit = Field(default_factory=PulseCircuit)
+
+    @model_validator(mode="after")
+    def _instruments(self) -> PulsedDeviceTarget:
+        names = ("pulse_source", "digitizer", "smu", "path_switch")
+        given = [n for n in names if getattr(self, n)]
+        if self.simulate and given:
+            raise ValueError(f"simulate runs on the simulated bench; drop {given[0]}")
+        if not self.simulate and len(given) != len(names):
+            missing = [n for n in names if n not in given]
+            raise ValueError(f"give {', '.join(missing)} (VISA resources), or simulate")
+        return self
+
+
+TARGET_KINDS = ("simulated", "serial", "smu_matrix", "pulsed_device", "twin")
 
 
 class Target(_Strict):
@@ -79,6 +119,7 @@ class Target(_Strict):
     simulated: SimulatedTarget | None = None
     serial: SerialTarget | None = None
     smu_matrix: SmuMatrixTarget | None = None
+    pulsed_device: PulsedDeviceTarget | None = None
     twin: str | None = Field(None, description="chip twin file (xbarlab twin), relative to "
                              "the campaign file")
     twin_state: Literal["measured", "start"] = Field(
@@ -158,9 +199,16 @@ class CampaignConfig(_Strict):
                     raise _FieldError(("steps", k, step.protocol, "compliance"),
                                       f"{d.compliance:g} A exceeds limits.max_current = "
                                       f"{self.limits.max_current:g} A")
-                problem = _drive_problem(d, self.limits, limited)
+                problem = _drive_problem(d, self.limits, limited, self._series_ohms())
                 if problem:
                     raise _FieldError(("steps", k, step.protocol, *d.field.split(".")), problem)
+
+
+    def _series_ohms(self) -> float | None:
+        """A pulse bench's resistance in series with the cell (its 50 Ω generator output
+        included): what limits the current of its pulses. None for other targets."""
+        t = self.target.pulsed_device
+        return None if t is None else 50.0 + t.circuit.r_series + t.circuit.r_sense
 
 
 class _FieldError(ValueError):
@@ -169,7 +217,8 @@ class _FieldError(ValueError):
         self.loc = loc
 
 
-def _drive_problem(d: Drive, lim: SafetyLimits, current_limited: bool) -> str | None:
+def _drive_problem(d: Drive, lim: SafetyLimits, current_limited: bool,
+                   series_ohms: float | None = None) -> str | None:
     v = abs(d.volts)
     if v > lim.max_voltage:
         return f"{d.volts:g} V exceeds limits.max_voltage = {lim.max_voltage:g} V"
@@ -178,6 +227,19 @@ def _drive_problem(d: Drive, lim: SafetyLimits, current_limited: bool) -> str | 
     if d.width_s > lim.max_pulse_width:
         return (f"pulse width {d.width_s:g} s exceeds limits.max_pulse_width = "
                 f"{lim.max_pulse_width:g} s")
+    if series_ohms is not None and d.compliance is None:  # a pulse bench's generator
+        # the worst cell: all the EMF at the current the series resistance allows, or the
+        # matched cell that draws the most power, V²/(4·R) (chip_drivers.pulsed_device)
+        current = v / series_ohms
+        if current > lim.max_current:
+            return (f"{d.volts:g} V over {series_ohms:g} Ω in series is up to {current:.3g} A, "
+                    f"over limits.max_current = {lim.max_current:g} A")
+        energy = v * v / (4 * series_ohms) * d.width_s
+        if energy > lim.max_pulse_energy:
+            return (f"{d.volts:g} V for {d.width_s:g} s over {series_ohms:g} Ω in series is up "
+                    f"to {energy:.3g} J in the cell, over limits.max_pulse_energy = "
+                    f"{lim.max_pulse_energy:g} J")
+        return None
     current = d.compliance if (current_limited and d.compliance) else lim.max_current
     energy = v * current * d.width_s
     if energy > lim.max_pulse_energy:

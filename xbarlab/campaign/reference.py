@@ -9,8 +9,14 @@ import typing
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from xbarlab.campaign.config import SerialTarget, SimulatedTarget, SmuMatrixTarget
+from xbarlab.campaign.config import (
+    PulsedDeviceTarget,
+    SerialTarget,
+    SimulatedTarget,
+    SmuMatrixTarget,
+)
 from xbarlab.campaign.steps import STEP_TYPES, Region
+from xbarlab.chip_drivers.pulsed_device import PulseCircuit
 from xbarlab.instruments.safety import SafetyLimits
 
 CONSTRAINTS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
@@ -74,8 +80,9 @@ def reference_markdown() -> str:
              "`twin = \"chip.twin.h5\"` (a chip twin file, relative to the campaign file), or "
              "one of these tables:", ""]
     for name, model in (("simulated", SimulatedTarget), ("serial", SerialTarget),
-                        ("smu_matrix", SmuMatrixTarget)):
+                        ("smu_matrix", SmuMatrixTarget), ("pulsed_device", PulsedDeviceTarget)):
         parts += [f"### `[target.{name}]`", "", table(model), ""]
+    parts += ["#### `[target.pulsed_device.circuit]`", "", table(PulseCircuit), ""]
     parts += ["## `[[steps]]`: one protocol table each", "",
               "`region` (where a step has it) is a table:", "", table(Region), ""]
     for name, model in STEP_TYPES.items():

@@ -209,6 +209,8 @@ class CampaignRunner:
                     with run.step() as step:
                         for table, columns in rec.tables.items():
                             step.append(table, columns, rec.units.get(table))
+                        for table, columns in chip.drain_records().items():
+                            step.append(table, columns, chip.record_units.get(table))
                     report.steps += 1
                     report.summary = rec.summary or report.summary
                     stop = self.stop_requested()

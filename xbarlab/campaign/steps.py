@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -23,6 +23,15 @@ from xbarlab.protocols.iv_sweep import IVSweep, IVSweepConfig
 from xbarlab.protocols.mvm import InArrayMVM, MVMConfig
 from xbarlab.protocols.program_verify import ProgramVerify, ProgramVerifyConfig
 from xbarlab.protocols.pulse_response import PulseResponse, PulseResponseConfig
+from xbarlab.protocols.pulsed import (
+    ResetSweep,
+    ResetSweepConfig,
+    SetTimeMap,
+    SetTimeMapConfig,
+    ThresholdSwitching,
+    ThresholdSwitchingConfig,
+    require_capture,
+)
 from xbarlab.protocols.read_noise import ReadNoise, ReadNoiseConfig
 from xbarlab.protocols.staged_programming import (
     FixedTargets,
@@ -294,6 +303,32 @@ class IVSweepStep(IVSweepConfig, StepSpec):
         return IVSweep(self.protocol_config(IVSweepConfig))
 
 
+class _PulsedStep(StepSpec):
+    """A pulse-bench measurement: it needs a chip that captures its pulses."""
+
+    protocol_type: ClassVar[type]
+    config_type: ClassVar[type[BaseModel]]
+
+    def build(self, chip: Chip, base: Path = Path(".")) -> Protocol:
+        try:
+            require_capture(chip, self.protocol_type.name)
+        except ValueError as exc:
+            raise StepInputError("amplitudes", str(exc)) from None
+        return self.protocol_type(self.protocol_config(self.config_type))
+
+
+class SetTimeMapStep(SetTimeMapConfig, _PulsedStep):
+    protocol_type, config_type = SetTimeMap, SetTimeMapConfig
+
+
+class ResetSweepStep(ResetSweepConfig, _PulsedStep):
+    protocol_type, config_type = ResetSweep, ResetSweepConfig
+
+
+class ThresholdSwitchingStep(ThresholdSwitchingConfig, _PulsedStep):
+    protocol_type, config_type = ThresholdSwitching, ThresholdSwitchingConfig
+
+
 STEP_TYPES: dict[str, type[StepSpec]] = {
     "program_verify": ProgramVerifyStep,
     "drift": DriftStep,
@@ -302,4 +337,7 @@ STEP_TYPES: dict[str, type[StepSpec]] = {
     "mvm": MVMStep,
     "iv_sweep": IVSweepStep,
     "pulse_response": PulseResponseStep,
+    "set_time_map": SetTimeMapStep,
+    "reset_sweep": ResetSweepStep,
+    "threshold_switching": ThresholdSwitchingStep,
 }

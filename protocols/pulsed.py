@@ -1,0 +1,201 @@
+"""Measurements only a nanosecond pulse bench gives: each point is a preparing pulse, a read,
+the measured pulse (captured by the oscilloscope) and a read, on a chip that summarizes every
+pulse it fires (``pulse_once``, see xbarlab.chip_drivers.pulsed_device).
+
+- **SET-time map** (``set_time_map``): RESET, then a SET pulse of every amplitude × width; the
+  conductance after it maps how long a SET takes at each voltage (the crystallization kinetics
+  of PCM).
+- **RESET sweep** (``reset_sweep``): SET, then a RESET pulse of every amplitude; the RESET
+  current and energy needed against the resistance reached (the "RESET curve").
+- **Threshold switching** (``threshold_switching``): RESET, then a pulse of every amplitude;
+  the snapback gives V_th and the delay of the switching, repeated for their distributions.
+
+Every point records: amplitude, width, repeat, the conductance before and after the measured
+pulse, and the pulse's peak current, peak cell voltage, energy, threshold voltage and
+switching time (NaN where there was no snapback). A step is ``points_per_step`` points.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from xbarlab.chip_drivers.base import Chip
+from xbarlab.instruments.quantities import Seconds, Volts
+from xbarlab.protocols.base import Drive, Progress, Protocol
+from xbarlab.protocols.records import StepRecords
+
+TRANSIENT_FIELDS = ("peak_current", "peak_cell_voltage", "energy", "threshold_voltage",
+                    "switching_time")
+UNITS = {"amplitude": "V", "width": "s", "g_before": "S", "g_after": "S", "peak_current": "A",
+         "peak_cell_voltage": "V", "energy": "J", "threshold_voltage": "V",
+         "switching_time": "s"}
+
+
+class _PulsedConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    amplitudes: list[Volts] = Field(min_length=1, max_length=1000,
+                                    description="measured pulse amplitudes (open circuit), V")
+    repeats: int = Field(1, ge=1, le=100_000, description="times each point is measured")
+    v_read: Volts = Field(0.2, gt=0, description="SMU read voltage, V")
+    points_per_step: int = Field(10, ge=1, le=100_000, description="points committed together")
+
+    @field_validator("amplitudes")
+    @classmethod
+    def _nonzero(cls, v: list[float]) -> list[float]:
+        if any(a == 0 for a in v):
+            raise ValueError("a pulse amplitude cannot be 0")
+        return v
+
+
+class SetTimeMapConfig(_PulsedConfig):
+    widths: list[Seconds] = Field(min_length=1, max_length=1000, description="SET widths, s")
+    reset_amplitude: Volts = Field(3.2, description="RESET before each point, V")
+    reset_width: Seconds = Field(50e-9, gt=0, description="RESET width, s")
+
+    def drives(self) -> list[Drive]:
+        return [Drive("reset_amplitude", self.reset_amplitude, self.reset_width),
+                *(Drive("amplitudes", a, max(self.widths)) for a in self.amplitudes),
+                Drive("v_read", self.v_read)]
+
+
+class ResetSweepConfig(_PulsedConfig):
+    width: Seconds = Field(50e-9, gt=0, description="RESET width, s")
+    set_amplitude: Volts = Field(2.5, description="SET before each point, V")
+    set_width: Seconds = Field(2e-6, gt=0, description="SET width, s")
+
+    def drives(self) -> list[Drive]:
+        return [Drive("set_amplitude", self.set_amplitude, self.set_width),
+                *(Drive("amplitudes", a, self.width) for a in self.amplitudes),
+                Drive("v_read", self.v_read)]
+
+
+class ThresholdSwitchingConfig(_PulsedConfig):
+    width: Seconds = Field(200e-9, gt=0, description="measured pulse width, s")
+    reset_amplitude: Volts = Field(3.2, description="RESET before each point, V")
+    reset_width: Seconds = Field(50e-9, gt=0, description="RESET width, s")
+
+    def drives(self) -> list[Drive]:
+        return [Drive("reset_amplitude", self.reset_amplitude, self.reset_width),
+                *(Drive("amplitudes", a, self.width) for a in self.amplitudes),
+                Drive("v_read", self.v_read)]
+
+
+@dataclass
+class PulsedState:
+    done: int = 0  # points measured and committed
+
+
+def require_capture(chip: Chip, protocol: str):
+    """The chip's ``pulse_once``: one checked pulse, returning its captured transient."""
+    fire = getattr(chip, "pulse_once", None)
+    if fire is None:
+        raise ValueError(f"{protocol} needs a chip that captures its pulses (a pulse bench, "
+                         f"target.pulsed_device); {type(chip).__name__} does not")
+    return fire
+
+
+class _PulsedSweep(Protocol[PulsedState]):
+    state_type = PulsedState
+    table: ClassVar[str]
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def points(self) -> list[tuple[float, float, int]]:
+        """(amplitude, width, repeat) of every point, in measurement order."""
+        raise NotImplementedError
+
+    def prepare(self) -> tuple[float, float]:
+        """The pulse that puts the cell in its starting state before each point."""
+        raise NotImplementedError
+
+    def estimated_rows(self, shape: tuple[int, int]) -> int:
+        return len(self.points())
+
+    def start(self, chip: Chip) -> PulsedState:
+        require_capture(chip, self.name)
+        return PulsedState()
+
+    def progress(self, st: PulsedState) -> Progress:
+        n = len(self.points())
+        return Progress(st.done, n, f"{st.done}/{n} points")
+
+    def steps(self, chip: Chip, st: PulsedState) -> Iterator[StepRecords]:
+        fire = require_capture(chip, self.name)
+        points = self.points()
+        prep_amp, prep_width = self.prepare()
+        v_read = self.cfg.v_read
+        while st.done < len(points):
+            batch = points[st.done:st.done + self.cfg.points_per_step]
+            cols: dict[str, list] = {k: [] for k in ("amplitude", "width", "repeat", "g_before",
+                                                     "g_after", *TRANSIENT_FIELDS)}
+            for amplitude, width, repeat in batch:
+                fire(prep_amp, prep_width)
+                g_before = float(chip.read(None, v_read)[0, 0])
+                t = fire(amplitude, width)
+                g_after = float(chip.read(None, v_read)[0, 0])
+                for k, v in (("amplitude", amplitude), ("width", width), ("repeat", repeat),
+                             ("g_before", g_before), ("g_after", g_after)):
+                    cols[k].append(v)
+                for k in TRANSIENT_FIELDS:
+                    cols[k].append(getattr(t, k))
+            st.done += len(batch)
+            rec = StepRecords(summary={"points": st.done})
+            rec.add(self.table, {k: np.asarray(v, np.int32 if k == "repeat" else np.float64)
+                                 for k, v in cols.items()}, UNITS)
+            yield rec
+
+
+class SetTimeMap(_PulsedSweep):
+    name = "set_time_map"
+    table = "set_time_map"
+
+    def points(self):
+        c = self.cfg
+        return [(a, w, r) for a in c.amplitudes for w in c.widths for r in range(c.repeats)]
+
+    def prepare(self):
+        return self.cfg.reset_amplitude, self.cfg.reset_width
+
+
+class ResetSweep(_PulsedSweep):
+    name = "reset_sweep"
+    table = "reset_sweep"
+
+    def points(self):
+        c = self.cfg
+        return [(a, c.width, r) for a in c.amplitudes for r in range(c.repeats)]
+
+    def prepare(self):
+        return self.cfg.set_amplitude, self.cfg.set_width
+
+
+class ThresholdSwitching(_PulsedSweep):
+    name = "threshold_switching"
+    table = "threshold_switching"
+
+    def points(self):
+        c = self.cfg
+        return [(a, c.width, r) for a in c.amplitudes for r in range(c.repeats)]
+
+    def prepare(self):
+        return self.cfg.reset_amplitude, self.cfg.reset_width
+
+
+def switching_statistics(v_th: np.ndarray, t_switch: np.ndarray) -> dict[str, float]:
+    """Mean and spread of V_th, and the median and spread (log-normal σ) of the switching
+    time, over the pulses that switched."""
+    ok = np.isfinite(v_th) & np.isfinite(t_switch) & (t_switch > 0)
+    if not ok.any():
+        return {"switched": 0.0}
+    lt = np.log(t_switch[ok])
+    return {"switched": float(ok.mean()), "v_th_mean": float(v_th[ok].mean()),
+            "v_th_std": float(v_th[ok].std(ddof=1)) if ok.sum() > 1 else math.nan,
+            "t_switch_median": float(np.exp(np.median(lt))),
+            "t_switch_sigma_log": float(lt.std(ddof=1)) if ok.sum() > 1 else math.nan}
