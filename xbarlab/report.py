@@ -21,6 +21,7 @@ from xbarlab.analysis.estimates import Estimate
 from xbarlab.analysis.figures import drift as drift_figs
 from xbarlab.analysis.figures import others
 from xbarlab.analysis.figures import program_verify as pv_figs
+from xbarlab.analysis.figures import pulsed as pulsed_figs
 from xbarlab.analysis.figures.common import legend_outside
 from xbarlab.analysis.figures.wafer import wafer_map
 from xbarlab.sim_backend.models import ChipModel
@@ -67,6 +68,7 @@ def run_figures(path: Path, run, model=None) -> list:
     if run.protocol == "drift":
         out += drift_figs.figures(tables, device)
     out += others.figures(run.protocol, tables, device)
+    out += pulsed_figs.figures(run.protocol, tables)
     for fig in out:
         legend_outside(fig)
     return out
