@@ -40,6 +40,7 @@ BENCHES = [  # (script, arguments, quick arguments)
     ("weight_programming.py", [], ["--size", "256", "--rows", "128", "--cols", "64"]),
     ("peers.py", [], ["--records", "200000", "--points", "500"]),
     ("example_times.py", [], []),
+    ("pulsed_bench.py", [], ["--rounds", "1", "--reads", "50"]),
 ]
 
 

@@ -41,9 +41,14 @@ class PulseTransient:
 
 
 def _smooth(x: np.ndarray) -> np.ndarray:
+    """A centred moving average of SMOOTH samples (the ends keep their partial windows)."""
     if x.size < SMOOTH:
         return x
-    return np.convolve(x, np.ones(SMOOTH) / SMOOTH, mode="same")
+    c = np.cumsum(np.concatenate(([0.0], x)))
+    out = x.copy()
+    h = SMOOTH // 2
+    out[h:x.size - h] = (c[SMOOTH:] - c[:-SMOOTH]) / SMOOTH
+    return out
 
 
 def summarize(top: Waveform, sense: Waveform, r_sense: float,

@@ -42,7 +42,8 @@ class PathSwitch(ScpiInstrument):
             self.path = None
             raise ProtocolError(f"path switch: asked for the {path} path, reads back {actual}")
         self.path = path
-        time.sleep(self.settle_s)
+        if self.settle_s:
+            time.sleep(self.settle_s)
 
     def safe_off(self) -> None:
         """A relay drives nothing; it stays where it is."""

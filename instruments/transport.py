@@ -75,11 +75,11 @@ class Transport(ABC):
         digits = self.read_raw(int(head[1:2]))
         if not digits.isdigit():
             raise ProtocolError(f"block length is not a number: {digits!r}")
-        data = self.read_raw(int(digits)) if int(digits) else b""
         term = self.read_termination.encode()
-        if term and self.read_raw(len(term)) != term:
+        data = self.read_raw(int(digits) + len(term))  # the block and its terminator at once
+        if term and not data.endswith(term):
             raise ProtocolError("block is not followed by the message terminator")
-        return data
+        return data[:len(data) - len(term)]
 
     def query_block(self, message: str) -> bytes:
         self.write(message)
