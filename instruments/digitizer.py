@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xbarlab.instruments.errors import TransportTimeout
-from xbarlab.instruments.instrument import ScpiInstrument
+from xbarlab.instruments.instrument import Instrument
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Waveform:
         return int(self.volts.size)
 
 
-class Digitizer(ScpiInstrument):
+class Digitizer(Instrument):
     """An oscilloscope. Channels count from 1."""
 
     channels: int = 4

@@ -73,6 +73,13 @@ class Instrument(ABC):
         if errs:
             raise InstrumentReportedError("; ".join(f"{c}: {m}" for c, m in errs))
 
+    def wait_complete(self) -> None:
+        """Block until the instrument has executed everything sent (``*OPC?``, IEEE 488.2
+        common command)."""
+        reply = self.transport.query("*OPC?").strip()
+        if reply not in ("1", "+1"):
+            raise ProtocolError(f"*OPC? replied {reply[:80]!r}, not 1")
+
     @abstractmethod
     def safe_off(self) -> None:
         """Put every output in its safe state, whatever state the link is in (never raises)."""
@@ -108,10 +115,4 @@ class ScpiInstrument(Instrument):
 
     def errors(self) -> list[tuple[int, str]]:
         return scpi_errors(self.transport)
-
-    def wait_complete(self) -> None:
-        """Block until the instrument has executed everything sent (``*OPC?``)."""
-        reply = self.transport.query("*OPC?").strip()
-        if reply not in ("1", "+1"):
-            raise ProtocolError(f"*OPC? replied {reply[:80]!r}, not 1")
 

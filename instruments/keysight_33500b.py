@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from xbarlab.instruments.instrument import ScpiInstrument
 from xbarlab.instruments.pulse_source import PulseShape, PulseSource, PulseSourceSpec
 from xbarlab.instruments.safety import SafetyLimits
 from xbarlab.instruments.transport import Transport
@@ -42,7 +43,7 @@ SPECS = {"33500B": SPEC_33500B, "33600A": SPEC_33600A}
 AMPLITUDE_MIN = 2e-3  # V open circuit: 1 mVpp into 50 Ω
 
 
-class Keysight33500B(PulseSource):
+class Keysight33500B(PulseSource, ScpiInstrument):
     """One output of a 33500B (or, with ``model="33600A"``, a 33600A)."""
 
     SETTINGS: ClassVar[dict[str, str]] = {

@@ -24,13 +24,13 @@ from typing import ClassVar
 import numpy as np
 from xbarlab.instruments.digitizer import Digitizer, Waveform
 from xbarlab.instruments.errors import ProtocolError, TransportTimeout
-from xbarlab.instruments.instrument import parse_setting
+from xbarlab.instruments.instrument import ScpiInstrument, parse_setting
 
 DIVISIONS = 10  # horizontal; the timebase reference is the screen's left edge here
 ADC_CLIP = (-32768, 32512)  # an 8-bit ADC's end codes, left-justified in a WORD
 
 
-class KeysightInfiniiVision(Digitizer):
+class KeysightInfiniiVision(Digitizer, ScpiInstrument):
     channels = 4
 
     SETTINGS: ClassVar[dict[str, str]] = {

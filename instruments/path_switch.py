@@ -15,14 +15,14 @@ from abc import abstractmethod
 from typing import Literal
 
 from xbarlab.instruments.errors import ProtocolError
-from xbarlab.instruments.instrument import ScpiInstrument
+from xbarlab.instruments.instrument import Instrument, ScpiInstrument
 from xbarlab.instruments.safety import SafetyLimits
 from xbarlab.instruments.transport import Transport
 
 Path = Literal["pulse", "smu"]
 
 
-class PathSwitch(ScpiInstrument):
+class PathSwitch(Instrument):
     def __init__(self, transport: Transport, limits: SafetyLimits | None = None,
                  settle_s: float = 0.02):
         super().__init__(transport, limits)
@@ -55,7 +55,7 @@ class PathSwitch(ScpiInstrument):
     def _read_path(self) -> Path: ...
 
 
-class Keysight11713C(PathSwitch):
+class Keysight11713C(PathSwitch, ScpiInstrument):
     """A coax SPDT relay (such as an 8762) on one channel of a Keysight 11713C switch driver:
     energized (``ROUTe:CLOSe``) one throw, de-energized (``ROUTe:OPEN``) the other.
 

@@ -19,7 +19,7 @@ from abc import abstractmethod
 from dataclasses import dataclass
 
 from xbarlab.instruments.errors import SafetyLimitError
-from xbarlab.instruments.instrument import ScpiInstrument
+from xbarlab.instruments.instrument import Instrument
 from xbarlab.instruments.safety import SafetyLimits
 from xbarlab.instruments.transport import Transport
 
@@ -128,7 +128,7 @@ def check_pulse_safety(limits: SafetyLimits, shape: PulseShape, source_ohms: flo
             f"max_pulse_energy = {limits.max_pulse_energy:g}; nothing was sent")
 
 
-class PulseSource(ScpiInstrument):
+class PulseSource(Instrument):
     """A pulse generator with one output. Use as a context manager: the output is switched off
     on every exit path."""
 

@@ -105,7 +105,7 @@ class InstrumentServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 SMUS = ("keithley2450", "keithley2600", "b2900", "b2902a", "b2962a")
 # the pulse-bench instruments share one simulated cell
-BENCH_INSTRUMENTS = ("33500b", "33600a", "infiniivision", "11713c")
+BENCH_INSTRUMENTS = ("33500b", "33600a", "b1500", "infiniivision", "11713c")
 INSTRUMENTS = SMUS + BENCH_INSTRUMENTS
 
 
@@ -144,6 +144,10 @@ def make_instrument(name: str, dut=None, *, bench=None):
         from xbarlab.sim_backend.sim_infiniivision import SimInfiniiVision
 
         return SimInfiniiVision(bench)
+    if name == "b1500":
+        from xbarlab.sim_backend.sim_keysight_b1500 import SimKeysightB1500
+
+        return SimKeysightB1500(bench)
     if name == "11713c":
         from xbarlab.sim_backend.sim_keysight_11713c import SimKeysight11713C
 
@@ -155,7 +159,8 @@ def serve_group(names: list[str], device: str, seed: int, host: str = "127.0.0.1
                 port: int = 0, latency_s: float = 0.0) -> list[InstrumentServer]:
     """One server per instrument (ports from ``port`` up, or any free ones when 0). Pulse-bench
     instruments share one bench and one lock; an SMU served with them reads the bench's cell.
-    Without a path switch (11713c) among them the cell stays on the pulse path."""
+    Without a path switch (11713c, or the b1500's selector) among them the cell stays on the
+    pulse path."""
     from xbarlab.sim_backend.dut import make_dut
 
     for name in names:

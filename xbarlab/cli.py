@@ -642,8 +642,8 @@ app.add_typer(weights_app, name="weights")
 def sim_serve(
     instrument: Annotated[list[str], typer.Option(
         help="keithley2450 | keithley2600 | b2900 (B2901A) | b2902a | b2962a | 33500b | "
-             "33600a | infiniivision | 11713c; repeat it to serve several (pulse-bench instruments "
-             "then share one simulated cell)")],
+             "33600a | b1500 | infiniivision | mso | 11713c; repeat it to serve several "
+             "(pulse-bench instruments then share one simulated cell)")],
     port: Annotated[int, typer.Option(help="TCP port of the first (0: any free ports).")] = 0,
     device: Annotated[str, typer.Option(help="resistor:OHMS | pcm | rram")] = "resistor:10e3",
     latency_ms: Annotated[float, typer.Option(help="Delay per exchange, like a real bus.")] = 0.0,
