@@ -164,7 +164,7 @@ class PulsedDeviceChip(Chip):
         self.scope.configure_channel(c.top_channel, a / 7, sign * a / 2)
         self.scope.configure_channel(c.sense_channel, v_sense / 7, sign * v_sense / 2,
                                      fifty_ohm=c.sense_fifty_ohm)
-        self.scope.configure_timebase(span / 10, pretrigger=0.15 * span)
+        self.scope.configure_timebase(span / 10, pretrigger=0.15 * span, record_points=c.points)
         self.scope.configure_trigger(c.top_channel, sign * 0.3 * a, rising=sign > 0)
         self._scope_setup = setup
 

@@ -54,11 +54,17 @@ class Digitizer(Instrument):
             raise ValueError(f"volts_per_div {volts_per_div!r} must be > 0; nothing was sent")
         self._configure_channel(channel, volts_per_div, offset, fifty_ohm)
 
-    def configure_timebase(self, seconds_per_div: float, pretrigger: float = 0.0) -> None:
+    record_points: int | None = None  # samples per record asked for, where a scope takes it
+
+    def configure_timebase(self, seconds_per_div: float, pretrigger: float = 0.0,
+                           record_points: int | None = None) -> None:
         """``seconds_per_div`` over the screen's divisions, starting ``pretrigger`` seconds
-        before the trigger."""
+        before the trigger; ``record_points`` samples per record where the instrument sets
+        its record length (others sample at their rate and decimate on read-out)."""
         if not seconds_per_div > 0:
             raise ValueError(f"seconds_per_div {seconds_per_div!r} must be > 0; nothing was sent")
+        if record_points is not None:
+            self.record_points = int(record_points)
         self._configure_timebase(seconds_per_div, pretrigger)
 
     def configure_trigger(self, channel: int, level: float, rising: bool = True) -> None:

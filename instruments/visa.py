@@ -83,7 +83,11 @@ class VisaTransport(Transport):
         if not self.closed:
             with contextlib.suppress(Exception):  # closing a dead link must not raise
                 self._res.close()
-                self._rm.close()
+            # pyvisa shares one resource manager per backend in a process, and closing it
+            # closes every session it opened: only the last transport closes it
+            with contextlib.suppress(Exception):
+                if not self._rm.list_opened_resources():
+                    self._rm.close()
         super().close()
 
     def __repr__(self) -> str:

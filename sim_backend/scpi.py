@@ -60,14 +60,15 @@ class _Node:
 
 def compile_header(pattern: str) -> tuple[_Node, ...]:
     """``"?SOURce# VOLTage ILIMit"``: ``?`` marks an optional node, ``#`` a numeric suffix;
-    the upper-case letters are the short form."""
+    the upper-case letters (and underscores, as in Tektronix's ``PT_Off``) are the short
+    form."""
     nodes = []
     for word in pattern.split():
         optional = word.startswith("?")
         word = word.lstrip("?")
         suffix = word.endswith("#")
         word = word.rstrip("#")
-        short = "".join(c for c in word if c.isupper() or c.isdigit() or c == "*")
+        short = "".join(c for c in word if c.isupper() or c.isdigit() or c in "*_")
         nodes.append(_Node(short, word.upper(), optional, suffix))
     return tuple(nodes)
 
@@ -104,7 +105,7 @@ def split_outside_quotes(text: str, sep: str) -> list[str]:
 
 Handler = Callable[[list[str]], str | bytes | None]
 RESOLVED_CACHE = 4096  # headers whose handler is remembered
-_HEADER = re.compile(r"^\s*(:?\*?:?[A-Za-z][A-Za-z0-9:]*\??)\s*(.*)$", re.S)
+_HEADER = re.compile(r"^\s*(:?\*?:?[A-Za-z][A-Za-z0-9_:]*\??)\s*(.*)$", re.S)
 
 
 class ScpiInstrument:

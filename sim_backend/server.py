@@ -105,7 +105,7 @@ class InstrumentServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 SMUS = ("keithley2450", "keithley2600", "b2900", "b2902a", "b2962a")
 # the pulse-bench instruments share one simulated cell
-BENCH_INSTRUMENTS = ("33500b", "33600a", "b1500", "infiniivision", "11713c")
+BENCH_INSTRUMENTS = ("33500b", "33600a", "b1500", "infiniivision", "mso", "11713c")
 INSTRUMENTS = SMUS + BENCH_INSTRUMENTS
 
 
@@ -144,6 +144,10 @@ def make_instrument(name: str, dut=None, *, bench=None):
         from xbarlab.sim_backend.sim_infiniivision import SimInfiniiVision
 
         return SimInfiniiVision(bench)
+    if name == "mso":
+        from xbarlab.sim_backend.sim_tektronix_mso import SimTektronixMSO
+
+        return SimTektronixMSO(bench)
     if name == "b1500":
         from xbarlab.sim_backend.sim_keysight_b1500 import SimKeysightB1500
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 from xbarlab.sim_backend.pulse_bench import AnalogRecord, PulseBench
+from xbarlab.sim_backend.scope_acquisition import FrontEnd, digitize, trigger_time
 from xbarlab.sim_backend.scpi import ScpiError, ScpiInstrument, boolean, choice, fmt, number
 
 MODEL = "DSOX3104T"
@@ -35,8 +35,9 @@ SAMPLE_RATE = 5e9  # Sa/s, one or two channels on
 MEMORY = 4_000_000  # points, one or two channels on
 NORMAL_POINTS_MAX = 62_500  # :WAVeform:POINts in NORMal mode
 DIVISIONS_X, DIVISIONS_Y = 10, 8
-CODES_PER_HALF_SCREEN = 125  # 8-bit ADC: ±125 codes span ±4 divisions
-NOISE_DIV = 0.03
+# 8-bit ADC: ±125 codes span the ±4 divisions of the screen; noise 3 % of a division rms
+FRONT_END = FrontEnd(bandwidth=BANDWIDTH, bits=8, codes_per_division=125 / 4,
+                     noise_divisions=0.03)
 FORMATS = {"WORD": 1, "BYTE": 0, "ASC": 4}
 
 
@@ -94,32 +95,19 @@ class SimInfiniiVision(ScpiInstrument):
         """A pulse fired on the bench: trigger and digitize when armed."""
         if not self.armed:
             return
-        source = self.nodes.get(self.trig_source)
-        signal = record.node(source) if source else np.zeros(1)
-        t_trig = _crossing(signal, self.trig_level, self.trig_slope)
+        t_trig = trigger_time(record, self.nodes.get(self.trig_source), self.trig_level,
+                              self.trig_slope == "POS")
         if t_trig is None:
             return  # stays armed, as a scope in NORMal sweep waits for its trigger
-        t_trig = record.t0 + t_trig * record.dt
         left, n = self._window()
         dt = DIVISIONS_X * self.tscale / n
         times = t_trig + left + dt * np.arange(n)
-        alpha = 1 - math.exp(-record.dt * 2 * math.pi * BANDWIDTH)
         codes, yinc, yorg = {}, {}, {}
         for ch, c in self.chans.items():
-            if not c.display:
-                continue
-            node = self.nodes.get(ch)
-            if node is None:
-                volts = np.zeros(n)
-            else:
-                raw = record.node(node)
-                filtered = lfilter([alpha], [1, alpha - 1], raw, zi=[raw[0] * (1 - alpha)])[0]
-                grid = record.t0 + record.dt * np.arange(raw.size)
-                volts = np.interp(times, grid, filtered)
-            lsb = DIVISIONS_Y / 2 * c.scale / CODES_PER_HALF_SCREEN
-            volts = volts + self.rng.normal(0.0, NOISE_DIV * c.scale, n)
-            codes[ch] = np.clip(np.rint((volts - c.offset) / lsb), -128, 127).astype(np.int8)
-            yinc[ch], yorg[ch] = lsb, c.offset
+            if c.display:
+                codes[ch] = digitize(record, self.nodes.get(ch), times, c.scale, c.offset,
+                                     FRONT_END, self.rng).astype(np.int8)
+                yinc[ch], yorg[ch] = c.scale / FRONT_END.codes_per_division, c.offset
         self.acq = _Acquisition(t0=left, dt=dt, codes=codes, yinc=yinc, yorg=yorg)
         self.ter, self.armed, self.running = True, False, False
         self.triggers += 1
@@ -283,14 +271,3 @@ class SimInfiniiVision(ScpiInstrument):
         c("WAVeform PREamble", query=lambda p: self._preamble())
         c("WAVeform DATA", query=lambda p: self._data())
 
-
-def _crossing(signal: np.ndarray, level: float, slope: str) -> float | None:
-    """The fractional index where ``signal`` first crosses ``level`` in the slope's direction."""
-    below = signal < level
-    edges = np.flatnonzero(below[:-1] & ~below[1:]) if slope == "POS" else \
-        np.flatnonzero(~below[:-1] & below[1:])
-    if edges.size == 0:
-        return None
-    k = int(edges[0])
-    a, b = signal[k], signal[k + 1]
-    return k + ((level - a) / (b - a) if b != a else 0.0)

@@ -187,3 +187,12 @@ def test_the_scope_word_transfer_scales_as_pyvisa_parses_it(bench):
     assert pre[2] == 500 == len(ours)
     np.testing.assert_allclose(ours.volts, volts, rtol=0, atol=1e-12)
     assert ours.t0 == pytest.approx(pre[5]) and ours.dt == pytest.approx(pre[4])
+
+
+def test_closing_one_visa_transport_leaves_the_others_open(bench):
+    """pyvisa shares one resource manager per backend in a process; closing it would close
+    every session (found when a generator's driver closed under a scope's feet)."""
+    other = VisaTransport(bench.servers[0].resource)
+    other.close()
+    assert bench.scope.identify().startswith("KEYSIGHT TECHNOLOGIES,DSOX3104T")
+    assert bench.pg.identify().startswith("Keysight Technologies,33511B")
