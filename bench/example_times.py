@@ -23,6 +23,7 @@ COMMANDS = {
     "examples/quick_sim.toml": ["run", "quick_sim.toml", "-o", "out.h5"],
     "examples/pcm_array.toml": ["run", "pcm_array.toml", "-o", "out.h5"],
     "examples/rram_array.toml": ["run", "rram_array.toml", "-o", "out.h5"],
+    "examples/pulsed_device.toml": ["run", "pulsed_device.toml", "-o", "out.h5"],
 }
 
 

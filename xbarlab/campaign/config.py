@@ -83,14 +83,22 @@ class PulsedDeviceTarget(_Strict):
                                   "crystalline fraction (pcm) or filament (rram), 0..1")
     seed: int = Field(0, ge=0, description="seed of the simulated bench")
     pulse_source: str | None = Field(None, description="VISA resource of the pulse generator")
-    pulse_source_driver: Literal["keysight_33500b", "keysight_33600a"] = "keysight_33500b"
+    pulse_source_driver: Literal["keysight_33500b", "keysight_33600a",
+                                 "keysight_b1500_spgu"] = "keysight_33500b"
+    pulse_source_channel: int = Field(3, ge=1, le=1002, description="the B1500 SPGU's "
+                                      "channel (slot, or slot·100 + 2)")
     digitizer: str | None = Field(None, description="VISA resource of the oscilloscope")
-    digitizer_driver: Literal["keysight_infiniivision"] = "keysight_infiniivision"
+    digitizer_driver: Literal["keysight_infiniivision", "tektronix_mso"] = \
+        "keysight_infiniivision"
     smu: str | None = Field(None, description="VISA resource of the SMU that reads")
-    smu_driver: Literal["keithley2450", "keithley2600", "keysight_b2900"] = "keysight_b2900"
+    smu_driver: Literal["keithley2450", "keithley2600", "keysight_b2900",
+                        "keysight_b1500_smu"] = "keysight_b2900"
+    smu_channel: int = Field(1, ge=1, le=10, description="the B1500 SMU's slot")
     path_switch: str | None = Field(None, description="VISA resource of the path switch")
-    path_switch_driver: Literal["keysight_11713c"] = "keysight_11713c"
-    path_switch_channel: str = Field("101", description="the relay's channel, bank and switch")
+    path_switch_driver: Literal["keysight_11713c", "keysight_b1500_erssp"] = "keysight_11713c"
+    path_switch_channel: str = Field("101", description="the relay's channel (11713C: bank "
+                                     "and switch, '101'), or the selector's port (B1500: "
+                                     "'0'..'3')")
     path_switch_settle_s: Seconds = Field(0.02, ge=0, le=10, description="wait after the "
                                           "relay moves (every output off) before sourcing")
     technology: str = "pcm"

@@ -116,65 +116,8 @@ def open_chip(target: Target, identity: ChipIdentity, limits: SafetyLimits,
         return SmuMatrixChip(smu, matrix, pins, technology=t.technology, identity=identity,
                              limits=limits)
     if isinstance(t, PulsedDeviceTarget):
+        from xbarlab.campaign.pulsed_target import open_pulsed_device
+
         return open_pulsed_device(t, identity, limits)
     raise AssertionError(target.kind)
 
-
-def open_pulsed_device(t: PulsedDeviceTarget, identity: ChipIdentity, limits: SafetyLimits):
-    """The pulse bench's four instruments, on their resources or on the simulated bench
-    (served here over TCP, so the same VISA drivers talk to it)."""
-    import threading
-
-    from xbarlab.chip_drivers.pulsed_device import PulsedDeviceChip, source_limits
-    from xbarlab.instruments.keithley2450 import Keithley2450
-    from xbarlab.instruments.keithley2600 import Keithley2600
-    from xbarlab.instruments.keysight_33500b import Keysight33500B
-    from xbarlab.instruments.keysight_b2900 import KeysightB2900
-    from xbarlab.instruments.keysight_infiniivision import KeysightInfiniiVision
-    from xbarlab.instruments.path_switch import Keysight11713C
-    from xbarlab.instruments.visa import VisaTransport
-
-    servers = []
-    resources = (t.pulse_source, t.digitizer, t.path_switch, t.smu)
-    smu_driver = t.smu_driver
-    if t.simulate:
-        from xbarlab.sim_backend.server import serve_group
-
-        generator = "33600a" if t.pulse_source_driver == "keysight_33600a" else "33500b"
-        servers = serve_group([generator, "infiniivision", "11713c", "b2900"], t.simulate,
-                              t.seed)
-        servers[0].device.bench.cell.state = t.simulate_state
-        for server in servers:
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-        resources = tuple(server.resource for server in servers)
-        smu_driver = "keysight_b2900"
-    opened = []
-    try:
-        def visa(resource):
-            opened.append(VisaTransport(resource, backend=t.visa_backend))
-            return opened[-1]
-
-        source = Keysight33500B(visa(resources[0]), source_limits(limits, t.circuit),
-                                model="33600A" if t.pulse_source_driver == "keysight_33600a"
-                                else "33500B")
-        scope = KeysightInfiniiVision(visa(resources[1]), limits)
-        switch = Keysight11713C(visa(resources[2]), limits, settle_s=t.path_switch_settle_s,
-                                channel=t.path_switch_channel)
-        smu = {"keithley2450": Keithley2450, "keithley2600": Keithley2600,
-               "keysight_b2900": KeysightB2900}[smu_driver](visa(resources[3]), limits=limits)
-        chip = PulsedDeviceChip(source, scope, smu, switch, t.circuit, technology=(
-            t.simulate or t.technology), identity=identity, limits=limits,
-            keep_waveforms=t.trace)
-    except BaseException:
-        for transport in opened:
-            transport.close()
-        for server in servers:
-            server.shutdown()
-            server.server_close()
-        raise
-    for server in servers:  # closed last: after the chip's outputs and links
-        chip.on_close(server.server_close)
-        chip.on_close(server.shutdown)
-    for transport in opened:
-        chip.on_close(transport.close)
-    return chip
