@@ -52,13 +52,14 @@ BAD = [
      "target.serial.port: required field is missing"),
     ("unknown protocol", "[steps.endurance]", "[steps.endurence]",
      "steps[1]: unknown protocol 'endurence' (known: program_verify, drift, endurance, "
-     "read_noise, mvm, iv_sweep, pulse_response)"),
+     "read_noise, mvm, iv_sweep, pulse_response, set_time_map, reset_sweep, "
+     "threshold_switching)"),
     ("misspelt field", "max_cycles = 1000", "max_cycle = 1000",
      "steps[1].endurance.max_cycle: unknown field; did you mean 'max_cycles'?"),
     ("two targets", "[[steps]]\n[steps.program_verify]",
      "[target.simulated]\n[[steps]]\n[steps.program_verify]",
-     "target: give exactly one of simulated, serial, smu_matrix, twin (got simulated, "
-     "serial)"),
+     "target: give exactly one of simulated, serial, smu_matrix, pulsed_device, twin (got "
+     "simulated, serial)"),
     ("no steps", GOOD[GOOD.index("[[steps]]"):], "",
      "steps: required field is missing"),
     ("voltage over the limit", '[chip]\nlot = "L1"', '[chip]\nlot = "L1"\n[limits]\n'
@@ -137,7 +138,8 @@ def test_schema_is_json_schema_of_the_campaign(tmp_path):
     assert set(schema["required"]) == {"target", "steps"}
     step = schema["$defs"]["Step"]["properties"]
     assert set(step) == {"program_verify", "drift", "endurance", "read_noise", "mvm",
-                         "iv_sweep", "pulse_response"}
+                         "iv_sweep", "pulse_response", "set_time_map", "reset_sweep",
+                         "threshold_switching"}
     pv = schema["$defs"]["ProgramVerifyStep"]["properties"]
     assert pv["tolerance"]["exclusiveMinimum"] == 0
 
