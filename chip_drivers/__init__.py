@@ -14,6 +14,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submodules=["wire"]
     "base": ["Chip", "ChipInfo", "IVCurve", "MVMResult"],
     "channel_map": ["ChannelMap"],
     "identity": ["ChipIdentity"],
+    "pulsed_device": ["PulseCircuit", "PulsedDeviceChip"],
+    "transient": ["PulseTransient", "summarize"],
     "serial_chip": ["ChipCommandError", "ChipLinkError", "SerialChip"],
     "smu_matrix_chip": ["SmuMatrixChip"],
 })

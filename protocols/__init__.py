@@ -22,6 +22,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "mvm": ["InArrayMVM", "MVMConfig", "error_split"],
     "program_verify": ["ProgramVerify", "ProgramVerifyConfig"],
     "pulse_response": ["PulseResponse", "PulseResponseConfig"],
+    "pulsed": ["ResetSweep", "ResetSweepConfig", "SetTimeMap", "SetTimeMapConfig",
+               "ThresholdSwitching", "ThresholdSwitchingConfig"],
     "read_noise": ["ReadNoise", "ReadNoiseConfig"],
     "records": ["Population", "StepRecords"],
 })
