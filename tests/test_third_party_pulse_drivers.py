@@ -10,6 +10,7 @@ CV and WGFMU modules and PyMeasure's the SMUs, neither the B1525A."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ from instrument_fixtures import ErrorQueue, Operation, run_operations
 from xbarlab.instruments.keysight_infiniivision import KeysightInfiniiVision
 from xbarlab.instruments.visa import VisaTransport
 from xbarlab.sim_backend.server import serve_group
+
+DOCS = Path(__file__).parent.parent / "docs" / "pulsed_bench.md"
 
 
 @pytest.fixture
@@ -180,3 +183,13 @@ def test_pymeasure_dsox1102g_reads_what_our_driver_reads(served):
         scope.adapter.close()
         ours.transport.close()
         queue.close()
+
+
+def test_the_docs_table_lists_every_client_and_operation():
+    text = DOCS.read_text()
+    for client, operations in (("QCoDeS Keysight33511B", QCODES_33511B),
+                               ("PyMeasure Agilent33500", PYMEASURE_33500)):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {client} |"))
+        for op in operations:
+            assert all(word in row for word in op.name.replace(",", "").split()), (client,
+                                                                                   op.name)
