@@ -156,3 +156,55 @@ def test_a_stopped_pulsed_campaign_resumes_without_losing_or_repeating_a_point(t
     assert sorted(points) == sorted((a, w) for a in (2.2, 2.5) for w in (30e-9, 300e-9, 3e-6))
     pulses = table(out, "002_set_time_map", "pulses")
     assert pulses.sizes["record"] == 2 * len(points)
+
+
+CHIP_PROTOCOLS = """
+[limits]
+max_voltage = 4.0
+max_current = 5e-3
+max_pulse_width = 1e-5
+max_pulse_energy = 1e-8
+
+[target.pulsed_device]
+simulate = "pcm"
+seed = 3
+path_switch_settle_s = 0.0
+
+[target.pulsed_device.circuit]
+points = 1000
+
+[[steps]]
+[steps.endurance]
+max_cycles = 20
+checkpoints_per_decade = 3
+set_amplitude = 2.5
+set_width = 2e-6
+reset_amplitude = 3.2
+reset_width = 50e-9
+
+[[steps]]
+[steps.pulse_response]
+pulses = 4
+alternating = 2
+set_amplitude = 2.4
+set_width = 300e-9
+reset_amplitude = 2.8
+reset_width = 50e-9
+"""
+
+
+def test_endurance_and_pulse_response_run_on_the_pulse_bench_unchanged(tmp_path):
+    out = tmp_path / "chip_protocols.h5"
+    cfg = parse_campaign(CHIP_PROTOCOLS)
+    assert CampaignRunner(cfg, CHIP_PROTOCOLS, out).run().status == "completed"
+    checkpoints = table(out, "001_endurance", "checkpoints")
+    g_on, g_off = checkpoints["g_on"].values, checkpoints["g_off"].values
+    assert np.all(g_on > 100e-6) and np.all(g_off < 2e-6)  # SET and RESET each cycle
+    results = table(out, "001_endurance", "results")
+    assert results["censored"].values.all()  # the simulated cell does not wear out
+    trains = table(out, "002_pulse_response", "trains")
+    assert trains.sizes["record"] > 0
+    # every pulse the protocols sent went through the scope: 2 per endurance cycle and
+    # every train pulse, with their energies
+    pulses = table(out, "001_endurance", "pulses")
+    assert pulses.sizes["record"] >= 2 * 20 and np.all(pulses["energy"].values > 0)
