@@ -105,6 +105,9 @@ class PulseBench:
     def __init__(self, cell: CellModel | None = None, circuit: BenchCircuit | None = None,
                  state: float = 1.0, seed: int = 0):
         self.rng = np.random.default_rng(seed)
+        # reads draw their noise from a stream of their own: how many reads an SMU takes
+        # depends on wall-clock time, which must not shift the cell's own random draws
+        self.read_rng = np.random.default_rng([seed, 1])
         self.cell = PulsedCell(cell or PulsedPCM(), state, self.rng)
         self.circuit = circuit or BenchCircuit()
         self.path: Literal["pulse", "smu", "open"] = "open"
@@ -179,7 +182,7 @@ class SmuPort:
             n = max(int(span / 0.1e-9), 1)
             i, _, _ = cell.drive(span / n, np.full(n, volts), 1.0)
             return float(i[-1])
-        noise = 1 + self.READ_NOISE * float(self.bench.rng.standard_normal())
+        noise = 1 + self.READ_NOISE * float(self.bench.read_rng.standard_normal())
         return volts * cell.conductance * noise
 
     def voltage(self, amps: float, duration_s: float) -> float:
