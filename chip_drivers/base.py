@@ -8,6 +8,7 @@ chip, real or simulated.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -229,3 +230,21 @@ class Chip(ABC):
         for _ in range(n):
             self._pulse(sel, ones * set_amp, ones * set_w)
             self._pulse(sel, ones * -abs(reset_amp), ones * reset_w)
+
+
+class WallClock:
+    """The bench clock of a chip on real instruments: seconds since the chip was opened, and
+    ``wait`` sleeps. Mix in before :class:`Chip`."""
+
+    _t0: float = 0.0
+
+    def start_clock(self) -> None:
+        self._t0 = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def wait(self, seconds: float) -> None:
+        if not np.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"wait: seconds must be a finite number >= 0, got {seconds!r}")
+        time.sleep(seconds)

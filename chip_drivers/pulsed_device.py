@@ -34,7 +34,7 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from xbarlab.chip_drivers.base import Chip, ChipInfo, MVMResult
+from xbarlab.chip_drivers.base import Chip, ChipInfo, MVMResult, WallClock
 from xbarlab.chip_drivers.identity import ChipIdentity
 from xbarlab.chip_drivers.transient import PulseTransient, summarize
 from xbarlab.instruments.digitizer import Digitizer, Waveform
@@ -77,7 +77,7 @@ def source_limits(limits: SafetyLimits, circuit: PulseCircuit,
     return limits.model_copy(update={"max_pulse_energy": energy})
 
 
-class PulsedDeviceChip(Chip):
+class PulsedDeviceChip(WallClock, Chip):
     def __init__(self, source: PulseSource, scope: Digitizer, smu: SMU, switch: PathSwitch,
                  circuit: PulseCircuit | None = None, *, technology: str = "pcm",
                  identity: ChipIdentity | None = None, limits: SafetyLimits | None = None,
@@ -98,7 +98,7 @@ class PulsedDeviceChip(Chip):
         self._pending: list[tuple[float, PulseShape, PulseTransient, Waveform, Waveform]] = []
         self._scope_setup: tuple | None = None
         self._closers: list[Callable[[], object]] = []
-        self._t0 = time.monotonic()
+        self.start_clock()
 
     # -- the circuit ------------------------------------------------------------------------
 
@@ -257,14 +257,6 @@ class PulsedDeviceChip(Chip):
                 "v_top": np.concatenate([p[3].volts for p in pending]).astype(np.float32),
                 "v_sense": np.concatenate([p[4].volts for p in pending]).astype(np.float32)}
         return out
-
-    def now(self) -> float:
-        return time.monotonic() - self._t0
-
-    def wait(self, seconds: float) -> None:
-        if not np.isfinite(seconds) or seconds < 0:
-            raise ValueError(f"wait: seconds must be a finite number >= 0, got {seconds!r}")
-        time.sleep(seconds)
 
     def provenance(self) -> dict:
         return {**super().provenance(), "circuit": self.circuit.model_dump(),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from xbarlab.chip_drivers.base import Chip, ChipInfo, MVMResult
+from xbarlab.chip_drivers.base import Chip, ChipInfo, MVMResult, WallClock
 from xbarlab.chip_drivers.channel_map import ChannelMap
 from xbarlab.chip_drivers.identity import ChipIdentity
 from xbarlab.instruments.keithley707b import Keithley707B
@@ -22,7 +22,7 @@ from xbarlab.instruments.smu import SMU
 HI_ROW, LO_ROW = 1, 2
 
 
-class SmuMatrixChip(Chip):
+class SmuMatrixChip(WallClock, Chip):
     def __init__(self, smu: SMU, matrix: Keithley707B, pins: ChannelMap, *,
                  technology: str = "unknown", identity: ChipIdentity | None = None,
                  limits: SafetyLimits | None = None, read_compliance: float = 1e-3):
@@ -36,7 +36,7 @@ class SmuMatrixChip(Chip):
         self.info = ChipInfo(rows=len(pins.rows), cols=len(pins.cols), technology=technology,
                              identity=identity or ChipIdentity(), limits=limits,
                              description="SMU + switch matrix")
-        self._t0 = time.monotonic()
+        self.start_clock()
 
     def _route(self, flat: int) -> None:
         """Connect one cell: the source goes off first (relays never switch under power, which
@@ -89,14 +89,6 @@ class SmuMatrixChip(Chip):
         g = self._read(None, v_read).reshape(self.shape)
         volts = inputs * v_read
         return MVMResult(currents=volts @ g, energy=float(((volts**2) @ g.sum(axis=1)).sum()))
-
-    def now(self) -> float:
-        return time.monotonic() - self._t0
-
-    def wait(self, seconds: float) -> None:
-        if not np.isfinite(seconds) or seconds < 0:
-            raise ValueError(f"wait: seconds must be a finite number >= 0, got {seconds!r}")
-        time.sleep(seconds)
 
     def provenance(self) -> dict:
         return {**super().provenance(), "smu": self.smu.snapshot(),

@@ -21,20 +21,25 @@ def parse_setting(reply: str) -> float | str:
         return text
 
 
-def scpi_errors(transport: Transport, limit: int = 100) -> list[tuple[int, str]]:
-    """Drain a SCPI error queue (``:SYST:ERR?`` until code 0)."""
+def drain_errors(transport: Transport, query: str, limit: int = 100) -> list[tuple[int, str]]:
+    """Drain an error queue read one ``code,"message"`` entry per ``query`` until code 0."""
     out = []
     for _ in range(limit):
-        reply = transport.query(":SYST:ERR?")
+        reply = transport.query(query)
         code, _, msg = reply.partition(",")
         try:
             number = int(code)
         except ValueError:
-            raise ProtocolError(f":SYST:ERR? reply is not an error entry: {reply[:80]!r}") from None
+            raise ProtocolError(f"{query} reply is not an error entry: {reply[:80]!r}") from None
         if number == 0:
             break
         out.append((number, msg.strip().strip('"')))
     return out
+
+
+def scpi_errors(transport: Transport, limit: int = 100) -> list[tuple[int, str]]:
+    """Drain a SCPI error queue (``:SYST:ERR?`` until code 0)."""
+    return drain_errors(transport, ":SYST:ERR?", limit)
 
 
 class Instrument(ABC):

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from xbarlab.instruments.errors import ProtocolError
+from xbarlab.instruments.instrument import drain_errors
 from xbarlab.instruments.path_switch import Path, PathSwitch
 from xbarlab.instruments.pulse_source import PulseShape, PulseSource, PulseSourceSpec
 from xbarlab.instruments.safety import SafetyLimits
@@ -39,18 +40,7 @@ OPEN_LOAD = 1e6  # Ω: SER's largest load, i.e. open-circuit levels
 
 def flex_errors(transport: Transport, limit: int = 100) -> list[tuple[int, str]]:
     """Drain the B1500's error queue (``ERRX?`` until code 0)."""
-    out = []
-    for _ in range(limit):
-        reply = transport.query("ERRX?")
-        code, _, msg = reply.partition(",")
-        try:
-            number = int(code)
-        except ValueError:
-            raise ProtocolError(f"ERRX? reply is not an error entry: {reply[:80]!r}") from None
-        if number == 0:
-            break
-        out.append((number, msg.strip().strip('"')))
-    return out
+    return drain_errors(transport, "ERRX?", limit)
 
 
 class _Flex:

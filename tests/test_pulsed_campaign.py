@@ -13,13 +13,15 @@ from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
 from xbarlab.store.reader import read_info, read_table
 
-CAMPAIGN = """
+LIMITS = """
 [limits]
 max_voltage = 4.0
 max_current = 5e-3
 max_pulse_width = 1e-5
 max_pulse_energy = 1e-8
+"""
 
+CAMPAIGN = LIMITS + """
 [target.pulsed_device]
 simulate = "pcm"
 seed = 2
@@ -159,13 +161,7 @@ def test_a_stopped_pulsed_campaign_resumes_without_losing_or_repeating_a_point(t
     assert pulses.sizes["record"] == 2 * len(points)
 
 
-CHIP_PROTOCOLS = """
-[limits]
-max_voltage = 4.0
-max_current = 5e-3
-max_pulse_width = 1e-5
-max_pulse_energy = 1e-8
-
+CHIP_PROTOCOLS = LIMITS + """
 [target.pulsed_device]
 simulate = "pcm"
 seed = 3
