@@ -196,3 +196,32 @@ def test_closing_one_visa_transport_leaves_the_others_open(bench):
     other.close()
     assert bench.scope.identify().startswith("KEYSIGHT TECHNOLOGIES,DSOX3104T")
     assert bench.pg.identify().startswith("Keysight Technologies,33511B")
+
+
+def test_sim_serve_serves_a_bench_whose_instruments_share_the_cell():
+    """``xbarlab sim serve`` with several pulse-bench instruments: one resource per line, in
+    order, and a pulse fired on the generator's connection is captured by the scope's."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "xbarlab.cli", "sim", "serve",
+                             "--instrument", "33500b", "--instrument", "infiniivision",
+                             "--device", "pcm"], stdout=subprocess.PIPE, text=True)
+    try:
+        resources = [proc.stdout.readline().strip() for _ in range(2)]
+        assert all(r.startswith("TCPIP::127.0.0.1::") for r in resources)
+        pg = Keysight33500B(VisaTransport(resources[0]))
+        scope = KeysightInfiniiVision(VisaTransport(resources[1]))
+        assert scope.identify().startswith("KEYSIGHT TECHNOLOGIES,DSOX3104T")
+        arm(scope, 20e-9)
+        pg.configure(PulseShape(1.0, 100e-9, 8.4e-9, 8.4e-9))
+        pg.output_on()
+        pg.trigger()
+        pg.wait_complete()
+        scope.wait_triggered(timeout_s=5)
+        assert scope.read_waveform(1).volts.max() > 0.8
+        pg.close()
+        scope.transport.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
