@@ -36,9 +36,6 @@ class PulseTransient:
     switching_time: float  # s from the 50 % point of the leading edge; nan without one
     clipped: bool  # a channel sat at its ADC's end: the peaks are bounds, not values
 
-    def as_record(self) -> dict[str, float | bool]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
 
 def _smooth(x: np.ndarray) -> np.ndarray:
     """A centred moving average of SMOOTH samples (the ends keep their partial windows)."""
@@ -76,7 +73,8 @@ def summarize(top: Waveform, sense: Waveform, r_sense: float,
             if g_after > rise * g_before:
                 vth = float(vs[k_start:k_jump + 1].max())
                 t_switch = (k_jump - k_start) * top.dt
-    return PulseTransient(peak_current=float(np.abs(_smooth(current)).max()),
-                          peak_cell_voltage=float(np.abs(_smooth(v_cell)).max()), energy=energy,
+    # the smoothed, sign-corrected traces above serve the peaks too
+    return PulseTransient(peak_current=float(np.abs(cur).max()),
+                          peak_cell_voltage=float(np.abs(vs).max()), energy=energy,
                           threshold_voltage=vth, switching_time=t_switch,
                           clipped=top.clipped or sense.clipped)

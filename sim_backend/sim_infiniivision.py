@@ -78,7 +78,6 @@ class SimInfiniiVision(ScpiInstrument):
         self.acq_type = "NORM"
         self.wav_source, self.wav_format, self.byteorder, self.unsigned = 1, "BYTE", "MSBF", True
         self.points_mode, self.points = "NORM", 1000
-        self.triggers = 0
 
     # -- acquisition -----------------------------------------------------------------------
 
@@ -110,7 +109,6 @@ class SimInfiniiVision(ScpiInstrument):
                 yinc[ch], yorg[ch] = c.scale / FRONT_END.codes_per_division, c.offset
         self.acq = _Acquisition(t0=left, dt=dt, codes=codes, yinc=yinc, yorg=yorg)
         self.ter, self.armed, self.running = True, False, False
-        self.triggers += 1
 
     # -- waveform read-out -----------------------------------------------------------------
 

@@ -41,7 +41,6 @@ class SimKeysight11713C(ScpiInstrument):
         self.bench, self.channel = bench, channel
         self.idn = "Keysight Technologies,11713C,MY00000000,2.1"
         self.closed: set[str] = set()
-        self.operations = 0  # relay movements, for tests
         self._route()
         c = self.command
         c("ROUTe CLOSe", set=lambda p: self._set(parse_channels(p), True),
@@ -53,13 +52,10 @@ class SimKeysight11713C(ScpiInstrument):
 
     def reset(self) -> None:
         self.closed = set()
-        if hasattr(self, "bench"):
-            self._route()
+        self._route()
 
     def _set(self, channels: list[str], close: bool) -> None:
         for ch in channels:
-            if (ch in self.closed) != close:
-                self.operations += 1
             (self.closed.add if close else self.closed.discard)(ch)
         self._route()
 

@@ -36,7 +36,6 @@ class SimKeysight33500B(ScpiInstrument):
             raise ValueError(f"model {model!r}: use one of {', '.join(MODELS)}")
         self.bench, self.model, self.spec = bench, model, SPECS[MODELS[model]]
         self.idn = f"Keysight Technologies,{model},MY00000000,4.03-1.19-2.00-52-00"
-        self.triggers = 0  # pulses fired, for tests
         self.reset()
         self._register()
 
@@ -147,7 +146,6 @@ class SimKeysight33500B(ScpiInstrument):
         self.bench.fire(GeneratorPulse(base=base, top=top, width=self.width,
                                        leading=self.leading, trailing=self.trailing,
                                        count=self.burst_count, period=self.period))
-        self.triggers += 1
 
     # -- command table ---------------------------------------------------------------------
 

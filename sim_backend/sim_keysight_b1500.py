@@ -54,7 +54,6 @@ class SimKeysightB1500:
         self.bench = bench
         self.port = SmuPort(bench)
         self.errors: deque[int] = deque(maxlen=100)
-        self.pulses = 0  # SRP runs that fired, for tests
         self.reset()
 
     def reset(self) -> None:
@@ -203,7 +202,6 @@ class SimKeysightB1500:
         self.bench.fire(GeneratorPulse(base=base * emf, top=peak * emf, width=width,
                                        leading=lead, trailing=trail, count=self.count,
                                        period=self.period))
-        self.pulses += 1
 
     def _spot(self, head: str) -> str:
         kind, level, comp = self.force
