@@ -155,6 +155,7 @@ def test_pymeasure_dsox1102g_reads_what_our_driver_reads(served):
         # PyMeasure writes the timebase with %f (6 decimals): 50 ns/div goes out as
         # ":TIMebase:SCALe 0.000000", which the instrument refuses as out of range
         scope.timebase_scale = 50e-9
+        scope.ask("*OPC?")  # its own connection has run the write before the queue is read
         assert [e.split(",")[0] for e in queue.drain()] == ["-222"]
         ours.configure_timebase(50e-9)
         ours.configure_trigger(1, 0.3)
