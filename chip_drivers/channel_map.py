@@ -75,3 +75,42 @@ class ChannelMap(BaseModel):
                       channel_cols: int) -> np.ndarray:
         r, c = np.divmod(np.asarray(logical_flat), logical_cols)
         return np.asarray(self.rows)[r] * channel_cols + np.asarray(self.cols)[c]
+
+
+class DevicePins(BaseModel):
+    """Where discrete devices' two terminals are on a switch matrix's columns (1-based):
+    device k's top (driven) terminal on ``pins[k][0]``, its bottom (sense, or SMU LO) terminal
+    on ``pins[k][1]``. Devices may share a pad, such as a common bottom electrode, but never
+    the same pair of pads: routing one would put the other in parallel with it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pins: list[tuple[int, int]]
+
+    @model_validator(mode="after")
+    def _routable(self) -> DevicePins:
+        if not self.pins:
+            raise ValueError("give at least one device's (top, bottom) columns")
+        seen: dict[frozenset[int], int] = {}
+        for k, (top, bottom) in enumerate(self.pins):
+            if min(top, bottom) < 1:
+                raise ValueError(f"device {k}: matrix columns count from 1, got "
+                                 f"({top}, {bottom})")
+            if top == bottom:
+                raise ValueError(f"device {k}: top and bottom both on column {top} would "
+                                 "short the source through the matrix")
+            pair = frozenset((top, bottom))
+            if pair in seen:
+                raise ValueError(f"device {k}: devices {seen[pair]} and {k} are on the same "
+                                 f"pads ({top}, {bottom}); routing one would connect both")
+            seen[pair] = k
+        return self
+
+    def __len__(self) -> int:
+        return len(self.pins)
+
+    def check_fits(self, matrix_cols: int) -> None:
+        worst = max(max(p) for p in self.pins)
+        if worst > matrix_cols:
+            raise ValueError(f"column {worst} does not exist (the matrix has {matrix_cols} "
+                             "columns)")

@@ -1,10 +1,18 @@
-"""PulsedDeviceChip: one device on a nanosecond pulse bench. A pulse generator drives the cell
-through a series resistor, an oscilloscope records the top of the cell and a sense resistor
-below it, and a path switch hands the cell to an SMU for reads::
+"""PulsedDeviceChip: one device, or a few behind a switch matrix, on a nanosecond pulse bench.
+A pulse generator drives the cell through a series resistor, an oscilloscope records the top
+of the cell and a sense resistor below it, and a path switch hands the cell to an SMU for
+reads::
 
     generator ─ R_out ─ R_series ─┬─ cell ─┬─ R_sense ─ ground        (pulse path)
                                  CH1      CH2
     SMU ─────────────────────────── cell ─────────── SMU LO          (read path)
+
+With a matrix (a Keithley 707B), its row 1 is the bench's top node and row 2 its bottom node,
+on either path, and device k is routed by closing (1, top_k) and (2, bottom_k) (``DevicePins``).
+The chip is then ``len(pins)`` × 1: device k is cell (k, 0), and every operation on a
+selection visits its devices one at a time. Relays move only with every output off, and the
+matrix settles (``settle_s``) before anything is sourced. The matrix is in the pulse path, so
+its card's bandwidth shapes the edges the cell sees: use a card rated for the pulse.
 
 ``pulse`` amplitudes are the generator's open-circuit levels (what a bench engineer sets on
 its front panel with the load set to high impedance); what the cell gets is a divider of
@@ -35,16 +43,19 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from xbarlab.chip_drivers.base import Chip, ChipInfo, MVMResult, WallClock
+from xbarlab.chip_drivers.channel_map import DevicePins
 from xbarlab.chip_drivers.identity import ChipIdentity
 from xbarlab.chip_drivers.transient import PulseTransient, summarize
 from xbarlab.instruments.digitizer import Digitizer, Waveform
-from xbarlab.instruments.errors import SafetyLimitError
+from xbarlab.instruments.errors import ProtocolError, SafetyLimitError
+from xbarlab.instruments.keithley707b import Keithley707B
 from xbarlab.instruments.path_switch import PathSwitch
 from xbarlab.instruments.pulse_source import PulseShape, PulseSource
 from xbarlab.instruments.safety import SafetyLimits
 from xbarlab.instruments.smu import SMU
 
 PulseHook = Callable[[PulseTransient, Waveform, Waveform], None]
+TOP_ROW, BOTTOM_ROW = 1, 2  # matrix rows wired to the bench's top and bottom nodes
 
 
 class PulseCircuit(BaseModel):
@@ -81,17 +92,31 @@ class PulsedDeviceChip(WallClock, Chip):
     def __init__(self, source: PulseSource, scope: Digitizer, smu: SMU, switch: PathSwitch,
                  circuit: PulseCircuit | None = None, *, technology: str = "pcm",
                  identity: ChipIdentity | None = None, limits: SafetyLimits | None = None,
-                 on_pulse: PulseHook | None = None, keep_waveforms: bool = False):
+                 on_pulse: PulseHook | None = None, keep_waveforms: bool = False,
+                 matrix: Keithley707B | None = None, pins: DevicePins | None = None):
+        """``matrix`` and ``pins``: the switch matrix and where each device is on it (both or
+        neither)."""
         self.source, self.scope, self.smu, self.switch = source, scope, smu, switch
         self.circuit = circuit = circuit or PulseCircuit()
         for name in ("top_channel", "sense_channel"):
             ch = getattr(circuit, name)
             if ch > scope.channels:
                 raise ValueError(f"{name} {ch}: the scope has {scope.channels} channels")
-        self.info = ChipInfo(rows=1, cols=1, technology=technology,
+        if (matrix is None) != (pins is None):
+            raise ValueError("pins: give the matrix and the devices' pins on it together")
+        if matrix is not None:
+            if matrix.rows < BOTTOM_ROW:
+                raise ValueError(f"matrix: rows {TOP_ROW} and {BOTTOM_ROW} carry the bench's "
+                                 f"nodes; this one has {matrix.rows}")
+            pins.check_fits(matrix.cols)
+        self.matrix, self.pins = matrix, pins
+        self._device: int | None = None  # the device the matrix routes now
+        devices = len(pins) if pins is not None else 1
+        where = f", {devices} devices behind a switch matrix" if matrix is not None else ""
+        self.info = ChipInfo(rows=devices, cols=1, technology=technology,
                              identity=identity or ChipIdentity(),
                              limits=limits or SafetyLimits(), description="pulse bench: "
-                             "pulse generator, oscilloscope, path switch and SMU")
+                             f"pulse generator, oscilloscope, path switch and SMU{where}")
         self.on_pulse = on_pulse
         self.keep_waveforms = keep_waveforms
         self.transients: list[PulseTransient] = []
@@ -141,12 +166,33 @@ class PulsedDeviceChip(WallClock, Chip):
 
     # -- paths -------------------------------------------------------------------------------
 
-    def _route(self, path: Literal["pulse", "smu"]) -> None:
-        if self.switch.path == path:
+    def _route(self, path: Literal["pulse", "smu"], device: int = 0) -> None:
+        """Put ``device`` on ``path``: every output off first, then the matrix (with its
+        settle time) and the path switch, each only if it must move."""
+        routed = self.matrix is None or self._device == device
+        if self.switch.path == path and routed:
             return
         self.source.output_off()
         self.smu.output_off()
-        self.switch.select(path)
+        if not routed:
+            self._device = None  # until both relays are closed
+            self.matrix.open_all()
+            top, bottom = self.pins.pins[device]
+            wanted = {(TOP_ROW, top), (BOTTOM_ROW, bottom)}
+            self.matrix.close(sorted(wanted))
+            # read back, as the path switch does: a relay that did not move must not put a
+            # pulse on the wrong device (and the answer means the relays have switched)
+            closed = self.matrix.closed()
+            if closed != wanted:
+                raise ProtocolError(f"matrix: routing device {device} asked for crosspoints "
+                                    f"{sorted(wanted)}, reads back {sorted(closed)}")
+            time.sleep(self.matrix.settle_s)
+            self._device = device
+        if self.switch.path != path:
+            self.switch.select(path)
+
+    def _devices(self, sel) -> np.ndarray:
+        return np.arange(self.info.rows) if sel is None else np.asarray(sel)
 
     # -- operations --------------------------------------------------------------------------
 
@@ -168,14 +214,16 @@ class PulsedDeviceChip(WallClock, Chip):
         self.scope.configure_trigger(c.top_channel, sign * 0.3 * a, rising=sign > 0)
         self._scope_setup = setup
 
-    def pulse_once(self, amplitude: float, width: float) -> PulseTransient:
-        """One checked pulse, captured and summarized."""
+    def pulse_once(self, amplitude: float, width: float, device: int = 0) -> PulseTransient:
+        """One checked pulse on ``device`` (cell (device, 0)), captured and summarized."""
+        if not 0 <= device < self.info.rows:
+            raise ValueError(f"device {device!r}: this bench has devices 0..{self.info.rows - 1}")
         shape = self.pulse_shape(amplitude, width)
         self._check_pulses(np.array([shape.amplitude]), np.array([shape.width]))
-        return self._fire(shape)
+        return self._fire(shape, int(device))
 
-    def _fire(self, shape: PulseShape) -> PulseTransient:
-        self._route("pulse")
+    def _fire(self, shape: PulseShape, device: int = 0) -> PulseTransient:
+        self._route("pulse", device)
         try:
             if self.source.shape != shape:
                 self.source.configure(shape)
@@ -194,44 +242,50 @@ class PulsedDeviceChip(WallClock, Chip):
             raise
         transient = summarize(top, sense, c.r_sense)
         self.transients.append(transient)
-        self._pending.append((time.time(), shape, transient, top, sense))
+        self._pending.append((time.time(), device, shape, transient, top, sense))
         if self.on_pulse is not None:
             self.on_pulse(transient, top, sense)
         return transient
 
     def _pulse(self, sel, amp, width):
-        for a, w in zip(np.ravel(amp), np.ravel(width), strict=True):
-            self._fire(self.pulse_shape(a, w))
+        for d, a, w in zip(self._devices(sel), np.ravel(amp), np.ravel(width), strict=True):
+            self._fire(self.pulse_shape(a, w), int(d))
 
     def _read(self, sel, v_read):
-        self._route("smu")
+        out = []
+        compliance = min(self.circuit.read_compliance, self.info.limits.max_current)
         try:
-            self.smu.source_voltage(v_read, min(self.circuit.read_compliance,
-                                                self.info.limits.max_current))
-            self.smu.output_on()
-            g = self.smu.measure_current() / v_read
+            for d in self._devices(sel):
+                self._route("smu", int(d))
+                self.smu.source_voltage(v_read, compliance)
+                self.smu.output_on()
+                out.append(self.smu.measure_current() / v_read)
         finally:
             self.smu.safe_off()
-        return np.array([g])
+        return np.array(out)
 
     def _mvm(self, inputs, v_read):
-        g = float(self._read(None, v_read)[0])
+        g = self._read(None, v_read)  # one per device: the chip is devices × 1
         volts = inputs * v_read
-        return MVMResult(currents=volts * g, energy=float((volts**2).sum() * g))
+        return MVMResult(currents=volts @ g[:, None],
+                         energy=float(((volts**2) @ g).sum()))
 
     sweep_limits_current = True
 
     def _iv_sweep(self, flat, volts, step_s, compliance):
-        self._route("smu")
+        self._route("smu", int(flat))
         try:
             return self.smu.sweep_voltage_list(volts, compliance, delay=step_s).measured
         finally:
             self.smu.safe_off()
 
     def _cycle(self, sel, n, set_amp, set_w, reset_amp, reset_w) -> None:
-        for _ in range(n):
-            self._fire(self.pulse_shape(set_amp, set_w))
-            self._fire(self.pulse_shape(reset_amp, reset_w))
+        set_shape = self.pulse_shape(set_amp, set_w)
+        reset_shape = self.pulse_shape(reset_amp, reset_w)
+        for d in self._devices(sel):  # one device's cycles, then the next: the relays
+            for _ in range(n):  # move once per device, not twice per cycle
+                self._fire(set_shape, int(d))
+                self._fire(reset_shape, int(d))
 
     record_units = {  # noqa: RUF012
         "pulses": {"pulse_time": "s", "amplitude": "V", "width": "s", "leading": "s",
@@ -246,27 +300,33 @@ class PulsedDeviceChip(WallClock, Chip):
             return {}
         fields = list(PulseTransient.__dataclass_fields__)
         pulses = {"pulse_time": np.array([p[0] for p in pending]),
-                  **{k: np.array([getattr(p[1], k) for p in pending], np.float64)
+                  "device": np.array([p[1] for p in pending], np.int32),
+                  **{k: np.array([getattr(p[2], k) for p in pending], np.float64)
                      for k in ("amplitude", "width", "leading", "trailing")},
-                  **{k: np.array([getattr(p[2], k) for p in pending]) for k in fields}}
+                  **{k: np.array([getattr(p[3], k) for p in pending]) for k in fields}}
         out = {"pulses": pulses}
         if self.keep_waveforms:
             out["waveforms"] = {
-                "pulse_time": np.concatenate([np.full(len(p[3]), p[0]) for p in pending]),
-                "time": np.concatenate([p[3].times for p in pending]).astype(np.float32),
-                "v_top": np.concatenate([p[3].volts for p in pending]).astype(np.float32),
-                "v_sense": np.concatenate([p[4].volts for p in pending]).astype(np.float32)}
+                "pulse_time": np.concatenate([np.full(len(p[4]), p[0]) for p in pending]),
+                "time": np.concatenate([p[4].times for p in pending]).astype(np.float32),
+                "v_top": np.concatenate([p[4].volts for p in pending]).astype(np.float32),
+                "v_sense": np.concatenate([p[5].volts for p in pending]).astype(np.float32)}
         return out
 
     def provenance(self) -> dict:
         return {**super().provenance(), "circuit": self.circuit.model_dump(),
                 "pulse_source": self.source.snapshot(), "digitizer": self.scope.snapshot(),
-                "smu": self.smu.snapshot(), "path_switch": self.switch.snapshot()}
+                "smu": self.smu.snapshot(), "path_switch": self.switch.snapshot(),
+                **({"matrix": self.matrix.snapshot(), "device_pins": self.pins.pins}
+                   if self.matrix is not None else {})}
 
     def safe_off(self) -> None:
         self.source.safe_off()
         self.smu.safe_off()
         self.scope.safe_off()
+        if self.matrix is not None:  # outputs are off: the relays may open
+            self._device = None
+            self.matrix.open_all()
 
     def on_close(self, fn: Callable[[], object]) -> None:
         """Call ``fn`` when the chip closes, after the outputs are off (last added, first)."""

@@ -10,9 +10,11 @@ pulse it fires (``pulse_once``, see xbarlab.chip_drivers.pulsed_device).
 - **Threshold switching** (``threshold_switching``): RESET, then a pulse of every amplitude;
   the snapback gives V_th and the delay of the switching, repeated for their distributions.
 
-Every point records: amplitude, width, repeat, the conductance before and after the measured
-pulse, and the pulse's peak current, peak cell voltage, energy, threshold voltage and
-switching time (NaN where there was no snapback). A step is ``points_per_step`` points.
+Every point records: the device, amplitude, width, repeat, the conductance before and after the
+measured pulse, and the pulse's peak current, peak cell voltage, energy, threshold voltage and
+switching time (NaN where there was no snapback). A step is ``points_per_step`` points. On a
+bench with several devices behind a matrix (``devices``: which, default all), each device is
+measured through in turn, so the relays move once per device.
 """
 
 from __future__ import annotations
@@ -44,6 +46,18 @@ class _PulsedConfig(BaseModel):
     repeats: int = Field(1, ge=1, le=100_000, description="times each point is measured")
     v_read: Volts = Field(0.2, gt=0, description="SMU read voltage, V")
     points_per_step: int = Field(10, ge=1, le=100_000, description="points committed together")
+    devices: list[int] | None = Field(None, min_length=1, max_length=72, description="devices "
+                                      "measured, in order (default: every device of the bench)")
+
+    @field_validator("devices")
+    @classmethod
+    def _distinct(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            if min(v) < 0:
+                raise ValueError(f"device {min(v)}: devices count from 0")
+            if len(set(v)) != len(v):
+                raise ValueError("a device is listed twice")
+        return v
 
     @field_validator("amplitudes")
     @classmethod
@@ -92,12 +106,24 @@ class PulsedState:
 
 
 def require_capture(chip: Chip, protocol: str):
-    """The chip's ``pulse_once``: one checked pulse, returning its captured transient."""
+    """The chip's ``pulse_once``: one checked pulse on a device, returning its captured
+    transient."""
     fire = getattr(chip, "pulse_once", None)
     if fire is None:
         raise ValueError(f"{protocol} needs a chip that captures its pulses (a pulse bench, "
                          f"target.pulsed_device); {type(chip).__name__} does not")
     return fire
+
+
+def measured_devices(chip: Chip, devices: list[int] | None) -> list[int]:
+    """The devices a step measures: ``devices``, each checked against the bench's."""
+    n = chip.shape[0]
+    if devices is None:
+        return list(range(n))
+    bad = [d for d in devices if d >= n]
+    if bad:
+        raise ValueError(f"device {bad[0]}: this bench has devices 0..{n - 1}")
+    return list(devices)
 
 
 class _PulsedSweep(Protocol[PulsedState]):
@@ -106,49 +132,61 @@ class _PulsedSweep(Protocol[PulsedState]):
 
     def __init__(self, cfg):
         self.cfg = cfg
+        self._total: int | None = None  # points over every device, known once on a chip
 
     def points(self) -> list[tuple[float, float, int]]:
-        """(amplitude, width, repeat) of every point, in measurement order."""
+        """(amplitude, width, repeat) of every point of one device, in measurement order."""
         raise NotImplementedError
+
+    def schedule(self, chip: Chip) -> list[tuple[int, float, float, int]]:
+        """(device, amplitude, width, repeat) of every point, in measurement order."""
+        return [(d, *p) for d in measured_devices(chip, self.cfg.devices)
+                for p in self.points()]
 
     def prepare(self) -> tuple[float, float]:
         """The pulse that puts the cell in its starting state before each point."""
         raise NotImplementedError
 
     def estimated_rows(self, shape: tuple[int, int]) -> int:
-        return len(self.points())
+        devices = len(self.cfg.devices) if self.cfg.devices is not None else shape[0]
+        return devices * len(self.points())
 
     def start(self, chip: Chip) -> PulsedState:
         require_capture(chip, self.name)
+        measured_devices(chip, self.cfg.devices)
+        self._total = len(self.schedule(chip))
         return PulsedState()
 
     def progress(self, st: PulsedState) -> Progress:
-        n = len(self.points())
+        n = self._total if self._total is not None else len(self.points())
         return Progress(st.done, n, f"{st.done}/{n} points")
 
     def steps(self, chip: Chip, st: PulsedState) -> Iterator[StepRecords]:
         fire = require_capture(chip, self.name)
-        points = self.points()
+        points = self.schedule(chip)
+        self._total = len(points)
         prep_amp, prep_width = self.prepare()
         v_read = self.cfg.v_read
         while st.done < len(points):
             batch = points[st.done:st.done + self.cfg.points_per_step]
-            cols: dict[str, list] = {k: [] for k in ("amplitude", "width", "repeat", "g_before",
-                                                     "g_after", *TRANSIENT_FIELDS)}
-            for amplitude, width, repeat in batch:
-                fire(prep_amp, prep_width)
-                g_before = float(chip.read(None, v_read)[0, 0])
-                t = fire(amplitude, width)
-                g_after = float(chip.read(None, v_read)[0, 0])
-                for k, v in (("amplitude", amplitude), ("width", width), ("repeat", repeat),
-                             ("g_before", g_before), ("g_after", g_after)):
+            cols: dict[str, list] = {k: [] for k in ("device", "amplitude", "width", "repeat",
+                                                     "g_before", "g_after", *TRANSIENT_FIELDS)}
+            for device, amplitude, width, repeat in batch:
+                cell = np.array([device])
+                fire(prep_amp, prep_width, device)
+                g_before = float(chip.read_selected(cell, v_read)[0])
+                t = fire(amplitude, width, device)
+                g_after = float(chip.read_selected(cell, v_read)[0])
+                for k, v in (("device", device), ("amplitude", amplitude), ("width", width),
+                             ("repeat", repeat), ("g_before", g_before), ("g_after", g_after)):
                     cols[k].append(v)
                 for k in TRANSIENT_FIELDS:
                     cols[k].append(getattr(t, k))
             st.done += len(batch)
             rec = StepRecords(summary={"points": st.done})
-            rec.add(self.table, {k: np.asarray(v, np.int32 if k == "repeat" else np.float64)
-                                 for k, v in cols.items()}, UNITS)
+            rec.add(self.table, {k: np.asarray(v, np.int32 if k in ("device", "repeat")
+                                               else np.float64) for k, v in cols.items()},
+                    UNITS)
             yield rec
 
 

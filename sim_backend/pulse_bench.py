@@ -12,6 +12,13 @@ is integrated on a fine time grid (:mod:`xbarlab.sim_backend.pulsed_cell`) into 
 :class:`AnalogRecord` of both node voltages, which every armed simulated scope digitizes in its
 own way (bandwidth, noise, ADC). The SMU reaches the cell only while the path switch is on the
 SMU side; the generator only while it is on the pulse side.
+
+A bench may hold several devices behind a switch matrix (a simulated Keithley 707B): row 1
+carries the bench's top node (generator side, or the SMU's HI), row 2 its bottom node (sense
+resistor, or the SMU's LO), and device k is in circuit when its two pins are closed on those
+rows. Nothing routed is an open circuit. Two devices routed at once would be in parallel, a
+wiring the fine-grid model does not solve: the bench then drives neither and counts it in
+``misrouted`` (the chip driver never routes two).
 """
 
 from __future__ import annotations
@@ -24,6 +31,11 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from xbarlab.sim_backend.pulsed_cell import CellModel, PulsedCell, PulsedPCM
+
+TOP_ROW, BOTTOM_ROW = 1, 2  # matrix rows of the bench's two nodes
+# the fields a device-to-device spread varies (log-normally, each device its own draw)
+VARIED = {"pcm": ("g_set", "g_reset", "v_th0", "r_th", "tau_x"),
+          "rram": ("g_on", "g_off", "v0")}
 
 MAX_STEPS = 2_000_000  # fine-grid steps of one record (a 200 µs pulse at 0.1 ns)
 
@@ -99,21 +111,64 @@ class AnalogRecord:
 Listener = Callable[[AnalogRecord], None]
 
 
+def device_models(model: CellModel, n: int, spread: float,
+                  rng: np.random.Generator) -> list[CellModel]:
+    """``n`` devices of one design: each of the VARIED fields scaled by its own log-normal
+    factor of relative spread ``spread`` (0: identical devices)."""
+    if n == 1 or spread == 0:
+        return [model] * n
+    fields = VARIED[model.kind]
+    return [model.model_copy(update={f: getattr(model, f) * math.exp(
+        spread * float(rng.standard_normal())) for f in fields}) for _ in range(n)]
+
+
 class PulseBench:
-    """The shared state of a simulated pulse bench."""
+    """The shared state of a simulated pulse bench: its circuit, its device(s) and, with more
+    than one device, the matrix that routes them (:meth:`wire_matrix`)."""
 
     def __init__(self, cell: CellModel | None = None, circuit: BenchCircuit | None = None,
-                 state: float = 1.0, seed: int = 0):
+                 state: float = 1.0, seed: int = 0, *, devices: int = 1, spread: float = 0.05):
+        if devices < 1:
+            raise ValueError(f"devices {devices!r}: a bench holds at least one")
         self.rng = np.random.default_rng(seed)
         # reads draw their noise from a stream of their own: how many reads an SMU takes
         # depends on wall-clock time, which must not shift the cell's own random draws
         self.read_rng = np.random.default_rng([seed, 1])
-        self.cell = PulsedCell(cell or PulsedPCM(), state, self.rng)
+        models = device_models(cell or PulsedPCM(), devices, spread,
+                               np.random.default_rng([seed, 2]))
+        self.cells = [PulsedCell(m, state, self.rng) for m in models]
         self.circuit = circuit or BenchCircuit()
         self.path: Literal["pulse", "smu", "open"] = "open"
         self.listeners: list[Listener] = []
         self.records = 0  # pulses fired, for tests
+        self.misrouted = 0  # pulses and reads with more than one device routed
         self.last: AnalogRecord | None = None
+        self._matrix = None
+        self._pins: list[tuple[int, int]] = []
+
+    def wire_matrix(self, matrix, pins: list[tuple[int, int]]) -> None:
+        """Put the devices behind ``matrix`` (anything with ``closed``, a set of (row, column)
+        crosspoints): device k's top terminal on column ``pins[k][0]``, its bottom on
+        ``pins[k][1]``."""
+        if len(pins) != len(self.cells):
+            raise ValueError(f"pins: {len(pins)} pairs for {len(self.cells)} devices")
+        self._matrix, self._pins = matrix, [(int(t), int(b)) for t, b in pins]
+
+    def routed(self) -> list[int]:
+        """The devices in circuit now."""
+        if self._matrix is None:
+            return [0]
+        closed = self._matrix.closed
+        return [k for k, (top, bottom) in enumerate(self._pins)
+                if (TOP_ROW, top) in closed and (BOTTOM_ROW, bottom) in closed]
+
+    @property
+    def cell(self) -> PulsedCell | None:
+        """The device in circuit, or None (nothing routed, or a misrouting)."""
+        routed = self.routed()
+        if len(routed) > 1:
+            self.misrouted += 1
+        return self.cells[routed[0]] if len(routed) == 1 else None
 
     def fire(self, pulse: GeneratorPulse) -> AnalogRecord:
         """The generator was triggered: the cell sees the pulse when it is on the pulse path;
@@ -127,8 +182,9 @@ class PulseBench:
         t = -pre + dt * np.arange(math.ceil(span / dt))
         emf = pulse.emf(t)
         c = self.circuit
-        if self.path == "pulse":
-            current, v_cell, k = self.cell.drive(dt, emf, c.r_external)
+        cell = self.cell if self.path == "pulse" else None
+        if cell is not None:
+            current, v_cell, k = cell.drive(dt, emf, c.r_external)
             switched = t[k] if k >= 0 else math.nan
         else:  # the cell is switched away: no current, CH1 sees the open-circuit level
             current, v_cell, switched = np.zeros_like(t), emf.copy(), math.nan
@@ -154,19 +210,24 @@ class SmuPort:
     def __init__(self, bench: PulseBench):
         self.bench = bench
 
+    def _cell(self) -> PulsedCell | None:
+        return self.bench.cell if self.bench.path == "smu" else None
+
     @property
     def connected(self) -> bool:
-        return self.bench.path == "smu"
+        return self._cell() is not None
 
     @property
     def conductance(self) -> float:
-        return self.bench.cell.conductance if self.connected else 1e-12
+        cell = self._cell()
+        return cell.conductance if cell is not None else 1e-12
 
     def switches(self, volts: float, duration_s: float) -> bool:
-        return self.connected and self._disturbs(volts)
+        cell = self._cell()
+        return cell is not None and self._disturbs(cell, volts)
 
-    def _disturbs(self, volts: float) -> bool:
-        cell = self.bench.cell
+    @staticmethod
+    def _disturbs(cell: PulsedCell, volts: float) -> bool:
         if isinstance(cell.model, PulsedPCM):  # near threshold, or enough to heat it
             vth = cell.threshold_voltage
             return abs(volts) >= 0.8 * (cell.model.v_hold if math.isnan(vth) else
@@ -174,10 +235,10 @@ class SmuPort:
         return abs(volts) > 0.5  # RRAM: sinh(0.5 V / v0) is where its state starts to move
 
     def current(self, volts: float, duration_s: float) -> float:
-        if not self.connected:
+        cell = self._cell()
+        if cell is None:
             return 0.0
-        cell = self.bench.cell
-        if volts and duration_s > 0 and self._disturbs(volts):
+        if volts and duration_s > 0 and self._disturbs(cell, volts):
             span = min(duration_s, self.DC_SIMULATED)
             n = max(int(span / 0.1e-9), 1)
             i, _, _ = cell.drive(span / n, np.full(n, volts), 1.0)

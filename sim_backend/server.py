@@ -105,19 +105,28 @@ class InstrumentServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 SMUS = ("keithley2450", "keithley2600", "b2900", "b2902a", "b2962a")
 # the pulse-bench instruments share one simulated cell
-BENCH_INSTRUMENTS = ("33500b", "33600a", "b1500", "infiniivision", "mso", "11713c")
+BENCH_INSTRUMENTS = ("33500b", "33600a", "b1500", "infiniivision", "mso", "11713c", "707b")
 INSTRUMENTS = SMUS + BENCH_INSTRUMENTS
 
 
-def make_bench(device: str = "pcm", seed: int = 0, state: float = 1.0):
-    """The pulse bench the BENCH_INSTRUMENTS share, with one ``pcm`` or ``rram`` cell."""
+def default_pins(devices: int) -> list[tuple[int, int]]:
+    """The simulated matrix's wiring unless told otherwise: device k's top terminal on column
+    2k+1, its bottom on column 2k+2."""
+    return [(2 * k + 1, 2 * k + 2) for k in range(devices)]
+
+
+def make_bench(device: str = "pcm", seed: int = 0, state: float = 1.0, devices: int = 1,
+               spread: float = 0.05):
+    """The pulse bench the BENCH_INSTRUMENTS share, with ``devices`` ``pcm`` or ``rram``
+    cells (several differ by ``spread``, see pulse_bench.device_models)."""
     from xbarlab.sim_backend.pulse_bench import PulseBench
     from xbarlab.sim_backend.pulsed_cell import PulsedPCM, PulsedRRAM
 
     kind = device.strip().lower()
     if kind not in ("pcm", "rram"):
         raise ValueError(f"device {device!r}: a pulse bench holds a pcm or rram cell")
-    return PulseBench(PulsedPCM() if kind == "pcm" else PulsedRRAM(), state=state, seed=seed)
+    return PulseBench(PulsedPCM() if kind == "pcm" else PulsedRRAM(), state=state, seed=seed,
+                      devices=devices, spread=spread)
 
 
 def make_instrument(name: str, dut=None, *, bench=None):
@@ -156,31 +165,46 @@ def make_instrument(name: str, dut=None, *, bench=None):
         from xbarlab.sim_backend.sim_keysight_11713c import SimKeysight11713C
 
         return SimKeysight11713C(bench)
+    if name == "707b":
+        from xbarlab.sim_backend.sim_keithley707b import SimKeithley707B
+
+        return SimKeithley707B(slots=2)
     raise ValueError(f"instrument {name!r}: use one of {', '.join(INSTRUMENTS)}")
 
 
 def serve_group(names: list[str], device: str, seed: int, host: str = "127.0.0.1",
-                port: int = 0, latency_s: float = 0.0) -> list[InstrumentServer]:
+                port: int = 0, latency_s: float = 0.0, *, devices: int = 1,
+                pins: list[tuple[int, int]] | None = None,
+                spread: float = 0.05) -> list[InstrumentServer]:
     """One server per instrument (ports from ``port`` up, or any free ones when 0). Pulse-bench
     instruments share one bench and one lock; an SMU served with them reads the bench's cell.
     Without a path switch (11713c, or the b1500's selector) among them the cell stays on the
-    pulse path."""
+    pulse path. With a 707b the bench's ``devices`` sit behind it at ``pins`` (default:
+    :func:`default_pins`); more than one device needs it."""
     from xbarlab.sim_backend.dut import make_dut
 
     for name in names:
         if name not in INSTRUMENTS:
             raise ValueError(f"instrument {name!r}: use one of {', '.join(INSTRUMENTS)}")
+    routed = "707b" in names
+    if devices > 1 and not routed:
+        raise ValueError(f"devices {devices}: several devices need a switch matrix to route "
+                         "them (serve the 707b too)")
+    if pins is not None and len(pins) != devices:
+        raise ValueError(f"pins: {len(pins)} pairs for {devices} devices")
     bench = lock = None
     if any(n in BENCH_INSTRUMENTS for n in names):
         from xbarlab.sim_backend.pulse_bench import SmuPort
 
-        bench, lock = make_bench(device, seed), threading.Lock()
+        bench, lock = make_bench(device, seed, devices=devices, spread=spread), threading.Lock()
         bench.path = "pulse"
     servers: list[InstrumentServer] = []
     try:
         for k, name in enumerate(names):
             if name in BENCH_INSTRUMENTS:
                 sim = make_instrument(name, bench=bench)
+                if name == "707b":
+                    bench.wire_matrix(sim, pins or default_pins(devices))
             else:
                 sim = make_instrument(name, SmuPort(bench) if bench else make_dut(device, seed))
             servers.append(InstrumentServer(sim, host, port + k if port else 0, latency_s,

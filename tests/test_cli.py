@@ -109,7 +109,8 @@ def test_unknown_command_is_a_usage_error():
     [(["--instrument", "hp4156"], "instrument 'hp4156'"),
      (["--instrument", "keithley2450", "--device", "resistor:abc"], "resistance must be"),
      (["--instrument", "b2900", "--device", "flash"], "use resistor:OHMS, pcm or rram"),
-     (["--instrument", "b2900", "--latency-ms", "-1"], "--latency-ms must be >= 0")],
+     (["--instrument", "b2900", "--latency-ms", "-1"], "--latency-ms must be >= 0"),
+     (["--instrument", "33500b", "--devices", "3"], "several devices need a switch matrix")],
 )
 def test_sim_serve_bad_options_are_one_line(args, message):
     res = xbarlab_cli("sim", "serve", *args)

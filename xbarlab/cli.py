@@ -642,13 +642,16 @@ app.add_typer(weights_app, name="weights")
 def sim_serve(
     instrument: Annotated[list[str], typer.Option(
         help="keithley2450 | keithley2600 | b2900 (B2901A) | b2902a | b2962a | 33500b | "
-             "33600a | b1500 | infiniivision | mso | 11713c; repeat it to serve several "
-             "(pulse-bench instruments then share one simulated cell)")],
+             "33600a | b1500 | infiniivision | mso | 11713c | 707b; repeat it to serve "
+             "several (pulse-bench instruments then share one simulated bench)")],
     port: Annotated[int, typer.Option(help="TCP port of the first (0: any free ports).")] = 0,
     device: Annotated[str, typer.Option(help="resistor:OHMS | pcm | rram")] = "resistor:10e3",
     latency_ms: Annotated[float, typer.Option(help="Delay per exchange, like a real bus.")] = 0.0,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     seed: Annotated[int, typer.Option(help="Seed of a simulated memory device.")] = 0,
+    devices: Annotated[int, typer.Option(help="Devices on the pulse bench, behind the 707b "
+                                         "(device k: top on column 2k+1, bottom on 2k+2).")]
+    = 1,
 ) -> None:
     """Serve simulated instruments over TCP; prints each one's VISA resource string, one per
     line in the order given, and serves until Ctrl-C."""
@@ -661,7 +664,8 @@ def sim_serve(
     if any(n in BENCH_INSTRUMENTS for n in instrument) and device == "resistor:10e3":
         device = "pcm"  # a pulse bench holds a memory cell; pcm unless told otherwise
     try:
-        servers = serve_group(instrument, device, seed, host, port, latency_ms / 1000)
+        servers = serve_group(instrument, device, seed, host, port, latency_ms / 1000,
+                              devices=devices)
     except ValueError as exc:
         raise XbarlabError(f"sim serve: {exc}") from None
     except OSError as exc:

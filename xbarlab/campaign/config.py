@@ -22,9 +22,19 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from xbarlab.campaign.steps import STEP_TYPES, StepSpec
+from xbarlab.chip_drivers.channel_map import DevicePins
 from xbarlab.chip_drivers.identity import ChipIdentity
 from xbarlab.chip_drivers.pulsed_device import PulseCircuit
 from xbarlab.errors import XbarlabError
@@ -72,6 +82,28 @@ class SmuMatrixTarget(_Strict):
     visa_backend: str = "@py"
 
 
+class PulsedMatrix(_Strict):
+    """The switch matrix that puts one of a few devices on the pulse bench (a Keithley 707B):
+    row 1 carries the bench's top node, row 2 its bottom node."""
+
+    resource: str | None = Field(None, description="VISA resource of the matrix (omit with "
+                                 "simulate: a simulated 707B is served)")
+    rows: int = Field(2, ge=2, le=8)
+    cols: int = Field(24, gt=0, le=72)
+    settle_s: Seconds = Field(5e-3, ge=0, le=10, description="wait after the relays move "
+                              "(every output off) before sourcing")
+    devices: list[tuple[int, int]] = Field(min_length=1, max_length=72, description="each "
+                                           "device's (top, bottom) matrix columns, 1-based")
+
+    @field_validator("devices")
+    @classmethod
+    def _pins(cls, v: list[tuple[int, int]], info: ValidationInfo) -> list[tuple[int, int]]:
+        pins = DevicePins(pins=v)
+        if "cols" in info.data:  # validated before: declared first
+            pins.check_fits(info.data["cols"])
+        return v
+
+
 class PulsedDeviceTarget(_Strict):
     """One device on a nanosecond pulse bench (chip_drivers.pulsed_device): a pulse generator,
     an oscilloscope, a path switch and an SMU, each a VISA resource; or, with ``simulate``,
@@ -82,6 +114,8 @@ class PulsedDeviceTarget(_Strict):
     simulate_state: float = Field(1.0, ge=0, le=1, description="the simulated cell's start: "
                                   "crystalline fraction (pcm) or filament (rram), 0..1")
     seed: int = Field(0, ge=0, description="seed of the simulated bench")
+    simulate_spread: float = Field(0.05, ge=0, le=1, description="device-to-device spread "
+                                   "of the simulated devices (relative, log-normal)")
     pulse_source: str | None = Field(None, description="VISA resource of the pulse generator")
     pulse_source_driver: Literal["keysight_33500b", "keysight_33600a",
                                  "keysight_b1500_spgu"] = "keysight_33500b"
@@ -105,17 +139,26 @@ class PulsedDeviceTarget(_Strict):
     trace: bool = Field(False, description="keep every pulse's two waveforms (table waveforms)")
     visa_backend: str = "@py"
     circuit: PulseCircuit = Field(default_factory=PulseCircuit)
+    matrix: PulsedMatrix | None = Field(None, description="a switch matrix with a few devices "
+                                        "behind it (without: one device)")
 
     @model_validator(mode="after")
     def _instruments(self) -> PulsedDeviceTarget:
         names = ("pulse_source", "digitizer", "smu", "path_switch")
         given = [n for n in names if getattr(self, n)]
+        if self.matrix is not None and self.matrix.resource:
+            given.append("matrix.resource")
         if self.simulate and given:
             raise ValueError(f"simulate runs on the simulated bench; drop {given[0]}")
-        if not self.simulate and len(given) != len(names):
-            missing = [n for n in names if n not in given]
+        if not self.simulate and len(given) != len(names) + (self.matrix is not None):
+            missing = [n for n in (*names, "matrix.resource") if n not in given
+                       and (n != "matrix.resource" or self.matrix is not None)]
             raise ValueError(f"give {', '.join(missing)} (VISA resources), or simulate")
         return self
+
+    @property
+    def devices(self) -> int:
+        return len(self.matrix.devices) if self.matrix is not None else 1
 
 
 TARGET_KINDS = ("simulated", "serial", "smu_matrix", "pulsed_device", "twin")

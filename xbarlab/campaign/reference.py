@@ -11,6 +11,7 @@ from pydantic.fields import FieldInfo
 
 from xbarlab.campaign.config import (
     PulsedDeviceTarget,
+    PulsedMatrix,
     SerialTarget,
     SimulatedTarget,
     SmuMatrixTarget,
@@ -83,6 +84,7 @@ def reference_markdown() -> str:
                         ("smu_matrix", SmuMatrixTarget), ("pulsed_device", PulsedDeviceTarget)):
         parts += [f"### `[target.{name}]`", "", table(model), ""]
     parts += ["#### `[target.pulsed_device.circuit]`", "", table(PulseCircuit), ""]
+    parts += ["#### `[target.pulsed_device.matrix]`", "", table(PulsedMatrix), ""]
     parts += ["## `[[steps]]`: one protocol table each", "",
               "`region` (where a step has it) is a table:", "", table(Region), ""]
     for name, model in STEP_TYPES.items():

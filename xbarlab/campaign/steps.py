@@ -30,6 +30,7 @@ from xbarlab.protocols.pulsed import (
     SetTimeMapConfig,
     ThresholdSwitching,
     ThresholdSwitchingConfig,
+    measured_devices,
     require_capture,
 )
 from xbarlab.protocols.read_noise import ReadNoise, ReadNoiseConfig
@@ -314,6 +315,10 @@ class _PulsedStep(StepSpec):
             require_capture(chip, self.protocol_type.name)
         except ValueError as exc:
             raise StepInputError("amplitudes", str(exc)) from None
+        try:
+            measured_devices(chip, self.devices)
+        except ValueError as exc:
+            raise StepInputError("devices", str(exc)) from None
         return self.protocol_type(self.protocol_config(self.config_type))
 
 
