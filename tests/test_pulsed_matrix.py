@@ -305,3 +305,22 @@ def test_sim_serve_puts_the_devices_behind_the_served_matrix():
 def test_several_devices_need_the_matrix_to_be_served():
     with pytest.raises(ValueError, match="several devices need a switch matrix"):
         serve_group(["33500b", "infiniivision"], "pcm", seed=0, devices=2)
+
+
+def test_a_stopped_multi_device_step_resumes_on_the_right_device(tmp_path):
+    text = CAMPAIGN[:CAMPAIGN.index("[[steps]]\n[steps.program_verify]")]
+    cfg = parse_campaign(text)
+    out = tmp_path / "stopped.h5"
+    calls = {"n": 0}
+
+    def stop_after_2() -> bool:  # mid-way through device 0's points (2 of 3 committed)
+        calls["n"] += 1
+        return calls["n"] >= 2
+
+    assert CampaignRunner(cfg, text, out, stop_requested=stop_after_2).run().status == \
+        "interrupted"
+    assert CampaignRunner(cfg, text, out).resume().status == "completed"
+    t = read_table(out, "001_reset_sweep", "reset_sweep")
+    points = sorted(zip(t["device"].values.tolist(), t["amplitude"].values.tolist(),
+                        strict=True))
+    assert points == sorted((d, a) for d in (0, 2) for a in (2.4, 3.2, 3.6))
