@@ -213,3 +213,38 @@ def test_resume_refuses_a_different_campaign(tmp_path):
     assert p.returncode == 2
     assert err == ("xbarlab: error: c.toml: differs from the campaign recorded in c.h5; resume "
                    "it with the same campaign file\n")
+
+
+def test_a_crash_between_runs_resumes_from_the_last_checkpoint_to_identical_records(
+        tmp_path, monkeypatch):
+    """No checkpoint is written when a run ends (the next run's start writes one): a crash in
+    between resumes from an older checkpoint, rolls the finished run back to it and runs its
+    last steps again, giving the records of an uninterrupted campaign."""
+    from xbarlab.protocols.drift import DriftTracking
+
+    text = CAMPAIGN.format(rows=16)
+    text = text[:text.index("[[steps]]\n[steps.read_noise]")]  # program_verify, then drift
+    cfg = parse_campaign(text)
+    reference = tmp_path / "ref.h5"
+    assert CampaignRunner(cfg, text, reference).run().status == "completed"
+
+    start = DriftTracking.start
+
+    def crash(self, chip):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(DriftTracking, "start", crash)
+    out = tmp_path / "crashed.h5"
+    # no checkpoints between the forced ones: the last is program_verify's start
+    runner = CampaignRunner(cfg, text, out, checkpoint_cost_factor=1e12)
+    try:
+        runner.run()
+    except Exception as exc:
+        assert "power cut" in str(exc)
+    info = read_info(out)
+    assert info.runs["001_program_verify"].status == "completed"
+    monkeypatch.setattr(DriftTracking, "start", start)
+    resumed = CampaignRunner(cfg, text, out).resume()
+    assert resumed.status == "completed"
+    assert resumed.resumed_from == "run 001_program_verify before its first step"
+    assert records(out) == records(reference)

@@ -2,9 +2,13 @@
 anything is sent), then run the steps in order, committing each protocol step to the campaign
 file and checkpointing the protocol (and a simulated chip) so the campaign can be resumed.
 
-Checkpoints are written at the start and end of every run, at an interruption, and between
-those as often as keeps their cost under ``1/checkpoint_cost_factor`` (5 %) of the running time (on
-real hardware: after every step, since a real chip cannot be rolled back). A stop request
+Checkpoints are written at the start of every run, at an interruption, and between those as
+often as keeps their cost under ``1/checkpoint_cost_factor`` (5 %) of the running time (on real
+hardware: after every step, since a real chip cannot be rolled back). None is written when a
+run ends: the next run's start writes one, and a crash in between resumes from the last one
+written, rolling the finished run back to it and running its last steps again (a simulated
+chip restored from the checkpoint repeats them exactly; a real chip has one after its last
+step). A stop request
 (Ctrl-C) takes effect at the next step boundary: outputs off, file marked interrupted.
 """
 
@@ -218,7 +222,6 @@ class CampaignRunner:
                     self.observer.step_done(i, report, proto.progress(st))
                     if stop:
                         return self._interrupted(writer, chip, reports, resumed_from)
-                self._checkpoint(i, run, st, chip)
                 run.finish("completed")
                 report.status = "completed"
                 self.observer.run_finished(i, report)
