@@ -24,6 +24,7 @@ COMMANDS = {
     "examples/pcm_array.toml": ["run", "pcm_array.toml", "-o", "out.h5"],
     "examples/rram_array.toml": ["run", "rram_array.toml", "-o", "out.h5"],
     "examples/pulsed_device.toml": ["run", "pulsed_device.toml", "-o", "out.h5"],
+    "examples/pulsed_matrix.toml": ["run", "pulsed_matrix.toml", "-o", "out.h5"],
 }
 
 
