@@ -14,21 +14,25 @@ compressed when the campaign completes (store/compact.py), and that counts as st
 Target (issues 6 and 20): protocol, interface, store and checkpoint time together (everything
 but the simulator) under 30 % of the total, with and without traces.
 
-Where the time goes, and why the target is still missed (measured 2026-12-04, 1024×1024,
-about 2 s in the simulator): the protocol's bookkeeping is one compiled pass per iteration
-(protocols/program_verify_kernel.py, numba: 0.5 s over the run, was about 1.5 s of numpy
-passes; it is bound by memory traffic, about 150 bytes per cell and iteration), and the
-interface's checks about 0.2 s. Without traces the rest is the store (the 1 M-row results
-table, 0.4 s, most of it first-touching a fresh 110 MB record buffer, and compressing the file
-at completion, 0.5 s) and checkpoints (forced ones of about 140 MB at the start and end of the
-run, 0.3 s). With traces the run records 26.7 million trace rows (0.86 GB before compression):
-streaming them costs about 1.9 s and compressing them at completion 2.6 s, on both cores since
-this stop (was 4 s on one; store/compact.py). Under 30 % needs a trace layout without the
-per-row row, col, iteration and step columns (derivable from the results: 8 of the 28 bytes a
-row takes are measurements) and compression off the critical path; without traces, a smaller
-start checkpoint and records packed without a fresh buffer per step. On this machine a
-process's first touch of new memory costs about 2.6 ms per MB (measured: 290 ms for 110 MB,
-then 11 ms once the pages are backed), which every fresh buffer above pays.
+Where the time goes, and why the target is still missed (measured 2026-12-05, 1024×1024,
+about 1.9 s in the simulator, so the target allows about 0.8 s for everything else): the
+protocol's bookkeeping is one compiled pass per iteration (protocols/program_verify_kernel.py,
+numba: 0.45 s over the run, was about 1.5 s of numpy passes; it is bound by memory traffic,
+about 150 bytes per cell and iteration), and the interface's checks about 0.2 s. Without
+traces the rest is the store: the 1 M-row results table (0.15-0.6 s to append, most of it
+first-touching a fresh 110 MB record buffer, 64 of whose 109 bytes a row are the `reason`
+text at the store's minimum text width), 0.1 s of commits and compressing the file at
+completion (0.3 s); and checkpoints: since 2026-12-05 the one at the run's start holds only the
+chip (35 MB: the protocol's 112 MB start state is rebuilt by its start()) and none is written
+at the run's end, which took them from 7.6 % to about 5 % of the run without traces and 5 % to
+2 % with. With traces the run records 26.7 million trace rows (0.86 GB before compression):
+streaming them costs about 1.9 s and compressing them at completion 2.6 s, on both cores
+(store/compact.py). Under 30 % needs a trace layout without the per-row row, col, iteration
+and step columns (derivable from the results: 8 of the 28 bytes a row takes are measurements)
+and compression off the critical path; without traces, records packed without a fresh buffer
+per step and a narrower text column. On this machine a process's first touch of new memory
+costs about 2.6 ms per MB (measured: 290 ms for 110 MB, then 11 ms once the pages are backed),
+which every fresh buffer above pays.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 from xbarlab.sim_backend.sim_chip import SimChip
 
 from xbarlab.campaign.checkpoint import checkpoint_path
@@ -237,14 +238,43 @@ def test_a_crash_between_runs_resumes_from_the_last_checkpoint_to_identical_reco
     out = tmp_path / "crashed.h5"
     # no checkpoints between the forced ones: the last is program_verify's start
     runner = CampaignRunner(cfg, text, out, checkpoint_cost_factor=1e12)
-    try:
+    with pytest.raises(Exception, match="power cut"):
         runner.run()
-    except Exception as exc:
-        assert "power cut" in str(exc)
     info = read_info(out)
     assert info.runs["001_program_verify"].status == "completed"
     monkeypatch.setattr(DriftTracking, "start", start)
     resumed = CampaignRunner(cfg, text, out).resume()
     assert resumed.status == "completed"
     assert resumed.resumed_from == "run 001_program_verify before its first step"
+    assert records(out) == records(reference)
+
+
+def test_a_run_start_checkpoint_holds_the_chip_but_not_the_protocol_state(tmp_path,
+                                                                         monkeypatch):
+    """Protocol.start operates no chip, so the checkpoint before a run's first step leaves its
+    state out (program-and-verify's is 111 bytes a cell) and a resume calls start again."""
+    from xbarlab.protocols.program_verify import ProgramVerify
+
+    from xbarlab.campaign.checkpoint import Checkpoint
+
+    text = CAMPAIGN.format(rows=16)
+    text = text[:text.index("[[steps]]\n[steps.drift]")]
+    cfg = parse_campaign(text)
+    out = tmp_path / "c.h5"
+
+    def stop_at_once(self, chip, st):  # killed before the first step commits
+        raise KeyboardInterrupt
+        yield
+
+    monkeypatch.setattr(ProgramVerify, "steps", stop_at_once)
+    with pytest.raises(KeyboardInterrupt):
+        CampaignRunner(cfg, text, out).run()
+    ck = Checkpoint.load(checkpoint_path(out))
+    assert ck.last_step is None and ck.state is None
+    assert ck.chip is not None and ck.chip["clock"].shape == ()
+    monkeypatch.undo()
+    reference = tmp_path / "ref.h5"
+    assert CampaignRunner(cfg, text, reference).run().status == "completed"
+    resumed = CampaignRunner(cfg, text, out).resume()
+    assert resumed.status == "completed"
     assert records(out) == records(reference)

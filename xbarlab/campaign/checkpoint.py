@@ -2,9 +2,12 @@
 the campaign file as ``<file>.resume`` (an ``.npz``).
 
 A checkpoint names the run and its last committed step it belongs to, and holds the protocol's
-state at that step and, for a simulated chip, the chip's complete state. It is written after
-the step commits, atomically (temporary file, rename), so the file on disk is always one whole
-checkpoint; like the campaign file, it is fsynced only for durability against power loss.
+state at that step and, for a simulated chip, the chip's complete state. A checkpoint before a
+run's first step holds no protocol state: a protocol's ``start`` operates no chip, so resuming
+calls it again (program-and-verify's start state of a 1024×1024 array is 112 MB). It is
+written after the step commits, atomically (temporary file, rename), so the file on disk is
+always one whole checkpoint; like the campaign file, it is fsynced only for durability against
+power loss.
 When the newest commit is later than the checkpoint (a crash between the two, or a step whose
 checkpoint was skipped to save time), resuming rolls the campaign file back to the checkpoint
 and runs those steps again: on a simulator they produce the same records.
@@ -39,7 +42,7 @@ class Checkpoint:
     run_index: int  # position in the campaign's steps
     last_step: int | None  # last committed step of that run (None: before its first)
     config_digest: str
-    state: dict[str, np.ndarray]
+    state: dict[str, np.ndarray] | None  # None: before the first step, start() rebuilds it
     chip: dict[str, np.ndarray] | None
     durable: bool = False  # fsync: survive power loss, not only a killed process
 
@@ -47,9 +50,10 @@ class Checkpoint:
         """Write atomically; returns the seconds it took."""
         t0 = time.perf_counter()
         meta = {"format": FORMAT, "run_index": self.run_index, "last_step": self.last_step,
-                "config_digest": self.config_digest, "has_chip": self.chip is not None}
+                "config_digest": self.config_digest, "has_chip": self.chip is not None,
+                "has_state": self.state is not None}
         arrays = {"meta": np.array(json.dumps(meta))}
-        arrays.update({f"state/{k}": v for k, v in self.state.items()})
+        arrays.update({f"state/{k}": v for k, v in (self.state or {}).items()})
         arrays.update({f"chip/{k}": v for k, v in (self.chip or {}).items()})
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
@@ -82,5 +86,9 @@ class Checkpoint:
         if meta.get("format") != FORMAT:
             raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not "
                                   f"{FORMAT}")
-        return cls(meta["run_index"], meta["last_step"], meta["config_digest"], state,
+        if not meta.get("has_state", True) and meta["last_step"] is not None:
+            raise CheckpointError(f"{path}: a checkpoint after step {meta['last_step']} "
+                                  "without the protocol's state")
+        return cls(meta["run_index"], meta["last_step"], meta["config_digest"],
+                   state if meta.get("has_state", True) else None,
                    chip if meta["has_chip"] else None)

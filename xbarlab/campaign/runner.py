@@ -8,7 +8,8 @@ hardware: after every step, since a real chip cannot be rolled back). None is wr
 run ends: the next run's start writes one, and a crash in between resumes from the last one
 written, rolling the finished run back to it and running its last steps again (a simulated
 chip restored from the checkpoint repeats them exactly; a real chip has one after its last
-step). A stop request
+step). The checkpoint at a run's start holds no protocol state: ``Protocol.start`` operates
+no chip, so a resume calls it again. A stop request
 (Ctrl-C) takes effect at the next step boundary: outputs off, file marked interrupted.
 """
 
@@ -141,7 +142,8 @@ class CampaignRunner:
                     later.rollback_to(None)
                 if ck.chip is not None:
                     chip.restore(ck.chip)
-                state = from_arrays(protocols[ck.run_index].state_type, ck.state)
+                state = None if ck.state is None else \
+                    from_arrays(protocols[ck.run_index].state_type, ck.state)
             except BaseException as exc:
                 writer.close("interrupted", f"resume failed: {exc}")
                 raise
@@ -204,7 +206,7 @@ class CampaignRunner:
                     st = state
                 else:
                     st = proto.start(chip)
-                    self._checkpoint(i, run, st, chip)
+                    self._checkpoint(i, run, st, chip, with_state=False)
                 report = RunReport(run.name, spec.protocol, "running",
                                    0 if run.last_step is None else run.last_step + 1)
                 reports.append(report)
@@ -263,13 +265,23 @@ class CampaignRunner:
             chip.safe_off()
 
     def _checkpoint(self, index: int, run: RunWriter, state, chip: Chip,
-                    force: bool = True) -> None:
+                    force: bool = True, with_state: bool = True) -> None:
+        """Save a checkpoint (``with_state=False``: before the run's first step, without the
+        protocol's state, which start() rebuilds). Unforced ones are skipped while the last
+        one's cost is more than 1/factor of the time since it."""
         snapshot_able = type(chip).snapshot is not Chip.snapshot
         now = time.monotonic()
         if not force and snapshot_able and now - self._ckpt_time < self.factor * self._ckpt_cost:
             return
-        ck = Checkpoint(index, run.last_step, self.digest, to_arrays(state), chip.snapshot())
-        self._ckpt_cost = ck.save(self.ckpt_path)
+        arrays = to_arrays(state)
+        ck = Checkpoint(index, run.last_step, self.digest, arrays if with_state else None,
+                        chip.snapshot())
+        cost = ck.save(self.ckpt_path)
+        if not with_state:  # pace the next ones by what a whole checkpoint will cost
+            saved = sum(v.nbytes for v in (ck.chip or {}).values())
+            left_out = sum(v.nbytes for v in arrays.values())
+            cost *= (saved + left_out) / saved if saved else 1.0
+        self._ckpt_cost = cost
         self._ckpt_time = time.monotonic()
 
 
