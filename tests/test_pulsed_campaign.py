@@ -7,19 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pulse_bench_helpers import LIMITS
 from xbarlab.analysis.figures import pulsed as pulsed_figs
 
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
 from xbarlab.store.reader import read_info, read_table
-
-LIMITS = """
-[limits]
-max_voltage = 4.0
-max_current = 5e-3
-max_pulse_width = 1e-5
-max_pulse_energy = 1e-8
-"""
 
 CAMPAIGN = LIMITS + """
 [target.pulsed_device]

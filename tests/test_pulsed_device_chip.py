@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 import pytest
+from pulse_bench_helpers import close_bench
 from xbarlab.chip_drivers.pulsed_device import PulseCircuit, PulsedDeviceChip
 from xbarlab.instruments.errors import SafetyLimitError
 from xbarlab.instruments.keysight_33500b import Keysight33500B
@@ -46,12 +47,7 @@ class PulseBench:
             on_pulse=lambda t, top, sense: self.captured.append((t, top, sense)))
 
     def close(self):
-        self.chip.close()
-        for inst in (self.chip.source, self.chip.scope, self.chip.smu, self.chip.switch):
-            inst.transport.close()
-        for s in self.servers:
-            s.shutdown()
-            s.server_close()
+        close_bench(self.chip, self.servers)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 import pytest
+from pulse_bench_helpers import LIMITS, close_bench
 from xbarlab.analysis.figures import pulsed as pulsed_figs
 from xbarlab.chip_drivers.channel_map import DevicePins
 from xbarlab.chip_drivers.pulsed_device import PulseCircuit, PulsedDeviceChip
@@ -60,13 +61,7 @@ class MatrixBench:
                 if name == "707b" and re.match(r"channel\.(open|close)\(", m)]
 
     def close(self):
-        self.chip.close()
-        for inst in (self.chip.source, self.chip.scope, self.chip.smu, self.chip.switch,
-                     self.chip.matrix):
-            inst.transport.close()
-        for s in self.servers:
-            s.shutdown()
-            s.server_close()
+        close_bench(self.chip, self.servers)
 
 
 @pytest.fixture
@@ -181,13 +176,7 @@ def test_pins_beyond_the_matrix_are_refused():
         DevicePins(pins=[(1, 30)]).check_fits(24)
 
 
-CAMPAIGN = """
-[limits]
-max_voltage = 4.0
-max_current = 5e-3
-max_pulse_width = 1e-5
-max_pulse_energy = 1e-8
-
+CAMPAIGN = LIMITS + """
 [target.pulsed_device]
 simulate = "pcm"
 seed = 4
