@@ -21,3 +21,14 @@ def close_bench(chip, servers) -> None:
     for s in servers:
         s.shutdown()
         s.server_close()
+
+
+def assert_outputs_off_before(wire: list[tuple[str, str]], moves: list[int]) -> None:
+    """At each of the messages ``moves`` (indices into ``wire``, (instrument, message) pairs),
+    the last output command the generator (33500b) and the SMU (b2900) got was OFF."""
+    for k in moves:
+        before = wire[:k]
+        last_pg = [m for n, m in before if n == "33500b" and m.startswith("OUTP")]
+        last_smu = [m for n, m in before if n == "b2900" and ":OUTP" in m]
+        assert not last_pg or last_pg[-1] == "OUTP OFF", f"message {k}: generator on"
+        assert not last_smu or last_smu[-1].endswith(":OUTP OFF"), f"message {k}: SMU on"

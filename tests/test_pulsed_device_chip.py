@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 import pytest
-from pulse_bench_helpers import close_bench
+from pulse_bench_helpers import assert_outputs_off_before, close_bench
 from xbarlab.chip_drivers.pulsed_device import PulseCircuit, PulsedDeviceChip
 from xbarlab.instruments.errors import SafetyLimitError
 from xbarlab.instruments.keysight_33500b import Keysight33500B
@@ -99,12 +99,7 @@ def test_the_path_switch_moves_only_with_every_output_off(bench):
     moves = [k for k, (name, _) in enumerate(bench.wire) if name == "11713c"
              and _.startswith("ROUT:") and "?" not in _]
     assert len(moves) >= 3
-    for k in moves:
-        before = bench.wire[:k]
-        last_pg = [m for n, m in before if n == "33500b" and m.startswith("OUTP")]
-        last_smu = [m for n, m in before if n == "b2900" and ":OUTP" in m]
-        assert not last_pg or last_pg[-1] == "OUTP OFF"
-        assert not last_smu or last_smu[-1].endswith(":OUTP OFF")
+    assert_outputs_off_before(bench.wire, moves)
 
 
 @pytest.mark.parametrize(("amplitude", "width", "message"), [

@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 import pytest
-from pulse_bench_helpers import LIMITS, close_bench
+from pulse_bench_helpers import LIMITS, assert_outputs_off_before, close_bench
 from xbarlab.analysis.figures import pulsed as pulsed_figs
 from xbarlab.chip_drivers.channel_map import DevicePins
 from xbarlab.chip_drivers.pulsed_device import PulseCircuit, PulsedDeviceChip
@@ -109,12 +109,7 @@ def test_the_relays_move_only_with_every_output_off(bench):
     chip.read()
     moves = bench.relay_moves()
     assert len(moves) >= 6
-    for k in moves:
-        before = bench.wire[:k]
-        last_pg = [m for n, m in before if n == "33500b" and m.startswith("OUTP")]
-        last_smu = [m for n, m in before if n == "b2900" and ":OUTP" in m]
-        assert not last_pg or last_pg[-1] == "OUTP OFF"
-        assert not last_smu or last_smu[-1].endswith(":OUTP OFF")
+    assert_outputs_off_before(bench.wire, moves)
 
 
 def test_the_relays_move_once_per_device_not_per_pulse(bench):
