@@ -317,7 +317,7 @@ class PulsedDeviceChip(WallClock, Chip):
         return {**super().provenance(), "circuit": self.circuit.model_dump(),
                 "pulse_source": self.source.snapshot(), "digitizer": self.scope.snapshot(),
                 "smu": self.smu.snapshot(), "path_switch": self.switch.snapshot(),
-                **({"matrix": self.matrix.snapshot(), "device_pins": self.pins.pins}
+                **({"matrix": {**self.matrix.snapshot(), "device_pins": self.pins.pins}}
                    if self.matrix is not None else {})}
 
     def safe_off(self) -> None:

@@ -28,7 +28,7 @@ from xbarlab.sim_backend.server import serve_group
 
 from xbarlab.campaign.config import CampaignConfigError, parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
-from xbarlab.store.reader import read_table
+from xbarlab.store.reader import read_info, read_table
 
 NAMES = ["33500b", "infiniivision", "11713c", "b2900", "707b"]
 PINS = [(1, 2), (3, 4), (5, 2)]  # devices 0 and 2 share the bottom pad on column 2
@@ -229,6 +229,10 @@ def test_a_campaign_measures_each_listed_device(tmp_path):
     results = read_table(out, "002_program_verify", "results")
     assert sorted(results["row"].values.tolist()) == [0, 1, 2]  # all three devices
     assert np.all(results["col"].values == 0)
+    # the file says which devices were where, and which matrix routed them
+    matrix = read_info(out).runs["001_reset_sweep"].instruments["matrix"]
+    assert matrix["idn"].startswith("Keithley Instruments Inc., Model 707B")
+    assert matrix["device_pins"] == [[1, 2], [3, 4], [5, 6]] and matrix["closed"] == []
 
 
 def test_a_step_naming_a_missing_device_is_refused_before_anything_runs(tmp_path):
