@@ -312,3 +312,22 @@ def test_a_stopped_multi_device_step_resumes_on_the_right_device(tmp_path):
     points = sorted(zip(t["device"].values.tolist(), t["amplitude"].values.tolist(),
                         strict=True))
     assert points == sorted((d, a) for d in (0, 2) for a in (2.4, 3.2, 3.6))
+
+
+def test_two_devices_routed_by_hand_are_not_driven_and_are_counted():
+    """The simulated bench does not solve two devices in parallel: it drives neither, says
+    so in ``misrouted``, and a routed single device is driven again afterwards."""
+    from xbarlab.sim_backend.pulse_bench import GeneratorPulse, PulseBench
+    from xbarlab.sim_backend.sim_keithley707b import SimKeithley707B
+
+    bench = PulseBench(devices=2, seed=1)
+    matrix = SimKeithley707B(slots=2)
+    bench.wire_matrix(matrix, [(1, 2), (3, 2)])
+    bench.path = "pulse"
+    pulse = GeneratorPulse(base=0.0, top=1.0, width=100e-9, leading=10e-9, trailing=10e-9)
+    assert not np.any(bench.fire(pulse).current)  # nothing routed: an open circuit
+    matrix.channel.close("1A01,1A03,1B02")  # both devices' tops on row A
+    assert bench.routed() == [0, 1]
+    assert not np.any(bench.fire(pulse).current) and bench.misrouted == 1
+    matrix.channel.open("1A03")
+    assert bench.fire(pulse).current.max() > 1e-4  # device 0 alone: 1 V over ~1.1 kΩ
