@@ -130,41 +130,39 @@ class _PulsedSweep(Protocol[PulsedState]):
     state_type = PulsedState
     table: ClassVar[str]
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, devices: list[int] | None = None):
+        """``devices``: those measured, in order (a campaign step resolves ``cfg.devices``
+        against its chip); None: ``cfg.devices``, or device 0 when that is None too."""
         self.cfg = cfg
-        self._total: int | None = None  # points over every device, known once on a chip
+        self.devices = list(devices if devices is not None else cfg.devices or [0])
 
     def points(self) -> list[tuple[float, float, int]]:
         """(amplitude, width, repeat) of every point of one device, in measurement order."""
         raise NotImplementedError
 
-    def schedule(self, chip: Chip) -> list[tuple[int, float, float, int]]:
+    def schedule(self) -> list[tuple[int, float, float, int]]:
         """(device, amplitude, width, repeat) of every point, in measurement order."""
-        return [(d, *p) for d in measured_devices(chip, self.cfg.devices)
-                for p in self.points()]
+        return [(d, *p) for d in self.devices for p in self.points()]
 
     def prepare(self) -> tuple[float, float]:
         """The pulse that puts the cell in its starting state before each point."""
         raise NotImplementedError
 
     def estimated_rows(self, shape: tuple[int, int]) -> int:
-        devices = len(self.cfg.devices) if self.cfg.devices is not None else shape[0]
-        return devices * len(self.points())
+        return len(self.schedule())
 
     def start(self, chip: Chip) -> PulsedState:
         require_capture(chip, self.name)
-        measured_devices(chip, self.cfg.devices)
-        self._total = len(self.schedule(chip))
+        measured_devices(chip, self.devices)
         return PulsedState()
 
     def progress(self, st: PulsedState) -> Progress:
-        n = self._total if self._total is not None else len(self.points())
+        n = len(self.schedule())
         return Progress(st.done, n, f"{st.done}/{n} points")
 
     def steps(self, chip: Chip, st: PulsedState) -> Iterator[StepRecords]:
         fire = require_capture(chip, self.name)
-        points = self.schedule(chip)
-        self._total = len(points)
+        points = self.schedule()
         prep_amp, prep_width = self.prepare()
         v_read = self.cfg.v_read
         while st.done < len(points):

@@ -164,7 +164,12 @@ class PulseBench:
 
     @property
     def cell(self) -> PulsedCell | None:
-        """The device in circuit, or None (nothing routed, or a misrouting)."""
+        """The device in circuit, or None (nothing routed, or more than one)."""
+        routed = self.routed()
+        return self.cells[routed[0]] if len(routed) == 1 else None
+
+    def driven_cell(self) -> PulsedCell | None:
+        """:attr:`cell`, for a pulse or a read about to drive it: a misrouting is counted."""
         routed = self.routed()
         if len(routed) > 1:
             self.misrouted += 1
@@ -182,7 +187,7 @@ class PulseBench:
         t = -pre + dt * np.arange(math.ceil(span / dt))
         emf = pulse.emf(t)
         c = self.circuit
-        cell = self.cell if self.path == "pulse" else None
+        cell = self.driven_cell() if self.path == "pulse" else None
         if cell is not None:
             current, v_cell, k = cell.drive(dt, emf, c.r_external)
             switched = t[k] if k >= 0 else math.nan
@@ -235,7 +240,7 @@ class SmuPort:
         return abs(volts) > 0.5  # RRAM: sinh(0.5 V / v0) is where its state starts to move
 
     def current(self, volts: float, duration_s: float) -> float:
-        cell = self._cell()
+        cell = self.bench.driven_cell() if self.bench.path == "smu" else None
         if cell is None:
             return 0.0
         if volts and duration_s > 0 and self._disturbs(cell, volts):

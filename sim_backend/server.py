@@ -174,13 +174,14 @@ def make_instrument(name: str, dut=None, *, bench=None):
 
 def serve_group(names: list[str], device: str, seed: int, host: str = "127.0.0.1",
                 port: int = 0, latency_s: float = 0.0, *, devices: int = 1,
-                pins: list[tuple[int, int]] | None = None,
-                spread: float = 0.05) -> list[InstrumentServer]:
+                pins: list[tuple[int, int]] | None = None, spread: float = 0.05,
+                state: float = 1.0) -> list[InstrumentServer]:
     """One server per instrument (ports from ``port`` up, or any free ones when 0). Pulse-bench
     instruments share one bench and one lock; an SMU served with them reads the bench's cell.
     Without a path switch (11713c, or the b1500's selector) among them the cell stays on the
     pulse path. With a 707b the bench's ``devices`` sit behind it at ``pins`` (default:
-    :func:`default_pins`); more than one device needs it."""
+    :func:`default_pins`); more than one device needs it. ``state``: every device's start
+    (crystalline fraction or filament, 0..1)."""
     from xbarlab.sim_backend.dut import make_dut
 
     for name in names:
@@ -196,7 +197,8 @@ def serve_group(names: list[str], device: str, seed: int, host: str = "127.0.0.1
     if any(n in BENCH_INSTRUMENTS for n in names):
         from xbarlab.sim_backend.pulse_bench import SmuPort
 
-        bench, lock = make_bench(device, seed, devices=devices, spread=spread), threading.Lock()
+        bench = make_bench(device, seed, state, devices=devices, spread=spread)
+        lock = threading.Lock()
         bench.path = "pulse"
     servers: list[InstrumentServer] = []
     try:

@@ -36,9 +36,8 @@ def _serve(t: PulsedDeviceTarget) -> tuple[list, tuple[str, ...], str]:
         wanted.append("707b")
     names = list(dict.fromkeys(wanted))
     servers = serve_group(names, t.simulate, t.seed, devices=t.devices,
-                          pins=t.matrix.devices if t.matrix else None, spread=t.simulate_spread)
-    for cell in servers[0].device.bench.cells:
-        cell.state = t.simulate_state
+                          pins=t.matrix.devices if t.matrix else None, spread=t.simulate_spread,
+                          state=t.simulate_state)
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     by_name = {n: s.resource for n, s in zip(names, servers, strict=True)}

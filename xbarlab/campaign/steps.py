@@ -316,10 +316,10 @@ class _PulsedStep(StepSpec):
         except ValueError as exc:
             raise StepInputError("amplitudes", str(exc)) from None
         try:
-            measured_devices(chip, self.devices)
+            devices = measured_devices(chip, self.devices)
         except ValueError as exc:
             raise StepInputError("devices", str(exc)) from None
-        return self.protocol_type(self.protocol_config(self.config_type))
+        return self.protocol_type(self.protocol_config(self.config_type), devices)
 
 
 class SetTimeMapStep(SetTimeMapConfig, _PulsedStep):

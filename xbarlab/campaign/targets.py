@@ -120,4 +120,3 @@ def open_chip(target: Target, identity: ChipIdentity, limits: SafetyLimits,
 
         return open_pulsed_device(t, identity, limits)
     raise AssertionError(target.kind)
-
