@@ -113,19 +113,10 @@ class PulseSourceSpec:
 
 def check_pulse_safety(limits: SafetyLimits, shape: PulseShape, source_ohms: float,
                        what: str = "pulse") -> None:
-    """The bench limits on what leaves a source of ``source_ohms``: both levels, the time
-    away from base, and the most energy any load can draw, V²/(4·R)·duration per pulse."""
-    limits.check_voltage(shape.top, f"{what} top level")
-    limits.check_voltage(shape.base, f"{what} base level")
+    """The bench limits on one pulse of ``shape`` leaving a source of ``source_ohms``
+    (SafetyLimits.check_into_load)."""
     one = PulseShape(shape.amplitude, shape.width, shape.leading, shape.trailing, shape.base)
-    if one.duration > limits.max_pulse_width:
-        limits._fail(f"{what} duration (width plus edges)", one.duration, "max_pulse_width",
-                     limits.max_pulse_width)
-    worst = max(abs(shape.top), abs(shape.base)) ** 2 / (4 * source_ohms) * one.duration
-    if worst > limits.max_pulse_energy:
-        raise SafetyLimitError(
-            f"{what} worst-case energy V²/(4·R_out)·duration {worst:g} J exceeds safety limit "
-            f"max_pulse_energy = {limits.max_pulse_energy:g}; nothing was sent")
+    limits.check_into_load(shape.top, shape.base, one.duration, source_ohms, what)
 
 
 class PulseSource(Instrument):

@@ -57,6 +57,25 @@ class SafetyLimits(BaseModel):
         if abs(i) > self.max_current:
             self._fail(what, i, "max_current", self.max_current)
 
+    def check_width(self, width: float, what: str = "pulse width") -> None:
+        if width > self.max_pulse_width:
+            self._fail(what, width, "max_pulse_width", self.max_pulse_width)
+
+    def check_energy(self, energy: float, what: str = "pulse energy") -> None:
+        if energy > self.max_pulse_energy:
+            self._fail(what, energy, "max_pulse_energy", self.max_pulse_energy)
+
+    def check_into_load(self, top: float, base: float, duration: float, ohms: float,
+                        what: str = "pulse") -> None:
+        """A pulse from a source of ``ohms`` in series (open-circuit levels ``top`` and
+        ``base``, ``duration`` away from base): both levels, the duration, and the most energy
+        any load can draw from it, V²/(4·R)·duration."""
+        self.check_voltage(top, f"{what} top level")
+        self.check_voltage(base, f"{what} base level")
+        self.check_width(duration, f"{what} duration (width plus edges)")
+        worst = max(abs(top), abs(base)) ** 2 / (4 * ohms) * duration
+        self.check_energy(worst, f"{what} worst-case energy V²/(4·{ohms:g} Ω)·duration (J)")
+
     def check_source_voltage(self, v: float, compliance: float, forming: bool = False) -> None:
         self.check_voltage(v, "source voltage", forming)
         self.check_current(compliance, "current compliance")
@@ -77,12 +96,9 @@ class SafetyLimits(BaseModel):
         self.check_source_voltage(amplitude, compliance, forming)
         if not math.isfinite(width) or width <= 0:
             raise SafetyLimitError(f"pulse width {width!r} must be > 0; nothing was sent")
-        if width > self.max_pulse_width:
-            self._fail("pulse width", width, "max_pulse_width", self.max_pulse_width)
-        energy = abs(amplitude) * compliance * width
-        if energy > self.max_pulse_energy:
-            self._fail("worst-case pulse energy |V|*I_compliance*width", energy,
-                       "max_pulse_energy", self.max_pulse_energy)
+        self.check_width(width)
+        self.check_energy(abs(amplitude) * compliance * width,
+                          "worst-case pulse energy |V|*I_compliance*width")
 
     def check_pulses(self, amplitudes, widths, compliance: float | None = None) -> None:
         """Many voltage pulses at once (a masked array pulse): the worst amplitude, width and

@@ -105,7 +105,7 @@ def test_the_path_switch_moves_only_with_every_output_off(bench):
 @pytest.mark.parametrize(("amplitude", "width", "message"), [
     (4.9, 50e-9, "cell current"),  # 4.9 V over 1.1 kΩ: 4.5 mA > 4 mA
     (5.2, 50e-9, "cell voltage"),  # beyond max_voltage 5 V: an open cell takes it all
-    (3.0, 2e-6, "worst-case cell energy"),  # 3²/(4·1100 Ω)·2 µs = 4.1 nJ > 2 nJ
+    (3.0, 2e-6, "cell pulse worst-case energy"),  # 3²/(4·1100 Ω)·2 µs = 4.1 nJ > 2 nJ
     (1.0, 10e-9, "width 1e-08 s is outside"),  # below the 33500B's 16 ns
 ])
 def test_pulses_beyond_the_limits_at_the_cell_are_refused_before_the_wire(bench, amplitude,
