@@ -119,7 +119,6 @@ class PulsedDeviceChip(WallClock, Chip):
                              f"pulse generator, oscilloscope, path switch and SMU{where}")
         self.on_pulse = on_pulse
         self.keep_waveforms = keep_waveforms
-        self.transients: list[PulseTransient] = []
         self._pending: list[tuple[float, PulseShape, PulseTransient, Waveform, Waveform]] = []
         self._scope_setup: tuple | None = None
         self._closers: list[Callable[[], object]] = []
@@ -235,7 +234,6 @@ class PulsedDeviceChip(WallClock, Chip):
             self.safe_off()
             raise
         transient = summarize(top, sense, c.r_sense)
-        self.transients.append(transient)
         self._pending.append((time.time(), device, shape, transient, top, sense))
         if self.on_pulse is not None:
             self.on_pulse(transient, top, sense)

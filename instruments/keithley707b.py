@@ -7,6 +7,12 @@ reference": ``channel.close("1A01,1B03")``, ``channel.open("allslots")``,
 ``errorqueue``. A channel is slot, row letter and column: a 7174A card has rows A–H and
 columns 01–12, so logical column c is slot (c−1)//12+1, column (c−1)%12+1.
 
+The same messages are what a driver nobody here wrote sends: COMET's ``K707B``
+(github.com/hephy-dd/comet, src/comet/driver/keithley/k707b.py) closes with
+``channel.close("…")``, opens with ``channel.open("allslots")`` and reads
+``print(channel.getclose("allslots"))`` as ``nil`` or ``;``-separated names. It is not on PyPI,
+so it cannot run in the test suite; the simulated 707B answers its ``*OPC?`` after each write.
+
 Relays are never switched under power: :class:`xbarlab.chip_drivers.SmuMatrixChip` turns the
 SMU output off before routing and waits ``settle_s`` after, before sourcing again.
 """

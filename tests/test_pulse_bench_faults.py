@@ -52,7 +52,7 @@ def test_a_broken_waveform_block_stops_the_pulse_and_records_nothing(broken, mes
         chip.pulse_once(2.5, 1e-6)
     assert bench.records == 1  # the pulse went out; its capture did not come back whole
     assert sims["33500b"].output is False  # and the generator was switched off
-    assert chip.transients == [] and chip.drain_records() == {}
+    assert chip.drain_records() == {}  # no summary, no waveform of the broken pulse
     scope._data = good_data  # the link recovers: the next pulse is recorded
     chip.scope.transport._raw.clear()
     chip.scope.transport._replies.clear()
