@@ -119,7 +119,10 @@ class PulsedDeviceChip(WallClock, Chip):
                              f"pulse generator, oscilloscope, path switch and SMU{where}")
         self.on_pulse = on_pulse
         self.keep_waveforms = keep_waveforms
-        self._pending: list[tuple[float, PulseShape, PulseTransient, Waveform, Waveform]] = []
+        # (time, device, shape, summary, waveforms or None) until drain_records: the
+        # waveforms only when they are kept, so pulses between drains hold no captures
+        self._pending: list[tuple[float, int, PulseShape, PulseTransient,
+                                  tuple[Waveform, Waveform] | None]] = []
         self._scope_setup: tuple | None = None
         self._closers: list[Callable[[], object]] = []
         self.start_clock()
@@ -234,7 +237,8 @@ class PulsedDeviceChip(WallClock, Chip):
             self.safe_off()
             raise
         transient = summarize(top, sense, c.r_sense)
-        self._pending.append((time.time(), device, shape, transient, top, sense))
+        self._pending.append((time.time(), device, shape, transient,
+                              (top, sense) if self.keep_waveforms else None))
         if self.on_pulse is not None:
             self.on_pulse(transient, top, sense)
         return transient
@@ -297,12 +301,13 @@ class PulsedDeviceChip(WallClock, Chip):
                      for k in ("amplitude", "width", "leading", "trailing")},
                   **{k: np.array([getattr(p[3], k) for p in pending]) for k in fields}}
         out = {"pulses": pulses}
-        if self.keep_waveforms:
+        waves = [(p[0], *p[4]) for p in pending if p[4] is not None]
+        if waves:
             out["waveforms"] = {
-                "pulse_time": np.concatenate([np.full(len(p[4]), p[0]) for p in pending]),
-                "time": np.concatenate([p[4].times for p in pending]).astype(np.float32),
-                "v_top": np.concatenate([p[4].volts for p in pending]).astype(np.float32),
-                "v_sense": np.concatenate([p[5].volts for p in pending]).astype(np.float32)}
+                "pulse_time": np.concatenate([np.full(len(top), t) for t, top, _ in waves]),
+                "time": np.concatenate([top.times for _, top, _ in waves]).astype(np.float32),
+                "v_top": np.concatenate([top.volts for _, top, _ in waves]).astype(np.float32),
+                "v_sense": np.concatenate([s.volts for _, _, s in waves]).astype(np.float32)}
         return out
 
     def provenance(self) -> dict:
