@@ -35,7 +35,7 @@ from xbarlab.protocols.base import (
     ResetPolarity,
     reset_sign,
 )
-from xbarlab.protocols.records import StepRecords
+from xbarlab.protocols.records import StepRecords, categorical
 
 REASONS = kernel.REASONS
 
@@ -221,7 +221,7 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
             "row": r.astype(np.int32), "col": c.astype(np.int32), "target": st.target,
             "final_g": st.final_g, "pulses": st.pulses, "reversals": st.reversals,
             "iterations": st.iterations, "converged": st.converged,
-            "reason": np.array(REASONS, dtype="U16")[st.reason]},
+            "reason": categorical(st.reason, REASONS)},
             {"target": "S", "final_g": "S"})
         return final
 

@@ -42,3 +42,18 @@ class Population:
         flat = np.flatnonzero(mask)
         r, c = np.divmod(flat, shape[1])
         return cls(mask, flat, r.astype(np.int32), c.astype(np.int32))
+
+
+def categorical(codes: np.ndarray, names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """A column of codes into ``names`` (code i means names[i]), stored as one small integer a
+    row and read back as the names: for text drawn from a fixed set, such as why a cell
+    failed, which stored as text would take 4 bytes a character of the longest name."""
+    dtype = np.dtype(np.int8 if len(names) <= 128 else np.int32,
+                     metadata={"categories": tuple(names)})
+    return np.asarray(codes).astype(dtype)
+
+
+def category_names(column: np.ndarray) -> np.ndarray:
+    """A :func:`categorical` column as its names (text); any other column as it is."""
+    names = (column.dtype.metadata or {}).get("categories")
+    return column if names is None else np.asarray(names, dtype=str)[column]

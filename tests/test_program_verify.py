@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 from xbarlab.protocols.program_verify import ProgramVerifyConfig, program_verify
+from xbarlab.protocols.records import category_names
 from xbarlab.sim_backend.devices import OK
 from xbarlab.sim_backend.models import ArrayConfig, ChipModel
 from xbarlab.sim_backend.sim_chip import SimChip
@@ -31,8 +32,9 @@ def test_256x256_to_8_levels_converges_and_reports_stuck_cells():
     assert (np.abs(truth - res["target"])[converged] < 2 * cfg.tolerance).mean() > 0.99
     # faulty cells end as reported failures; a stuck cell can still pass two noisy in-band
     # reads (1/f noise at 25 µS is ~0.6 µS here), so a few "converge"
-    assert (res["reason"][~healthy] != "").mean() > 0.97
-    assert set(res["reason"][~converged]) <= {"max_pulses", "max_reversals", "stuck"}
+    reason = category_names(res["reason"])  # recorded as codes into kernel.REASONS
+    assert (reason[~healthy] != "").mean() > 0.97
+    assert set(reason[~converged]) <= {"max_pulses", "max_reversals", "stuck"}
     # a cell's iterations are the trace rows it has
     trace_cells = np.concatenate([s.tables["trace"]["row"] * 256 + s.tables["trace"]["col"]
                                   for s in steps[:-1]])

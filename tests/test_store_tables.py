@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
+from xbarlab.protocols.records import categorical
 
 from xbarlab.store import CampaignWriter, StepOrderError
 from xbarlab.store.columns import ColumnError
@@ -77,6 +78,47 @@ def test_columns_and_dataframe_fast_paths_round_trip_every_type(tmp_path):
             assert got.dtype.kind == expected.dtype.kind or (
                 expected.dtype.kind == "U" and got.dtype.kind == "O"), name
             np.testing.assert_array_equal(got, expected, err_msg=name)
+
+
+REASONS = ("", "max_pulses", "stuck")
+
+
+def test_categorical_column_is_one_byte_a_row_and_reads_back_as_its_names(tmp_path):
+    path = tmp_path / "cat.h5"
+    codes = np.array([0, 2, 1, 2, 0])
+    with CampaignWriter.create(path) as w:
+        run = w.open_run("p")
+        with run.step() as s:
+            s.append("t", {"g": np.arange(5.0), "why": categorical(codes, REASONS)})
+        with run.step() as s:  # a later step appends more codes to the same column
+            s.append("t", {"g": [5.0], "why": categorical([1], REASONS)})
+    expected = np.array(REASONS)[[*codes, 1]]
+    with h5py.File(path) as f:  # plain h5py sees the codes and, in an attribute, their names
+        ds = f["runs/001_p/t"]
+        assert ds.dtype["why"] == np.dtype("i1")
+        np.testing.assert_array_equal(ds["why"], [*codes, 1])
+        assert json.loads(ds.attrs["kinds"]) == {"why": list(REASONS)}
+    for lazy in (False, True):
+        np.testing.assert_array_equal(read_table(path, "p", "t", lazy=lazy)["why"].values,
+                                      expected)
+    np.testing.assert_array_equal(read_columns(path, "p", "t")["why"], expected)
+    np.testing.assert_array_equal(read_dataframe(path, "p", "t")["why"].to_numpy(), expected)
+
+
+@pytest.mark.parametrize(("why", "message"), [
+    (categorical([3], REASONS), r"column 'why' has codes outside 0..2"),
+    (categorical([1], ("", "stuck", "max_pulses")), r"holds the categories \['', 'max_pulses', "
+     r"'stuck'\], not \['', 'stuck', 'max_pulses'\]"),
+    (np.array([1], np.int8), "column 'why' is categorical; append codes made with categorical"),
+])
+def test_categorical_codes_must_match_the_column(tmp_path, why, message):
+    with CampaignWriter.create(tmp_path / "cat.h5") as w:
+        run = w.open_run("p")
+        with run.step() as s:
+            s.append("t", {"why": categorical([2], REASONS)})
+        with pytest.raises(ColumnError, match=message), run.step() as s:
+            s.append("t", {"why": why})
+    assert list(read_table(tmp_path / "cat.h5", "p", "t")["why"].values) == ["stuck"]
 
 
 def test_structured_array_input_and_scalar_broadcast(tmp_path):

@@ -6,9 +6,12 @@ booleans are stored as they are, little-endian; ``str`` columns as fixed-width U
 ``max(4 × the numpy U width, 64)`` bytes, so the width comes from the dtype, not from the data
 of the first append (variable-length strings live in HDF5's global heap, which a writer killed
 mid-commit can leave inconsistent; fixed width keeps every record in the SWMR-protected chunks);
-``datetime64``/``timedelta64`` as int64 ticks. The ``kinds``
-attribute of the dataset records what to turn the stored values back into. Every table also
-carries the ``step`` column the store fills in.
+``datetime64``/``timedelta64`` as int64 ticks; categorical columns (integer codes whose dtype
+carries ``metadata={"categories": names}``, as :func:`xbarlab.protocols.records.categorical`
+makes them) as the smallest integer that holds the codes, one byte for a few names where text
+would take 4 bytes a character. The ``kinds`` attribute of the dataset records what to turn
+the stored values back into: a kind string, or for a categorical column the list of its names
+(code i is names[i]). Every table also carries the ``step`` column the store fills in.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import numpy as np
 
 STEP_COLUMN = "step"
 MIN_TEXT_BYTES = 64
+CATEGORIES = "categories"  # the dtype metadata key naming a categorical column's names
+
+Kind = str | list[str]  # a column's kind: what to turn its stored values back into
 
 
 class ColumnError(ValueError):
@@ -32,15 +38,27 @@ class TableSchema:
     """Storage dtype of a table plus what to turn special columns back into."""
 
     dtype: np.dtype  # storage dtype, `step` first
-    kinds: dict[str, str]  # column -> numpy dtype string for str/datetime/timedelta columns
+    kinds: dict[str, Kind]  # column -> numpy dtype string for str/datetime/timedelta
+    # columns, or the names of a categorical column's codes
 
     @property
     def columns(self) -> tuple[str, ...]:
         return self.dtype.names or ()
 
 
-def _storage_field(name: str, dt: np.dtype) -> tuple[np.dtype, str | None]:
+def categories_of(dt: np.dtype) -> list[str] | None:
+    """The names of a categorical column's codes (None: not categorical)."""
+    names = (dt.metadata or {}).get(CATEGORIES)
+    return None if names is None else [str(n) for n in names]
+
+
+def _storage_field(name: str, dt: np.dtype) -> tuple[np.dtype, Kind | None]:
     """Storage dtype for one column and the kind to record (None for plain numbers)."""
+    names = categories_of(dt)
+    if names is not None:
+        if dt.kind not in "iu":
+            raise ColumnError(f"column {name!r}: categorical codes must be integers, got {dt}")
+        return np.dtype("i1" if len(names) <= 128 else "<i4"), names
     if dt.kind in "biufc":
         return dt.newbyteorder("<") if dt.itemsize > 1 else dt, None
     if dt.kind == "U":
@@ -143,6 +161,8 @@ def to_storage(
                     f"{where}: column {name!r} has dtype {arr.dtype}, the table holds {target}"
                 )
             out[name] = arr
+        elif isinstance(kind, list):
+            _put_codes(out, name, arr, kind, where)
         elif kind == "str":
             if arr.dtype.kind != "U":
                 raise ColumnError(f"{where}: column {name!r} must be str, got {arr.dtype}")
@@ -163,13 +183,27 @@ def to_storage(
     return out
 
 
+def _put_codes(out: np.ndarray, name: str, arr: np.ndarray, names: list[str],
+               where: str) -> None:
+    """Store a categorical column's codes, refusing codes or names the table does not hold."""
+    given = categories_of(arr.dtype)
+    if given is None:
+        raise ColumnError(f"{where}: column {name!r} is categorical; append codes made with "
+                          "categorical(codes, names)")
+    if given != names:
+        raise ColumnError(f"{where}: column {name!r} holds the categories {names}, not {given}")
+    if arr.size and (arr.min() < 0 or arr.max() >= len(names)):
+        raise ColumnError(f"{where}: column {name!r} has codes outside 0..{len(names) - 1}")
+    out[name] = arr
+
+
 class DecodedColumns(Mapping[str, np.ndarray]):
     """A table's stored rows as a read-only mapping of column name to numpy array, each column
     turned back into what was appended when first asked for: a fit that never looks at the
     ``reason`` text of a million results does not pay for decoding it (UTF-8 text as numpy
     ``U`` is four bytes a character)."""
 
-    def __init__(self, rows: np.ndarray, kinds: Mapping[str, str | None]):
+    def __init__(self, rows: np.ndarray, kinds: Mapping[str, Kind]):
         self._rows = rows
         self._kinds = kinds
         self._decoded: dict[str, np.ndarray] = {}
@@ -191,10 +225,13 @@ class DecodedColumns(Mapping[str, np.ndarray]):
         return f"DecodedColumns({list(self)}, {len(self._rows)} rows)"
 
 
-def from_storage(values: np.ndarray, kind: str | None) -> np.ndarray:
-    """Turn one stored column back into what was appended."""
+def from_storage(values: np.ndarray, kind: Kind | None) -> np.ndarray:
+    """Turn one stored column back into what was appended (a categorical column into its
+    names, as text)."""
     if kind is None:
         return values
+    if isinstance(kind, list):
+        return np.asarray(kind, dtype=str).take(values.astype(np.intp, copy=False))
     if kind == "str":
         raw = values.astype(f"S{values.dtype.itemsize}", copy=False)
         try:  # numpy's own ASCII conversion is a C loop, 4x faster than decoding each element

@@ -23,7 +23,7 @@ import numpy as np
 import pydantic
 
 from xbarlab.chip_drivers.identity import ChipIdentity
-from xbarlab.store.columns import STEP_COLUMN, DecodedColumns, from_storage
+from xbarlab.store.columns import STEP_COLUMN, DecodedColumns, Kind, from_storage
 from xbarlab.store.errors import (
     CampaignBeingWrittenError,
     CampaignFileError,
@@ -77,7 +77,7 @@ class TableInfo:
     rows: int  # committed rows
     columns: tuple[str, ...]
     units: dict[str, str]
-    kinds: dict[str, str]
+    kinds: dict[str, Kind]
     dataset: str  # HDF5 path
     dtype: np.dtype  # storage dtype, so readers need not open the file again to learn it
     tail: Tail | None = None  # the commit log's CRC of the last chunk (recovers a torn one)
@@ -161,7 +161,7 @@ def _run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int)
         if version >= FIRST_CHECKSUMMED_VERSION:
             check_sealed(tattrs, TABLE_SEALED_ATTRS, twhere)
         kinds = json_attr(tattrs, "kinds", "{}", twhere)
-        if not all(k == "str" or _time_kind(k) for k in kinds.values()):
+        if not all(_category_names(k) or k == "str" or _time_kind(k) for k in kinds.values()):
             raise ChecksumError(f"{twhere}: attribute 'kinds' names an unknown column kind")
         dtype = ds.dtype
         rows = int(min(ends[int(tattrs["slot"])], ds.shape[0]))
@@ -198,7 +198,14 @@ _COMPLETED_RUNS: collections.OrderedDict[tuple, RunInfo] = collections.OrderedDi
 _COMPLETED_RUNS_MAX = 4096
 
 
+def _category_names(kind: Kind) -> bool:
+    """A categorical column's kind: the list of its codes' names."""
+    return isinstance(kind, list) and all(isinstance(n, str) for n in kind)
+
+
 def _time_kind(kind: str) -> bool:
+    if not isinstance(kind, str):
+        return False
     try:
         return np.dtype(kind).kind in "Mm"
     except TypeError:
@@ -347,7 +354,8 @@ def _column_vars(
             arr = da.from_array(base, chunks=(LAZY_CHUNK_ROWS,), lock=True, asarray=True)
             kind = info.kinds.get(col)
             if kind is not None:
-                out_dtype = np.dtype(kind) if kind != "str" else np.dtype("U")
+                out_dtype = np.dtype("U") if kind == "str" or isinstance(kind, list) \
+                    else np.dtype(kind)
                 arr = arr.map_blocks(from_storage, kind, dtype=out_dtype)
             out[col] = arr
     else:
