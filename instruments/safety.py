@@ -104,26 +104,32 @@ class SafetyLimits(BaseModel):
         """Many voltage pulses at once (a masked array pulse): the worst amplitude, width and
         energy are checked like single pulses. ``compliance`` defaults to ``max_current``, the
         worst case a chip controller without a per-pulse current limit can reach."""
-        amp = np.abs(np.asarray(amplitudes, dtype=np.float64)).ravel()
-        width = np.broadcast_to(np.asarray(widths, dtype=np.float64), amp.shape)
-        if amp.size == 0:
+        given_amp, given_width = np.asarray(amplitudes).ravel(), np.asarray(widths)
+        if given_amp.size == 0:
             return
         # compared in the precision the values arrive in: a limit of 1.6 and a pulse of 1.6
         # that became float32 (1.6000000238) on its way are equal, as the user wrote them
-        single = np.float32 in (np.asarray(amplitudes).dtype, np.asarray(widths).dtype)
+        single = np.float32 in (given_amp.dtype, given_width.dtype)
         slack = 1 + 4 * float(np.finfo(np.float32).eps) if single else 1.0
-        # one reduction each; NaN and inf propagate into them, and the worst pulses are
-        # located only when something is wrong, to name them
-        a_max, w_min, w_max = amp.max(), width.min(), width.max()
+        # reductions over the values as given (no copies: a masked pulse of a 1024² array is
+        # a million values); NaN and inf propagate into them, and the worst pulses are located
+        # only when something is wrong, to name them
+        a_max = max(float(given_amp.max()), -float(given_amp.min()))
+        w_min, w_max = float(given_width.min()), float(given_width.max())
         if not (math.isfinite(a_max) and math.isfinite(w_max) and math.isfinite(w_min)):
             raise SafetyLimitError("pulse amplitudes and widths must be finite; nothing was sent")
         if w_min <= 0:
             raise SafetyLimitError("pulse widths must be > 0; nothing was sent")
         compliance = self.max_current if compliance is None else compliance
-        energy = amp * width if width.strides[0] else amp * width[0]
-        e_max = energy.max()
         if (a_max <= self.max_voltage * slack and w_max <= self.max_pulse_width * slack
-                and e_max * compliance <= self.max_pulse_energy * slack
+                and compliance <= self.max_current and compliance > 0
+                and a_max * w_max * compliance <= self.max_pulse_energy * slack):
+            return  # the largest amplitude at the longest width is within the energy limit
+        amp = np.abs(given_amp.astype(np.float64))
+        width = np.broadcast_to(given_width.astype(np.float64), amp.shape)
+        energy = amp * width if width.strides[0] else amp * width[0]
+        if (a_max <= self.max_voltage * slack and w_max <= self.max_pulse_width * slack
+                and energy.max() * compliance <= self.max_pulse_energy * slack
                 and compliance <= self.max_current and compliance > 0):
             return
         for k in {int(np.argmax(amp)), int(np.argmax(width)), int(np.argmax(energy))}:

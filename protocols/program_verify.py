@@ -89,7 +89,8 @@ class ProgramVerifyState:
     iterations: np.ndarray  # iterations each cell took part in
     converged: np.ndarray
     reason: np.ndarray
-    w_index: np.ndarray  # working set: index into the arrays above
+    # the working set, in kernel.advance's order: index into the arrays above, ...
+    w_index: np.ndarray
     w_cell: np.ndarray
     w_target: np.ndarray
     w_amp: np.ndarray
@@ -154,11 +155,12 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         return ProgramVerifyState(
             cells=cells, target=flat_t[cells], final_g=np.full(n, np.nan), pulses=zeros.copy(),
             reversals=zeros.copy(), iterations=zeros.copy(), converged=np.zeros(n, bool),
-            reason=np.zeros(n, np.int8), w_index=np.arange(n), w_cell=cells.copy(),
-            w_target=flat_t[cells], w_amp=np.full(n, self.cfg.set_start), w_ramp=zeros.copy(),
-            w_direction=np.zeros(n, np.int8), w_ineffective=zeros.copy(),
-            w_streak_g=np.full(n, np.nan),
-            w_last_g=np.full(n, np.nan), w_pulses=zeros.copy(), w_reversals=zeros.copy(),
+            reason=np.zeros(n, np.int8), w_index=np.arange(n, dtype=np.int32),
+            w_cell=cells.copy(), w_target=flat_t[cells], w_amp=np.full(n, self.cfg.set_start),
+            w_ramp=zeros.copy(), w_direction=np.zeros(n, np.int8), w_ineffective=zeros.copy(),
+            # reads are float32 (Chip.read_selected), so float32 keeps them exactly
+            w_streak_g=np.full(n, np.nan, np.float32), w_last_g=np.full(n, np.nan, np.float32),
+            w_pulses=zeros.copy(), w_reversals=zeros.copy(),
             w_iterations=zeros.copy())
 
     def progress(self, st: ProgramVerifyState) -> Progress:
@@ -179,6 +181,9 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         cfg = self.cfg
         n_active = st.w_index.size
         g = chip.read_selected(st.w_cell, cfg.v_read)
+        if g.dtype.itemsize > st.w_last_g.dtype.itemsize:  # a chip that reads in float64
+            st.w_last_g, st.w_streak_g = (a.astype(g.dtype) for a in (st.w_last_g,
+                                                                       st.w_streak_g))
         cand = kernel.in_band(g, st.w_target, cfg.tolerance)
         g2 = chip.read_selected(st.w_cell[cand], cfg.v_read) if cand.size else \
             np.empty(0, g.dtype)
@@ -188,20 +193,19 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
             trace = {"row": r.astype(np.int32), "col": c.astype(np.int32),
                      "iteration": np.full(n_active, st.iteration, np.int32),
                      "g_read": g.astype(np.float32)}
-        go_cell, go_amp, go_width, applied, m = kernel.advance(
-            g, cand, g2, st.w_index, st.w_cell, st.w_target, st.w_amp, st.w_ramp,
-            st.w_direction, st.w_ineffective, st.w_streak_g, st.w_last_g, st.w_pulses,
-            st.w_reversals, st.w_iterations, st.final_g, st.converged, st.reason, st.pulses,
-            st.reversals, st.iterations, cfg.tolerance, cfg.set_start, cfg.set_step,
-            cfg.set_max, cfg.set_width, cfg.reset_start, cfg.reset_step, cfg.reset_max,
-            cfg.reset_width, float(reset_sign(chip, cfg.reset_polarity)), cfg.max_pulses,
-            cfg.max_reversals, cfg.stuck_pulses, cfg.trace)
-        for name in st.working():  # compacted in place: the first m are the working set
-            setattr(st, name, getattr(st, name)[:m])
+        go_cell, go_amp, go_width, applied, start, stop = kernel.advance_in_parts(
+            g, cand, g2, [getattr(st, name) for name in st.working()],
+            (st.final_g, st.converged, st.reason, st.pulses, st.reversals, st.iterations),
+            (cfg.tolerance, cfg.set_start, cfg.set_step, cfg.set_max, cfg.set_width,
+             cfg.reset_start, cfg.reset_step, cfg.reset_max, cfg.reset_width,
+             float(reset_sign(chip, cfg.reset_polarity)), cfg.max_pulses, cfg.max_reversals,
+             cfg.stuck_pulses), cfg.trace)
+        for name in st.working():  # compacted in place, to [start, stop)
+            setattr(st, name, getattr(st, name)[start:stop])
         if go_cell.size:
             chip.pulse(go_cell, go_amp, go_width)
         if cfg.trace:
-            trace["amplitude"] = applied.astype(np.float32)
+            trace["amplitude"] = applied
             rec.add("trace", trace, {"g_read": "S", "amplitude": "V"})
         rec.summary = {"iteration": st.iteration, "active": n_active,
                        "converged": int(np.count_nonzero(st.converged)),

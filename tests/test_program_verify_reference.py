@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from xbarlab.protocols import program_verify_kernel as kernel
 from xbarlab.protocols.base import reset_sign
 from xbarlab.protocols.program_verify import REASONS, ProgramVerifyConfig, program_verify
 from xbarlab.protocols.records import category_names
@@ -99,8 +100,18 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("halves", [False, True], ids=["one pass", "two halves"])
 @pytest.mark.parametrize("case", CASES)
-def test_compiled_loop_matches_the_plain_reference(case):
+def test_compiled_loop_matches_the_plain_reference(case, halves, monkeypatch):
+    """In one pass, and split in two halves on two cores that meet in the middle (which a
+    400-cell array is not, unless the minimum half is lowered)."""
+    if halves:
+        monkeypatch.setattr(kernel, "MIN_PART_CELLS", 1)
+        monkeypatch.setattr(kernel, "_cores", lambda: 2)
+    calls = []
+    real = kernel.advance_in_parts
+    monkeypatch.setattr(kernel, "advance_in_parts",
+                        lambda *a, **k: calls.append(real(*a, **k)) or calls[-1])
     model, overrides = CASES[case]
     cfg = ProgramVerifyConfig(**overrides)
     lo, hi = (2e-6, 20e-6) if model.device.kind == "pcm" else (5e-6, 35e-6)
@@ -124,6 +135,8 @@ def test_compiled_loop_matches_the_plain_reference(case):
     # the same pulses reached both chips: their devices are in the same state
     np.testing.assert_array_equal(chip.array.state.g_imm, ref_chip.array.state.g_imm)
     np.testing.assert_array_equal(chip.array.state.t_prog, ref_chip.array.state.t_prog)
+    # the working set stayed where the halves met: not at the start of its arrays
+    assert any(start > 0 for *_, start, _ in calls) == halves
     reasons = set(category_names(res["reason"]))
     assert reasons <= set(REASONS)
     if case == "pcm, tight and impatient":  # the failure paths were exercised
