@@ -18,6 +18,7 @@ reason).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
@@ -140,6 +141,7 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
     def __init__(self, cfg: ProgramVerifyConfig, targets: np.ndarray):
         self.cfg = cfg
         self.targets = np.asarray(targets, dtype=np.float64)
+        load_compiled_loop()
 
     def estimated_rows(self, shape: tuple[int, int]) -> int:
         return int(np.isfinite(self.targets).sum()) * (1 + TYPICAL_PULSES_PER_CELL)
@@ -148,7 +150,9 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         if self.targets.shape != chip.shape:
             raise ValueError(f"targets: shape {self.targets.shape} is not the chip's "
                              f"{chip.shape}")
-        flat_t = self.targets.ravel()
+        return self._fresh_state(self.targets.ravel())
+
+    def _fresh_state(self, flat_t: np.ndarray) -> ProgramVerifyState:
         cells = np.flatnonzero(np.isfinite(flat_t))
         n = cells.size
         zeros = np.zeros(n, np.int32)
@@ -193,15 +197,8 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
             trace = {"row": r.astype(np.int32), "col": c.astype(np.int32),
                      "iteration": np.full(n_active, st.iteration, np.int32),
                      "g_read": g.astype(np.float32)}
-        go_cell, go_amp, go_width, applied, start, stop = kernel.advance_in_parts(
-            g, cand, g2, [getattr(st, name) for name in st.working()],
-            (st.final_g, st.converged, st.reason, st.pulses, st.reversals, st.iterations),
-            (cfg.tolerance, cfg.set_start, cfg.set_step, cfg.set_max, cfg.set_width,
-             cfg.reset_start, cfg.reset_step, cfg.reset_max, cfg.reset_width,
-             float(reset_sign(chip, cfg.reset_polarity)), cfg.max_pulses, cfg.max_reversals,
-             cfg.stuck_pulses), cfg.trace)
-        for name in st.working():  # compacted in place, to [start, stop)
-            setattr(st, name, getattr(st, name)[start:stop])
+        go_cell, go_amp, go_width, applied = self._advance(
+            st, g, cand, g2, float(reset_sign(chip, cfg.reset_polarity)))
         if go_cell.size:
             chip.pulse(go_cell, go_amp, go_width)
         if cfg.trace:
@@ -212,6 +209,21 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
                        "failed": int(np.count_nonzero(st.reason))}
         st.iteration += 1
         return rec
+
+    def _advance(self, st: ProgramVerifyState, g: np.ndarray, cand: np.ndarray,
+                 g2: np.ndarray, sign: float) -> tuple[np.ndarray, ...]:
+        """The compiled loop's decisions for one iteration: the working set updated and
+        compacted, and (cells to pulse, amplitudes, widths, amplitudes applied)."""
+        cfg = self.cfg
+        go_cell, go_amp, go_width, applied, start, stop = kernel.advance_in_parts(
+            g, cand, g2, [getattr(st, name) for name in st.working()],
+            (st.final_g, st.converged, st.reason, st.pulses, st.reversals, st.iterations),
+            (cfg.tolerance, cfg.set_start, cfg.set_step, cfg.set_max, cfg.set_width,
+             cfg.reset_start, cfg.reset_step, cfg.reset_max, cfg.reset_width, sign,
+             cfg.max_pulses, cfg.max_reversals, cfg.stuck_pulses), cfg.trace)
+        for name in st.working():  # compacted in place, to [start, stop)
+            setattr(st, name, getattr(st, name)[start:stop])
+        return go_cell, go_amp, go_width, applied
 
     def _results(self, chip: Chip, st: ProgramVerifyState) -> StepRecords:
         m = st.w_index.size  # still unconverged after max_iterations
@@ -228,6 +240,34 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
             "reason": categorical(st.reason, REASONS)},
             {"target": "S", "final_g": "S"})
         return final
+
+
+_loading: threading.Thread | None = None
+
+
+def load_compiled_loop() -> None:
+    """Start loading the compiled loop from numba's cache in the background, once per process.
+
+    A process's first call into numba costs about 0.4 s (its typing machinery and LLVM set
+    up), which a campaign would otherwise pay at its first iteration. Begun when the protocol
+    is built, it overlaps the chip's set-up, the campaign file's creation and the first
+    checkpoint. One iteration on two cells, through the same calls as a real one, so the
+    compiled versions loaded are the ones the run uses; the first real call waits for it
+    (numba's dispatcher lock) if it is not done."""
+    global _loading
+    if _loading is None:
+        _loading = threading.Thread(target=_run_two_cells, name="xbarlab-load-numba",
+                                    daemon=True)
+        _loading.start()
+
+
+def _run_two_cells() -> None:
+    pv = object.__new__(ProgramVerify)  # no load_compiled_loop() from within it
+    pv.cfg = ProgramVerifyConfig()
+    st = pv._fresh_state(np.array([5e-6, 10e-6]))
+    g = np.array([5e-6, 1e-6], np.float32)
+    cand = kernel.in_band(g, st.w_target, pv.cfg.tolerance)
+    pv._advance(st, g, cand, g[cand], -1.0)
 
 
 def program_verify(chip: Chip, targets: np.ndarray,

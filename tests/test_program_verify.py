@@ -3,6 +3,9 @@ reported instead of looped on, records."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -72,3 +75,28 @@ def test_targets_must_match_the_chip():
     chip = SimChip(ChipModel(array=ArrayConfig(rows=4, cols=4)))
     with pytest.raises(ValueError, match=r"targets: shape \(3, 4\)"):
         next(program_verify(chip, np.zeros((3, 4)), ProgramVerifyConfig()))
+
+
+def test_background_load_prepares_exactly_what_a_run_calls():
+    """Building the protocol loads the compiled loop in the background; the run then calls
+    only versions already loaded (in a fresh process: none loaded before)."""
+    script = """
+import numpy as np
+from xbarlab.protocols import program_verify as pv, program_verify_kernel as kernel
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel
+from xbarlab.sim_backend.sim_chip import SimChip
+compiled = (kernel.in_band, kernel.advance)
+assert all(not f.signatures for f in compiled)
+targets = np.full((8, 8), 10e-6)
+proto = pv.ProgramVerify(pv.ProgramVerifyConfig(), targets)
+pv._loading.join(60)
+loaded = [list(f.signatures) for f in compiled]
+assert all(loaded), loaded
+steps = list(proto.run(SimChip(ChipModel(array=ArrayConfig(rows=8, cols=8)), seed=1)))
+assert steps[-1].tables["results"]["converged"].mean() > 0.9
+assert [list(f.signatures) for f in compiled] == loaded, "the run needed other versions"
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
