@@ -16,19 +16,27 @@ Measured on the demo's 128×128 die files (bench/store_throughput.py prints the 
 → 7.6 MB with deflate level 1, 7.3 MB at level 4, 7.2 MB at 6; level 1 compresses in about
 half the time of 6, so it is the default. Registered third-party filters (Blosc, Zstandard via
 hdf5plugin) need the plugin in every reader, which HDFView and MATLAB lack by default.
+
+The deflate streams are made by ISA-L (the ``isal`` package's ``isal_zlib``, Intel's
+Intelligent Storage Acceleration Library), which writes the same zlib format as zlib's
+compress2, so every reader inflates them with plain zlib, as HDF5's deflate filter does. On
+program-and-verify's 1M-row results table (shuffled), ISA-L level 1 compressed at 873 MB/s
+to 6.11× against zlib level 1's 148 MB/s to 5.90× (2026-12-05): a completed campaign's
+compression, on the critical path of every run, takes a sixth of the time. Its levels are
+0–3; 1 is the default.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
 import h5py
 import numpy as np
+from isal import isal_zlib
 
 from xbarlab.store.h5lock import h5py_lock_held
 from xbarlab.store.objects import new_file, new_group, set_text
@@ -36,7 +44,7 @@ from xbarlab.store.space import MARGIN_BYTES, DiskFullError, free_bytes, is_disk
 
 DEFLATE_LEVEL = 1
 COPY_CHUNKS = 64  # chunks copied per read: bounded memory for tables of any size
-MAX_THREADS = 8  # chunks compressed at once (zlib releases the GIL)
+MAX_THREADS = 8  # chunks compressed at once (ISA-L releases the GIL)
 
 
 def is_compressed(path: Path) -> bool:
@@ -136,10 +144,11 @@ def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
 
 def filtered_chunk(raw: bytes, itemsize: int, level: int) -> bytes:
     """One chunk as HDF5's shuffle + deflate + Fletcher-32 pipeline stores it: the bytes of
-    the elements regrouped by byte position (shuffle), zlib-compressed (HDF5's deflate filter
-    calls zlib's compress2, whose format zlib.compress writes), then the checksum."""
+    the elements regrouped by byte position (shuffle), deflated in the zlib format (HDF5's
+    deflate filter calls zlib's compress2, whose format ISA-L's isal_zlib.compress writes too),
+    then the checksum."""
     shuffled = np.frombuffer(raw, np.uint8).reshape(-1, itemsize).T.tobytes()
-    body = zlib.compress(shuffled, level)
+    body = isal_zlib.compress(shuffled, level)
     return body + fletcher32(body).to_bytes(4, "little")
 
 
