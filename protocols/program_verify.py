@@ -11,9 +11,14 @@ cell in the band converges only after a confirming read also lands in the band. 
 too many pulses in one direction, too many reversals, or when it stops responding (stuck): it
 is reported, never looped on.
 
-Records: ``trace`` per iteration (row, col, iteration, read G, amplitude applied) and
-``results`` at the end (row, col, target, final G, pulses, reversals, iterations, converged,
-reason).
+Records: ``trace`` per iteration (read G, amplitude applied, 0 for none: one row per cell
+still being programmed, the iteration's step committing them) and ``results`` at the end (row,
+col, target, final G, pulses, reversals, iterations, converged, reason), one row per targeted
+cell in ascending chip order. A trace row names no cell: the cells of iteration k are the
+results' cells whose ``iterations`` exceed k, in the results' order, because cells leave the
+working set as they finish and the others keep their order.
+:func:`xbarlab.analysis.trace_cells.trace_cells` names them; at 1024×1024 the row, column and
+iteration on every record were 12 of its 28 bytes and most of the cost of recording a trace.
 """
 
 from __future__ import annotations
@@ -192,11 +197,8 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         g2 = chip.read_selected(st.w_cell[cand], cfg.v_read) if cand.size else \
             np.empty(0, g.dtype)
         rec = StepRecords()
-        if cfg.trace:  # the working set as read, before the loop compacts it
-            r, c = np.divmod(st.w_cell, chip.shape[1])
-            trace = {"row": r.astype(np.int32), "col": c.astype(np.int32),
-                     "iteration": np.full(n_active, st.iteration, np.int32),
-                     "g_read": g.astype(np.float32)}
+        if cfg.trace:  # the working set as read, in its order (see the module docstring)
+            trace = {"g_read": np.asarray(g, np.float32)}
         go_cell, go_amp, go_width, applied = self._advance(
             st, g, cand, g2, float(reset_sign(chip, cfg.reset_polarity)))
         if go_cell.size:

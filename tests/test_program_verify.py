@@ -8,7 +8,9 @@ import sys
 
 import numpy as np
 import pytest
+from program_verify_helpers import identify_in_memory
 from pydantic import ValidationError
+from xbarlab.protocols import program_verify_kernel as kernel
 from xbarlab.protocols.program_verify import ProgramVerifyConfig, program_verify
 from xbarlab.protocols.records import category_names
 from xbarlab.sim_backend.devices import OK
@@ -39,18 +41,50 @@ def test_256x256_to_8_levels_converges_and_reports_stuck_cells():
     assert (reason[~healthy] != "").mean() > 0.97
     assert set(reason[~converged]) <= {"max_pulses", "max_reversals", "stuck"}
     # a cell's iterations are the trace rows it has
-    trace_cells = np.concatenate([s.tables["trace"]["row"] * 256 + s.tables["trace"]["col"]
-                                  for s in steps[:-1]])
-    np.testing.assert_array_equal(np.bincount(trace_cells, minlength=65536)[flat],
+    who = identify_in_memory(steps)
+    np.testing.assert_array_equal(np.bincount(who.row * 256 + who.col, minlength=65536)[flat],
                                   res["iterations"])
     print(f"\nprogram-verify 256x256, 8 levels, tol ±2% Gmax: converged "
           f"{converged[healthy].mean():.4f} of healthy; {len(steps) - 1} iterations in all; "
           f"median per healthy device {np.median(res['iterations'][healthy]):.0f} iterations, "
           f"{np.median(res['pulses'][healthy]):.0f} pulses")
     trace = steps[0].tables["trace"]
-    assert set(trace) == {"row", "col", "iteration", "g_read", "amplitude"}
+    assert set(trace) == {"g_read", "amplitude"}  # no cell names: analysis/trace_cells.py
     assert steps[0].units["trace"] == {"g_read": "S", "amplitude": "V"}
-    assert trace["row"].size == 256 * 256  # the first iteration reads every targeted cell
+    assert trace["g_read"].size == 256 * 256  # the first iteration reads every targeted cell
+
+
+@pytest.mark.parametrize("halves", [False, True], ids=["one pass", "two halves"])
+def test_trace_rows_are_the_cells_read_at_each_iteration(halves, monkeypatch):
+    """The cells trace_cells names for each trace row are the cells the protocol read at that
+    iteration, as the chip saw the calls (and the reads are the values recorded)."""
+    if halves:
+        monkeypatch.setattr(kernel, "MIN_PART_CELLS", 64)
+        monkeypatch.setattr(kernel, "_cores", lambda: 2)
+    chip = SimChip(ChipModel(array=ArrayConfig(rows=32, cols=48)), seed=4)
+    targets = np.linspace(2e-6, 20e-6, 6)[np.random.default_rng(2).integers(0, 6, (32, 48))]
+    targets[5:9, 10:30] = np.nan  # cells left alone
+    reads: list[list[tuple[np.ndarray, np.ndarray]]] = [[]]  # the read calls of each step
+    real = chip.read_selected
+
+    def spy(cells, v_read=None):
+        g = real(cells, v_read)
+        reads[-1].append((np.array(cells), g.copy()))
+        return g
+
+    monkeypatch.setattr(chip, "read_selected", spy)
+    steps = []
+    for rec in program_verify(chip, targets, ProgramVerifyConfig(tolerance=0.4e-6)):
+        steps.append(rec)
+        reads.append([])
+    who = identify_in_memory(steps)
+    # an iteration reads its working set first, then the cells in band once more to confirm
+    read_cells = np.concatenate([calls[0][0] for calls in reads[:len(steps) - 1]])
+    read_g = np.concatenate([calls[0][1] for calls in reads[:len(steps) - 1]])
+    recorded_g = np.concatenate([s.tables["trace"]["g_read"] for s in steps[:-1]])
+    np.testing.assert_array_equal(who.row * 48 + who.col, read_cells)
+    np.testing.assert_array_equal(recorded_g, read_g)
+    assert who.iteration.max() == len(steps) - 2
 
 
 def test_untargeted_cells_are_left_alone():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from program_verify_helpers import identify_in_memory
 from xbarlab.protocols import program_verify_kernel as kernel
 from xbarlab.protocols.base import reset_sign
 from xbarlab.protocols.program_verify import REASONS, ProgramVerifyConfig, program_verify
@@ -129,8 +130,10 @@ def test_compiled_loop_matches_the_plain_reference(case, halves, monkeypatch):
     np.testing.assert_array_equal(res["pulses"], pulses)
     np.testing.assert_array_equal(res["reversals"], reversals)
     np.testing.assert_array_equal(res["iterations"], iterations)
-    got = [row for s in steps[:-1] for row in zip(*(s.tables["trace"][k] for k in (
-        "row", "col", "iteration", "g_read", "amplitude")), strict=True)]
+    who = identify_in_memory(steps)  # a trace row names no cell (analysis/trace_cells.py)
+    got = list(zip(who.row, who.col, who.iteration, *(np.concatenate(
+        [s.tables["trace"][k] for s in steps[:-1]]) for k in ("g_read", "amplitude")),
+        strict=True))
     assert got == trace
     # the same pulses reached both chips: their devices are in the same state
     np.testing.assert_array_equal(chip.array.state.g_imm, ref_chip.array.state.g_imm)

@@ -12,6 +12,7 @@ from xbarlab.analysis.figures import drift as drift_figs
 from xbarlab.analysis.figures import others
 from xbarlab.analysis.figures import program_verify as pv
 from xbarlab.analysis.figures.wafer import wafer_map
+from xbarlab.analysis.trace_cells import identify
 
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
@@ -93,9 +94,14 @@ def test_program_verify_figures(campaign):
         np.testing.assert_allclose([src.data[q][k] for q in ("median", "q25", "q75")],
                                    np.percentile(e, [50, 25, 75]))
     _, sources = pv.convergence_traces(trace, res, cells=5)
+    who = identify(trace, res)
     for cell, s in sources.items():
         r, c = divmod(cell, 32)
-        m = (trace["row"].values == r) & (trace["col"].values == c)
+        m = (who.row == r) & (who.col == c)
+        # a cell's line has one point per iteration it took part in, from iteration 0
+        assert m.sum() == res["iterations"].values[(res["row"].values == r)
+                                                   & (res["col"].values == c)][0]
+        np.testing.assert_array_equal(s.data["iteration"], np.arange(m.sum()))
         np.testing.assert_allclose(s.data["g"], trace["g_read"].values[m] * 1e6, rtol=1e-6)
     _, sources = pv.failure_map(res)
     shown = sum(s.data["row"].size for s in sources.values())

@@ -72,11 +72,11 @@ def _measurement(path: Path, run: RunInfo) -> Measurement | None:
         dead = np.cumsum([int(failed[cycles == c].sum()) for c in at])
         alive = 1 - dead / n0
         return Measurement(f"{run.name}: devices alive", "cycles", "fraction alive", at, alive)
-    if "trace" in tables and tables["trace"].rows:
-        it = np.asarray(read_table(path, run.name, "trace", lazy=True)["iteration"].values)
-        iterations, active = np.unique(it, return_counts=True)
+    if "trace" in tables and tables["trace"].rows:  # one step per iteration
+        step = np.asarray(read_table(path, run.name, "trace", lazy=True)["step"].values)
+        _, active = np.unique(step, return_counts=True)
         return Measurement(f"{run.name}: programming", "iteration",
-                           "cells finished (converged or given up)", iterations,
+                           "cells finished (converged or given up)", np.arange(active.size),
                            1 - active / active[0])
     return None
 

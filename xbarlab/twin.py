@@ -29,6 +29,7 @@ from xbarlab.analysis.extract import (
     values_at,
     worn_out,
 )
+from xbarlab.analysis.trace_cells import identify
 from xbarlab.errors import XbarlabError
 from xbarlab.fit_inputs import drift_facts
 from xbarlab.sim_backend.devices import STUCK_RESET, STUCK_SET
@@ -104,8 +105,9 @@ def build_twin(path: str | Path, model: ChipModel, seed: int = 0) -> ChipTwin:
             continue
         if "trace" in run.tables:  # a device's first read: the state the campaign found
             trace = read_columns(path, run.name, "trace")
-            first = trace["iteration"] == trace["iteration"].min()
-            cells = flat_cells(trace, cols)[first]
+            who = identify(trace, results[run.name])
+            first = (who.iteration == 0) & who.known
+            cells = flat_cells({"row": who.row, "col": who.col}, cols)[first]
             new = np.isnan(g_start[cells])
             g_start[cells[new]] = trace["g_read"][first][new]
         res = results[run.name]

@@ -17,6 +17,7 @@ from xbarlab.analysis.figures.common import (
     source,
     state_decimation,
 )
+from xbarlab.analysis.trace_cells import identify
 
 
 def target_vs_final(results: xr.Dataset):
@@ -94,16 +95,18 @@ def iterations_histogram(results: xr.Dataset):
 
 def convergence_traces(trace: xr.Dataset, results: xr.Dataset, cells: int = 12, seed: int = 0):
     """G read at each iteration for a seeded sample of cells, with their targets."""
-    cols = int(max(trace["col"].values.max(), results["col"].values.max())) + 1
-    flat = trace["row"].values.astype(np.int64) * cols + trace["col"].values
-    chosen = np.random.default_rng(seed).choice(np.unique(flat), min(cells, np.unique(flat).size),
+    who = identify(trace, results)  # (a trace row names no cell: analysis/trace_cells.py)
+    cols = int(results["col"].values.max()) + 1
+    flat = np.where(who.known, who.row.astype(np.int64) * cols + who.col, -1)
+    cells_seen = np.unique(flat[flat >= 0])
+    chosen = np.random.default_rng(seed).choice(cells_seen, min(cells, cells_seen.size),
                                                 replace=False)
     r_flat = results["row"].values.astype(np.int64) * cols + results["col"].values
     fig = figure(f"Convergence of {chosen.size} sampled cells", "iteration", "G read (µS)")
     sources = {}
     for color, cell in zip(level_colors(chosen.size), np.sort(chosen), strict=True):
         m = flat == cell
-        src = source(iteration=trace["iteration"].values[m], g=trace["g_read"].values[m] * US)
+        src = source(iteration=who.iteration[m], g=trace["g_read"].values[m] * US)
         fig.line("iteration", "g", source=src, color=color)
         fig.scatter("iteration", "g", source=src, color=color, size=3)
         target = results["target"].values[r_flat == cell]
