@@ -236,3 +236,17 @@ def test_a_flipped_byte_refuses_compression_and_leaves_the_file_as_it_was(pair, 
         compact.compress_completed(damaged)
     assert damaged.read_bytes() == bytes(raw)
     assert [p.name for p in tmp_path.iterdir()] == ["d.h5"]  # no partial copy left
+
+
+def test_fletcher32_of_chunks_above_a_megabyte_matches_hdf5s(tmp_path):
+    """Our checksum sums in float64 up to 2**19 words and in int64 beyond; HDF5's own
+    Fletcher-32 on chunks either side of that line is the reference."""
+    rng = np.random.default_rng(9)
+    with h5py.File(tmp_path / "big.h5", "w") as f:
+        for rows in (1001, 524_288, 524_289, 700_001):  # 2-byte rows: words = rows
+            data = rng.integers(0, 65536, rows, dtype=np.uint16)
+            f.create_dataset(f"t{rows}", data=data, chunks=(rows,), fletcher32=True)
+    with h5py.File(tmp_path / "big.h5", "r") as f:
+        for name in f:
+            _, stored = f[name].id.read_direct_chunk((0,))
+            assert compact.fletcher32(stored[:-4]).to_bytes(4, "little") == stored[-4:], name

@@ -152,6 +152,9 @@ def filtered_chunk(raw: bytes, itemsize: int, level: int) -> bytes:
     return body + fletcher32(body).to_bytes(4, "little")
 
 
+_WEIGHTS = np.arange(1 << 19, 0, -1, dtype=np.float64)  # n, n − 1, ..., 1 as its tail
+
+
 def fletcher32(data: bytes) -> int:
     """HDF5's Fletcher-32 checksum of ``data``, as its Fletcher-32 filter appends it (little-
     endian) to a chunk. HDF5 (H5checksum.c, ``H5_checksum_fletcher32``) sums the data as
@@ -160,12 +163,19 @@ def fletcher32(data: bytes) -> int:
     true one modulo 65535 and is 0 only when the true sum is, so it is ((T − 1) mod 65535) + 1
     for a true sum T > 0. The checksum is sum2 << 16 | sum1. (tests/test_store_compact.py checks
     it against chunks HDF5 wrote.)"""
-    words = np.frombuffer(data, ">u2", count=len(data) // 2).astype(np.int64)
+    n = (len(data) + 1) // 2
+    # float64 where it is exact: every product and partial sum is an integer below 2**53 for
+    # up to 2**19 words (a 1 MB chunk; Σ(n − i)·wᵢ < 65535·n²/2), and a BLAS dot of floats is
+    # 2.6x faster than numpy's integer one (0.26 against 0.68 ms a 212 kB chunk)
+    exact_in_float = n <= _WEIGHTS.size
+    words = np.frombuffer(data, ">u2", count=len(data) // 2).astype(
+        np.float64 if exact_in_float else np.int64)
     if len(data) % 2:
-        words = np.append(words, np.int64(data[-1]) << 8)
-    n = words.size
+        words = np.append(words, words.dtype.type(data[-1] << 8))
     total1 = int(words.sum())
-    total2 = int(np.dot(np.arange(n, 0, -1, dtype=np.int64), words))
+    weights = _WEIGHTS[_WEIGHTS.size - n:] if exact_in_float else \
+        np.arange(n, 0, -1, dtype=np.int64)
+    total2 = int(np.dot(weights, words))
 
     def folded(total: int) -> int:
         return 0 if total == 0 else (total - 1) % 65535 + 1
