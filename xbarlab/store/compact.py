@@ -33,6 +33,7 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Protocol
 
 import h5py
 import numpy as np
@@ -45,6 +46,14 @@ from xbarlab.store.space import MARGIN_BYTES, DiskFullError, free_bytes, is_disk
 DEFLATE_LEVEL = 1
 COPY_CHUNKS = 64  # chunks copied per read: bounded memory for tables of any size
 MAX_THREADS = 8  # chunks compressed at once (ISA-L releases the GIL)
+
+
+class Held(Protocol):
+    """Chunks compressed ahead (store/precompress.py's ChunkPrecompressor)."""
+
+    level: int
+
+    def take(self, dataset: str, chunk: int) -> bytes | None: ...
 
 
 def is_compressed(path: Path) -> bool:
@@ -72,7 +81,7 @@ def _copy_attrs(src, dst) -> None:
 
 
 def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
-                pool: ThreadPoolExecutor | None) -> None:
+                pool: ThreadPoolExecutor | None, held: Held | None = None) -> None:
     _copy_attrs(src, dst)
     # a list, not src.items(): h5py holds its global lock while that generator is open, and a
     # pool thread that must take it (its garbage collection freeing an h5py object does) while
@@ -80,7 +89,7 @@ def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
     for name, obj in list(src.items()):
         if isinstance(obj, h5py.Group):
             order = bool(obj.id.get_create_plist().get_link_creation_order())
-            _copy_group(obj, new_group(dst, name, track_order=order), level, pool)
+            _copy_group(obj, new_group(dst, name, track_order=order), level, pool, held)
             continue
         if not obj.chunks:  # contiguous data (none of the store's own), copied as is
             dst.create_dataset(name, data=obj[()])
@@ -90,7 +99,7 @@ def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
                                 dtype=obj.dtype, shuffle=True, compression="gzip",
                                 compression_opts=level, fletcher32=True)
         if obj.ndim == 1 and _pipeline(ds) == PIPELINE:
-            _copy_chunks_filtered(obj, ds, level, pool)
+            _copy_chunks_filtered(obj, ds, level, pool, held)
         else:  # (none of the store's tables): through HDF5's own filter pipeline
             block = obj.chunks[0] * COPY_CHUNKS
             for start in range(0, obj.shape[0], block):
@@ -110,36 +119,45 @@ def _pipeline(ds: h5py.Dataset) -> tuple[int, ...]:
 
 
 def _copy_chunks_filtered(src: h5py.Dataset, dst: h5py.Dataset, level: int,
-                          pool: ThreadPoolExecutor | None) -> None:
+                          pool: ThreadPoolExecutor | None, held: Held | None = None) -> None:
     """Copy a 1-D table chunk by chunk, filtering each chunk here, on ``pool``'s threads, and
     writing it to ``dst`` as HDF5 stores it (``write_direct_chunk``): HDF5 runs its own filters
     on one thread, and deflate is nearly all of a completed campaign's compression time. The
-    next block is read (HDF5 verifying the source's checksums) while this one compresses."""
+    next block is read (HDF5 verifying the source's checksums) while this one compresses.
+    Chunks compressed while the campaign ran (``held``: store/precompress.py) are written as
+    they are; a block of nothing but those is not read at all."""
     rows = src.chunks[0]
     itemsize = src.dtype.itemsize
     block = np.zeros(rows * COPY_CHUNKS, src.dtype)  # reused: each chunk goes out as a copy
     pending: list[tuple[int, Future[bytes]]] = []
     for start in range(0, src.shape[0], block.size):
         n = min(block.size, src.shape[0] - start)
-        src.read_direct(block, np.s_[start:start + n], np.s_[0:n])
-        block[n:] = 0  # the edge chunk is stored whole
+        ready = {k: held.take(src.name, (start + k) // rows) for k in range(0, n, rows)
+                 if k + rows <= n} if held is not None else {}
+        missing = [k for k in range(0, n, rows) if ready.get(k) is None]
+        if missing:
+            src.read_direct(block, np.s_[start:start + n], np.s_[0:n])
+            block[n:] = 0  # the edge chunk is stored whole
         done, pending = pending, []
         for k in range(0, n, rows):
-            pending.append((start + k, _submit(pool, filtered_chunk,
-                                               block[k:k + rows].tobytes(), itemsize, level)))
+            stored = ready.get(k)
+            pending.append((start + k, _done(stored) if stored is not None else _submit(
+                pool, filtered_chunk, block[k:k + rows].tobytes(), itemsize, level)))
         for offset, fut in done:
             dst.id.write_direct_chunk((offset,), fut.result())
     for offset, fut in pending:
         dst.id.write_direct_chunk((offset,), fut.result())
 
 
+def _done(value: bytes) -> Future[bytes]:
+    done: Future[bytes] = Future()
+    done.set_result(value)
+    return done
+
+
 def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
     """``fn(*args)`` on ``pool``, or here and now without one."""
-    if pool is not None:
-        return pool.submit(fn, *args)
-    done: Future = Future()
-    done.set_result(fn(*args))
-    return done
+    return pool.submit(fn, *args) if pool is not None else _done(fn(*args))
 
 
 def filtered_chunk(raw: bytes, itemsize: int, level: int) -> bytes:
@@ -152,9 +170,6 @@ def filtered_chunk(raw: bytes, itemsize: int, level: int) -> bytes:
     return body + fletcher32(body).to_bytes(4, "little")
 
 
-_WEIGHTS = np.arange(1 << 19, 0, -1, dtype=np.float64)  # n, n − 1, ..., 1 as its tail
-
-
 def fletcher32(data: bytes) -> int:
     """HDF5's Fletcher-32 checksum of ``data``, as its Fletcher-32 filter appends it (little-
     endian) to a chunk. HDF5 (H5checksum.c, ``H5_checksum_fletcher32``) sums the data as
@@ -163,19 +178,12 @@ def fletcher32(data: bytes) -> int:
     true one modulo 65535 and is 0 only when the true sum is, so it is ((T − 1) mod 65535) + 1
     for a true sum T > 0. The checksum is sum2 << 16 | sum1. (tests/test_store_compact.py checks
     it against chunks HDF5 wrote.)"""
-    n = (len(data) + 1) // 2
-    # float64 where it is exact: every product and partial sum is an integer below 2**53 for
-    # up to 2**19 words (a 1 MB chunk; Σ(n − i)·wᵢ < 65535·n²/2), and a BLAS dot of floats is
-    # 2.6x faster than numpy's integer one (0.26 against 0.68 ms a 212 kB chunk)
-    exact_in_float = n <= _WEIGHTS.size
-    words = np.frombuffer(data, ">u2", count=len(data) // 2).astype(
-        np.float64 if exact_in_float else np.int64)
+    words = np.frombuffer(data, ">u2", count=len(data) // 2).astype(np.int64)
     if len(data) % 2:
-        words = np.append(words, words.dtype.type(data[-1] << 8))
+        words = np.append(words, np.int64(data[-1]) << 8)
+    n = words.size
     total1 = int(words.sum())
-    weights = _WEIGHTS[_WEIGHTS.size - n:] if exact_in_float else \
-        np.arange(n, 0, -1, dtype=np.int64)
-    total2 = int(np.dot(weights, words))
+    total2 = int(np.dot(np.arange(n, 0, -1, dtype=np.int64), words))
 
     def folded(total: int) -> int:
         return 0 if total == 0 else (total - 1) % 65535 + 1
@@ -183,9 +191,11 @@ def fletcher32(data: bytes) -> int:
     return folded(total2) << 16 | folded(total1)
 
 
-def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False) -> tuple[int, int]:
+def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False,
+                  held: Held | None = None) -> tuple[int, int]:
     """Rewrite ``path`` with every chunked table deflated; (bytes before, bytes after). The
-    caller holds the writer lock. On any error the original is left as it was."""
+    caller holds the writer lock. On any error the original is left as it was. ``held``:
+    chunks compressed while the campaign ran, at this level (store/precompress.py)."""
     path = Path(path)
     before = path.stat().st_size
     # Room for a copy as large as the file, checked first: HDF5 running out of disk while
@@ -200,7 +210,8 @@ def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False) -
         with h5py.File(path, "r") as src, new_file(tmp, track_order=_tracks_order(src)) as dst, \
                 ThreadPoolExecutor(threads, thread_name_prefix="xbarlab-compress") \
                 if threads > 1 else nullcontext() as pool:
-            _copy_group(src, dst, level, pool)
+            _copy_group(src, dst, level, pool, held if held is None or held.level == level
+                        else None)
         if fsync:
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
