@@ -155,22 +155,7 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         if self.targets.shape != chip.shape:
             raise ValueError(f"targets: shape {self.targets.shape} is not the chip's "
                              f"{chip.shape}")
-        return self._fresh_state(self.targets.ravel())
-
-    def _fresh_state(self, flat_t: np.ndarray) -> ProgramVerifyState:
-        cells = np.flatnonzero(np.isfinite(flat_t))
-        n = cells.size
-        zeros = np.zeros(n, np.int32)
-        return ProgramVerifyState(
-            cells=cells, target=flat_t[cells], final_g=np.full(n, np.nan), pulses=zeros.copy(),
-            reversals=zeros.copy(), iterations=zeros.copy(), converged=np.zeros(n, bool),
-            reason=np.zeros(n, np.int8), w_index=np.arange(n, dtype=np.int32),
-            w_cell=cells.copy(), w_target=flat_t[cells], w_amp=np.full(n, self.cfg.set_start),
-            w_ramp=zeros.copy(), w_direction=np.zeros(n, np.int8), w_ineffective=zeros.copy(),
-            # reads are float32 (Chip.read_selected), so float32 keeps them exactly
-            w_streak_g=np.full(n, np.nan, np.float32), w_last_g=np.full(n, np.nan, np.float32),
-            w_pulses=zeros.copy(), w_reversals=zeros.copy(),
-            w_iterations=zeros.copy())
+        return fresh_state(self.cfg, self.targets.ravel())
 
     def progress(self, st: ProgramVerifyState) -> Progress:
         return programming_progress(st)
@@ -199,8 +184,8 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         rec = StepRecords()
         if cfg.trace:  # the working set as read, in its order (see the module docstring)
             trace = {"g_read": np.asarray(g, np.float32)}
-        go_cell, go_amp, go_width, applied = self._advance(
-            st, g, cand, g2, float(reset_sign(chip, cfg.reset_polarity)))
+        go_cell, go_amp, go_width, applied = advance_working_set(
+            cfg, st, g, cand, g2, float(reset_sign(chip, cfg.reset_polarity)))
         if go_cell.size:
             chip.pulse(go_cell, go_amp, go_width)
         if cfg.trace:
@@ -211,21 +196,6 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
                        "failed": int(np.count_nonzero(st.reason))}
         st.iteration += 1
         return rec
-
-    def _advance(self, st: ProgramVerifyState, g: np.ndarray, cand: np.ndarray,
-                 g2: np.ndarray, sign: float) -> tuple[np.ndarray, ...]:
-        """The compiled loop's decisions for one iteration: the working set updated and
-        compacted, and (cells to pulse, amplitudes, widths, amplitudes applied)."""
-        cfg = self.cfg
-        go_cell, go_amp, go_width, applied, start, stop = kernel.advance_in_parts(
-            g, cand, g2, [getattr(st, name) for name in st.working()],
-            (st.final_g, st.converged, st.reason, st.pulses, st.reversals, st.iterations),
-            (cfg.tolerance, cfg.set_start, cfg.set_step, cfg.set_max, cfg.set_width,
-             cfg.reset_start, cfg.reset_step, cfg.reset_max, cfg.reset_width, sign,
-             cfg.max_pulses, cfg.max_reversals, cfg.stuck_pulses), cfg.trace)
-        for name in st.working():  # compacted in place, to [start, stop)
-            setattr(st, name, getattr(st, name)[start:stop])
-        return go_cell, go_amp, go_width, applied
 
     def _results(self, chip: Chip, st: ProgramVerifyState) -> StepRecords:
         m = st.w_index.size  # still unconverged after max_iterations
@@ -242,6 +212,40 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
             "reason": categorical(st.reason, REASONS)},
             {"target": "S", "final_g": "S"})
         return final
+
+
+def fresh_state(cfg: ProgramVerifyConfig, flat_t: np.ndarray) -> ProgramVerifyState:
+    """The state before the first iteration, for the cells of ``flat_t`` (targets, flat; NaN
+    for cells left alone)."""
+    cells = np.flatnonzero(np.isfinite(flat_t))
+    n = cells.size
+    zeros = np.zeros(n, np.int32)
+    return ProgramVerifyState(
+        cells=cells, target=flat_t[cells], final_g=np.full(n, np.nan), pulses=zeros.copy(),
+        reversals=zeros.copy(), iterations=zeros.copy(), converged=np.zeros(n, bool),
+        reason=np.zeros(n, np.int8), w_index=np.arange(n, dtype=np.int32),
+        w_cell=cells.copy(), w_target=flat_t[cells], w_amp=np.full(n, cfg.set_start),
+        w_ramp=zeros.copy(), w_direction=np.zeros(n, np.int8), w_ineffective=zeros.copy(),
+        # reads are float32 (Chip.read_selected), so float32 keeps them exactly
+        w_streak_g=np.full(n, np.nan, np.float32), w_last_g=np.full(n, np.nan, np.float32),
+        w_pulses=zeros.copy(), w_reversals=zeros.copy(),
+        w_iterations=zeros.copy())
+
+
+def advance_working_set(cfg: ProgramVerifyConfig, st: ProgramVerifyState, g: np.ndarray,
+                        cand: np.ndarray, g2: np.ndarray,
+                        sign: float) -> tuple[np.ndarray, ...]:
+    """The compiled loop's decisions for one iteration: the working set updated and
+    compacted, and (cells to pulse, amplitudes, widths, amplitudes applied)."""
+    go_cell, go_amp, go_width, applied, start, stop = kernel.advance_in_parts(
+        g, cand, g2, [getattr(st, name) for name in st.working()],
+        (st.final_g, st.converged, st.reason, st.pulses, st.reversals, st.iterations),
+        (cfg.tolerance, cfg.set_start, cfg.set_step, cfg.set_max, cfg.set_width,
+         cfg.reset_start, cfg.reset_step, cfg.reset_max, cfg.reset_width, sign,
+         cfg.max_pulses, cfg.max_reversals, cfg.stuck_pulses), cfg.trace)
+    for name in st.working():  # compacted in place, to [start, stop)
+        setattr(st, name, getattr(st, name)[start:stop])
+    return go_cell, go_amp, go_width, applied
 
 
 _loading: threading.Thread | None = None
@@ -264,12 +268,11 @@ def load_compiled_loop() -> None:
 
 
 def _run_two_cells() -> None:
-    pv = object.__new__(ProgramVerify)  # no load_compiled_loop() from within it
-    pv.cfg = ProgramVerifyConfig()
-    st = pv._fresh_state(np.array([5e-6, 10e-6]))
+    cfg = ProgramVerifyConfig()
+    st = fresh_state(cfg, np.array([5e-6, 10e-6]))
     g = np.array([5e-6, 1e-6], np.float32)
-    cand = kernel.in_band(g, st.w_target, pv.cfg.tolerance)
-    pv._advance(st, g, cand, g[cand], -1.0)
+    cand = kernel.in_band(g, st.w_target, cfg.tolerance)
+    advance_working_set(cfg, st, g, cand, g[cand], -1.0)
 
 
 def program_verify(chip: Chip, targets: np.ndarray,
