@@ -16,7 +16,7 @@ import pytest
 
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
-from xbarlab.store import compact, precompress
+from xbarlab.store import compact
 from xbarlab.store.errors import CampaignFileError
 from xbarlab.store.reader import read_info, read_table
 from xbarlab.store.verify import verify_campaign
@@ -250,67 +250,3 @@ def test_fletcher32_of_chunks_above_a_megabyte_matches_hdf5s(tmp_path):
         for name in f:
             _, stored = f[name].id.read_direct_chunk((0,))
             assert compact.fletcher32(stored[:-4]).to_bytes(4, "little") == stored[-4:], name
-
-
-def stored_chunks(path: Path) -> dict[tuple[str, int], bytes]:
-    """Every chunk of every table as HDF5 stores it (filtered bytes)."""
-    out: dict[tuple[str, int], bytes] = {}
-
-    def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and obj.chunks:
-            for offset in range(0, obj.shape[0], obj.chunks[0]):
-                out[(name, offset)] = obj.id.read_direct_chunk((offset,))[1]
-
-    with h5py.File(path, "r") as f:
-        f.visititems(visit)
-    return out
-
-
-def test_chunks_compressed_while_running_give_the_same_file(tmp_path, monkeypatch):
-    """The chunks a run filled were compressed in the background and copied at completion;
-    without that, every chunk is read back and compressed then: the stored bytes agree."""
-    taken: list[bool] = []
-    take = precompress.ChunkPrecompressor.take
-
-    def spy(self, dataset, chunk):
-        got = take(self, dataset, chunk)
-        taken.append(got is not None)
-        return got
-
-    monkeypatch.setattr(precompress.ChunkPrecompressor, "take", spy)
-    cfg = parse_campaign(CAMPAIGN)
-    again = tmp_path / "again.h5"
-    CampaignRunner(cfg, CAMPAIGN, again).run()
-    assert sum(taken) > 20  # the trace's and the drift reads' full chunks, at least
-    monkeypatch.setattr(precompress.ChunkPrecompressor, "submit", lambda *a, **k: None)
-    taken.clear()
-    plain = tmp_path / "plain.h5"
-    CampaignRunner(cfg, CAMPAIGN, plain).run()
-    assert not any(taken)
-    a, b = stored_chunks(again), stored_chunks(plain)
-    assert a.keys() == b.keys()
-    differ = sorted(k for k in a if a[k] != b[k])
-    assert differ and all(name.endswith("/_steps") for name, _ in differ)  # commit times
-
-
-def test_chunks_of_an_abandoned_step_are_not_the_ones_copied(tmp_path):
-    """A step abandoned after filling chunks, then rows written in their place: the completed
-    file holds the new rows (the held copies of the abandoned chunks were forgotten)."""
-    from xbarlab.store import CampaignWriter
-
-    path = tmp_path / "a.h5"
-    chunk_rows = 1 << 14  # the store's chunk for 16-byte rows (one float64 and the step)
-    with CampaignWriter.create(path) as w:
-        run = w.open_run("p")
-        with run.step() as s:
-            s.append("t", {"x": np.zeros(10)})
-        with pytest.raises(RuntimeError, match="abandon"), run.step() as s:
-            s.append("t", {"x": np.full(3 * chunk_rows, 1.0)})
-            assert w.precompressor._chunks.keys() == {("/runs/001_p/t", k) for k in (0, 1, 2)}
-            raise RuntimeError("abandon")
-        assert not w.precompressor._chunks  # forgotten: they will be written again
-        with run.step() as s:
-            s.append("t", {"x": np.full(3 * chunk_rows, 2.0)})
-    x = read_table(path, "p", "t")["x"].values
-    assert compact.is_compressed(path)
-    np.testing.assert_array_equal(x, np.r_[np.zeros(10), np.full(3 * chunk_rows, 2.0)])

@@ -33,7 +33,6 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Protocol
 
 import h5py
 import numpy as np
@@ -46,14 +45,6 @@ from xbarlab.store.space import MARGIN_BYTES, DiskFullError, free_bytes, is_disk
 DEFLATE_LEVEL = 1
 COPY_CHUNKS = 64  # chunks copied per read: bounded memory for tables of any size
 MAX_THREADS = 8  # chunks compressed at once (ISA-L releases the GIL)
-
-
-class Held(Protocol):
-    """Chunks compressed ahead (store/precompress.py's ChunkPrecompressor)."""
-
-    level: int
-
-    def take(self, dataset: str, chunk: int) -> bytes | None: ...
 
 
 def is_compressed(path: Path) -> bool:
@@ -81,7 +72,7 @@ def _copy_attrs(src, dst) -> None:
 
 
 def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
-                pool: ThreadPoolExecutor | None, held: Held | None = None) -> None:
+                pool: ThreadPoolExecutor | None) -> None:
     _copy_attrs(src, dst)
     # a list, not src.items(): h5py holds its global lock while that generator is open, and a
     # pool thread that must take it (its garbage collection freeing an h5py object does) while
@@ -89,7 +80,7 @@ def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
     for name, obj in list(src.items()):
         if isinstance(obj, h5py.Group):
             order = bool(obj.id.get_create_plist().get_link_creation_order())
-            _copy_group(obj, new_group(dst, name, track_order=order), level, pool, held)
+            _copy_group(obj, new_group(dst, name, track_order=order), level, pool)
             continue
         if not obj.chunks:  # contiguous data (none of the store's own), copied as is
             dst.create_dataset(name, data=obj[()])
@@ -99,7 +90,7 @@ def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
                                 dtype=obj.dtype, shuffle=True, compression="gzip",
                                 compression_opts=level, fletcher32=True)
         if obj.ndim == 1 and _pipeline(ds) == PIPELINE:
-            _copy_chunks_filtered(obj, ds, level, pool, held)
+            _copy_chunks_filtered(obj, ds, level, pool)
         else:  # (none of the store's tables): through HDF5's own filter pipeline
             block = obj.chunks[0] * COPY_CHUNKS
             for start in range(0, obj.shape[0], block):
@@ -119,45 +110,36 @@ def _pipeline(ds: h5py.Dataset) -> tuple[int, ...]:
 
 
 def _copy_chunks_filtered(src: h5py.Dataset, dst: h5py.Dataset, level: int,
-                          pool: ThreadPoolExecutor | None, held: Held | None = None) -> None:
+                          pool: ThreadPoolExecutor | None) -> None:
     """Copy a 1-D table chunk by chunk, filtering each chunk here, on ``pool``'s threads, and
     writing it to ``dst`` as HDF5 stores it (``write_direct_chunk``): HDF5 runs its own filters
     on one thread, and deflate is nearly all of a completed campaign's compression time. The
-    next block is read (HDF5 verifying the source's checksums) while this one compresses.
-    Chunks compressed while the campaign ran (``held``: store/precompress.py) are written as
-    they are; a block of nothing but those is not read at all."""
+    next block is read (HDF5 verifying the source's checksums) while this one compresses."""
     rows = src.chunks[0]
     itemsize = src.dtype.itemsize
     block = np.zeros(rows * COPY_CHUNKS, src.dtype)  # reused: each chunk goes out as a copy
     pending: list[tuple[int, Future[bytes]]] = []
     for start in range(0, src.shape[0], block.size):
         n = min(block.size, src.shape[0] - start)
-        ready = {k: held.take(src.name, (start + k) // rows) for k in range(0, n, rows)
-                 if k + rows <= n} if held is not None else {}
-        missing = [k for k in range(0, n, rows) if ready.get(k) is None]
-        if missing:
-            src.read_direct(block, np.s_[start:start + n], np.s_[0:n])
-            block[n:] = 0  # the edge chunk is stored whole
+        src.read_direct(block, np.s_[start:start + n], np.s_[0:n])
+        block[n:] = 0  # the edge chunk is stored whole
         done, pending = pending, []
         for k in range(0, n, rows):
-            stored = ready.get(k)
-            pending.append((start + k, _done(stored) if stored is not None else _submit(
-                pool, filtered_chunk, block[k:k + rows].tobytes(), itemsize, level)))
+            pending.append((start + k, _submit(pool, filtered_chunk,
+                                               block[k:k + rows].tobytes(), itemsize, level)))
         for offset, fut in done:
             dst.id.write_direct_chunk((offset,), fut.result())
     for offset, fut in pending:
         dst.id.write_direct_chunk((offset,), fut.result())
 
 
-def _done(value: bytes) -> Future[bytes]:
-    done: Future[bytes] = Future()
-    done.set_result(value)
-    return done
-
-
 def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
     """``fn(*args)`` on ``pool``, or here and now without one."""
-    return pool.submit(fn, *args) if pool is not None else _done(fn(*args))
+    if pool is not None:
+        return pool.submit(fn, *args)
+    done: Future = Future()
+    done.set_result(fn(*args))
+    return done
 
 
 def filtered_chunk(raw: bytes, itemsize: int, level: int) -> bytes:
@@ -191,11 +173,9 @@ def fletcher32(data: bytes) -> int:
     return folded(total2) << 16 | folded(total1)
 
 
-def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False,
-                  held: Held | None = None) -> tuple[int, int]:
+def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False) -> tuple[int, int]:
     """Rewrite ``path`` with every chunked table deflated; (bytes before, bytes after). The
-    caller holds the writer lock. On any error the original is left as it was. ``held``:
-    chunks compressed while the campaign ran, at this level (store/precompress.py)."""
+    caller holds the writer lock. On any error the original is left as it was."""
     path = Path(path)
     before = path.stat().st_size
     # Room for a copy as large as the file, checked first: HDF5 running out of disk while
@@ -210,8 +190,7 @@ def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False,
         with h5py.File(path, "r") as src, new_file(tmp, track_order=_tracks_order(src)) as dst, \
                 ThreadPoolExecutor(threads, thread_name_prefix="xbarlab-compress") \
                 if threads > 1 else nullcontext() as pool:
-            _copy_group(src, dst, level, pool, held if held is None or held.level == level
-                        else None)
+            _copy_group(src, dst, level, pool)
         if fsync:
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
