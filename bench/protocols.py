@@ -14,25 +14,28 @@ compressed when the campaign completes (store/compact.py), and that counts as st
 Target (issues 6 and 20): protocol, interface, store and checkpoint time together (everything
 but the simulator) under 30 % of the total, with and without traces.
 
-Where the time goes, and why the target is still missed (measured 2026-12-05, 1024×1024,
-about 1.9 s in the simulator, so the target allows about 0.8 s for everything else): the
-protocol's bookkeeping is one compiled pass per iteration (protocols/program_verify_kernel.py,
-numba: 0.45 s over the run, was about 1.5 s of numpy passes; it is bound by memory traffic,
-about 150 bytes per cell and iteration), and the interface's checks about 0.2 s. Without
-traces the rest is the store: the 1 M-row results table (0.15-0.6 s to append, most of it
-first-touching a fresh 110 MB record buffer, 64 of whose 109 bytes a row are the `reason`
-text at the store's minimum text width), 0.1 s of commits and compressing the file at
-completion (0.3 s); and checkpoints: since 2026-12-05 the one at the run's start holds only the
-chip (35 MB: the protocol's 112 MB start state is rebuilt by its start()) and none is written
-at the run's end, which took them from 7.6 % to about 5 % of the run without traces and 5 % to
-2 % with. With traces the run records 26.7 million trace rows (0.86 GB before compression):
-streaming them costs about 1.9 s and compressing them at completion 2.6 s, on both cores
-(store/compact.py). Under 30 % needs a trace layout without the per-row row, col, iteration
-and step columns (derivable from the results: 8 of the 28 bytes a row takes are measurements)
-and compression off the critical path; without traces, records packed without a fresh buffer
-per step and a narrower text column. On this machine a process's first touch of new memory
-costs about 2.6 ms per MB (measured: 290 ms for 110 MB, then 11 ms once the pages are backed),
-which every fresh buffer above pays.
+Where the time goes (measured 2026-12-05 on a machine where the simulator took 4.0-4.5 s of a
+1024×1024 run, twice as long as the day before, so the target allows 1.7-1.9 s for everything
+else). Without traces the target is met (23 %): the protocol's bookkeeping is one compiled
+pass per iteration (protocols/program_verify_kernel.py, numba), 0.4 s over the run: unsigned
+indices (numba checks a signed one for negative wraparound at every access: a third of the
+loop), narrow state, and the two halves of a large working set on two cores, packed so they
+meet in the middle; numba's first call in a fresh process (0.4 s) is made in the background
+while the campaign file and first checkpoint are written; the results table's `reason` is a
+one-byte categorical column (it was 64 bytes of text a row); the completed file is deflated
+by ISA-L (6× zlib's speed); checkpoints take 2 %.
+
+With traces (26.7 million records) the target is missed, at 35-38 %. Each record is now the
+read and the amplitude (8 bytes) and the store's step (8): the cells follow from the results
+(analysis/trace_cells.py), which took the trace from 28 to 16 bytes a record and the overhead
+from 57 % to 37 %. What is left is the 427 MB the store packs (0.35 s), writes through HDF5
+with its checksums (0.55 s) and compresses at completion (1.1 s): about 2 s over the budget's
+1.8 s together with the rest. Compressing full chunks in the background while the run goes
+took completion to 0.5 s but moved the work onto the core the simulator and the loop use (the
+overhead fell to 37 %, the wall time barely) and cost the store benchmark a quarter of its
+streaming rate; it was taken out. Under 30 % needs the store's step column gone from such
+tables (derivable from the commit log) or a columnar layout that writes the two arrays
+without packing them into records.
 """
 
 from __future__ import annotations
