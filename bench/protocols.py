@@ -25,17 +25,17 @@ while the campaign file and first checkpoint are written; the results table's `r
 one-byte categorical column (it was 64 bytes of text a row); the completed file is deflated
 by ISA-L (6× zlib's speed); checkpoints take 2 %.
 
-With traces (26.7 million records) the target is missed, at 35-38 %. Each record is now the
-read and the amplitude (8 bytes) and the store's step (8): the cells follow from the results
-(analysis/trace_cells.py), which took the trace from 28 to 16 bytes a record and the overhead
-from 57 % to 37 %. What is left is the 427 MB the store packs (0.35 s), writes through HDF5
-with its checksums (0.55 s) and compresses at completion (1.1 s): about 2 s over the budget's
-1.8 s together with the rest. Compressing full chunks in the background while the run goes
-took completion to 0.5 s but moved the work onto the core the simulator and the loop use (the
-overhead fell to 37 %, the wall time barely) and cost the store benchmark a quarter of its
-streaming rate; it was taken out. Under 30 % needs the store's step column gone from such
-tables (derivable from the commit log) or a columnar layout that writes the two arrays
-without packing them into records.
+With traces (26.7 million records) the target is missed, at 35-41 % over the day's runs. Each
+record is now the read and the amplitude (8 bytes) and the store's step (8): the cells follow
+from the results (analysis/trace_cells.py), which took the trace from 28 to 16 bytes a record
+and the overhead from 57 % to 37 %. What is left is the 427 MB the store packs (0.35 s), writes
+through HDF5 with its checksums (0.55 s) and compresses at completion (1.1 s): about 2 s over
+the budget's 1.8 s together with the rest. Compressing full chunks in the background while the
+run goes took completion to 0.5 s but moved the work onto the core the simulator and the loop
+use (the overhead fell to 37 %, the wall time barely) and cost the store benchmark a quarter of
+its streaming rate; it was taken out. Under 30 % needs the store's step column gone from such
+tables (derivable from the commit log) or a columnar layout that writes the two arrays without
+packing them into records.
 """
 
 from __future__ import annotations
