@@ -111,7 +111,7 @@ def test_targets_must_match_the_chip():
         next(program_verify(chip, np.zeros((3, 4)), ProgramVerifyConfig()))
 
 
-def test_background_load_prepares_exactly_what_a_run_calls():
+def test_background_load_prepares_exactly_what_a_run_calls(tmp_path):
     """Building the protocol loads the compiled loop in the background; the run then calls
     only versions already loaded (in a fresh process: none loaded before)."""
     script = """
@@ -131,6 +131,8 @@ assert steps[-1].tables["results"]["converged"].mean() > 0.9
 assert [list(f.signatures) for f in compiled] == loaded, "the run needed other versions"
 print("ok")
 """
+    # (from a neutral directory: in the repository, "xbarlab" would be its source folder,
+    # not the installed package with its layers)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=300)
+                         timeout=300, cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
