@@ -121,16 +121,15 @@ class SafetyLimits(BaseModel):
         if w_min <= 0:
             raise SafetyLimitError("pulse widths must be > 0; nothing was sent")
         compliance = self.max_current if compliance is None else compliance
-        if (a_max <= self.max_voltage * slack and w_max <= self.max_pulse_width * slack
-                and compliance <= self.max_current and compliance > 0
-                and a_max * w_max * compliance <= self.max_pulse_energy * slack):
+        within = (a_max <= self.max_voltage * slack and w_max <= self.max_pulse_width * slack
+                  and 0 < compliance <= self.max_current)
+        e_limit = self.max_pulse_energy * slack
+        if within and a_max * w_max * compliance <= e_limit:
             return  # the largest amplitude at the longest width is within the energy limit
         amp = np.abs(given_amp.astype(np.float64))
         width = np.broadcast_to(given_width.astype(np.float64), amp.shape)
         energy = amp * width if width.strides[0] else amp * width[0]
-        if (a_max <= self.max_voltage * slack and w_max <= self.max_pulse_width * slack
-                and energy.max() * compliance <= self.max_pulse_energy * slack
-                and compliance <= self.max_current and compliance > 0):
+        if within and energy.max() * compliance <= e_limit:
             return
         for k in {int(np.argmax(amp)), int(np.argmax(width)), int(np.argmax(energy))}:
             a, w = float(amp[k]), float(width[k])

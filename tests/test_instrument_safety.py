@@ -128,3 +128,19 @@ def test_refusals_name_the_limit_and_value():
     forming = SafetyLimits(forming_allowed=False)
     with pytest.raises(SafetyLimitError, match="forming_allowed is false"):
         forming.check_source_voltage(6.0, 1e-4, forming=True)
+
+
+def test_many_pulses_are_judged_each_when_the_worst_case_bound_fails():
+    """check_pulses first bounds every pulse's energy by max|V| × max(width); when that bound
+    is over the limit, each pulse's own |V|·I·width decides (no byte is sent either way)."""
+    import numpy as np
+
+    limits = SafetyLimits(max_voltage=5, max_current=1e-3, max_pulse_width=1e-3,
+                          max_pulse_energy=1e-9)
+    # 2 V for 100 ns (2e-10 J) and 0.1 V for 5 µs (5e-10 J): each within 1 nJ, the bound
+    # 2 V × 5 µs × 1 mA = 1e-8 J is not
+    limits.check_pulses(np.array([2.0, -0.1], np.float32), np.array([100e-9, 5e-6], np.float32))
+    with pytest.raises(SafetyLimitError, match="max_pulse_energy"):  # 2 V for 5 µs: 1e-8 J
+        limits.check_pulses(np.array([2.0, -0.1]), np.array([5e-6, 5e-6]))
+    with pytest.raises(SafetyLimitError, match="max_voltage"):
+        limits.check_pulses(np.array([0.1, -5.5]), np.array([1e-9, 1e-9]))
