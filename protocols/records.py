@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+CATEGORIES = "categories"  # the dtype metadata key naming a categorical column's code names
+
 
 @dataclass
 class StepRecords:
@@ -49,11 +51,11 @@ def categorical(codes: np.ndarray, names: tuple[str, ...] | list[str]) -> np.nda
     row and read back as the names: for text drawn from a fixed set, such as why a cell
     failed, which stored as text would take 4 bytes a character of the longest name."""
     dtype = np.dtype(np.int8 if len(names) <= 128 else np.int32,
-                     metadata={"categories": tuple(names)})
+                     metadata={CATEGORIES: tuple(names)})
     return np.asarray(codes).astype(dtype)
 
 
 def category_names(column: np.ndarray) -> np.ndarray:
     """A :func:`categorical` column as its names (text); any other column as it is."""
-    names = (column.dtype.metadata or {}).get("categories")
+    names = (column.dtype.metadata or {}).get(CATEGORIES)
     return column if names is None else np.asarray(names, dtype=str)[column]

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
+from xbarlab.protocols.records import CATEGORIES
+
 STEP_COLUMN = "step"
 MIN_TEXT_BYTES = 64
-CATEGORIES = "categories"  # the dtype metadata key naming a categorical column's names
 
 Kind = str | list[str]  # a column's kind: what to turn its stored values back into
 
