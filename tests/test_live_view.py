@@ -42,6 +42,7 @@ def test_program_verify_shows_the_share_of_cells_finished(done):
     step = read_table(path, "001_program_verify", "trace")["step"].values  # one per iteration
     steps = np.unique(step)
     assert m.x[0] == 0 and m.y[0] == 0 and np.all(np.diff(m.y) >= 0)
+    assert len(m.x) == steps.size  # counted from the commit log, checked against the records
     k = len(m.x) // 2
     assert m.y[k] == pytest.approx(1 - (step == steps[k]).sum() / (step == steps[0]).sum())
 

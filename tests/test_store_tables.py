@@ -17,6 +17,7 @@ from xbarlab.store.reader import (
     read_columns,
     read_dataframe,
     read_info,
+    read_rows_per_step,
     read_table,
     read_tables,
 )
@@ -321,3 +322,21 @@ def test_netcdf_export_round_trip(small_campaign, tmp_path):
         np.testing.assert_array_equal(nc["conductance"].values, ref["conductance"].values)
         assert nc["conductance"].attrs["units"] == "S"
         assert nc.coords["die_y"].item() == 5
+
+
+def test_rows_per_step_come_from_the_commit_log(tmp_path):
+    path = tmp_path / "grow.h5"
+    with CampaignWriter.create(path) as w:
+        run = w.open_run("p")
+        for n in (5, 0, 3, 7):  # a step that appends nothing to the table
+            with run.step() as s:
+                s.append("other", {"x": [1.0]})
+                if n:
+                    s.append("t", {"x": np.zeros(n)})
+        with pytest.raises(RuntimeError), run.step() as s:  # abandoned: never counted
+            s.append("t", {"x": np.zeros(4)})
+            raise RuntimeError
+    steps, counts = read_rows_per_step(path, "p", "t")
+    assert steps.tolist() == [0, 2, 3] and counts.tolist() == [5, 3, 7]
+    np.testing.assert_array_equal(np.unique(read_table(path, "p", "t")["step"].values,
+                                            return_counts=True)[1], counts)

@@ -53,7 +53,7 @@ def measurement(path: Path, run: RunInfo) -> Measurement | None:
 
 
 def _measurement(path: Path, run: RunInfo) -> Measurement | None:
-    from xbarlab.store.reader import read_table
+    from xbarlab.store.reader import read_rows_per_step, read_table
 
     tables = run.tables
     if "reads" in tables and run.protocol == "drift" and tables["reads"].rows:
@@ -73,8 +73,7 @@ def _measurement(path: Path, run: RunInfo) -> Measurement | None:
         alive = 1 - dead / n0
         return Measurement(f"{run.name}: devices alive", "cycles", "fraction alive", at, alive)
     if "trace" in tables and tables["trace"].rows:  # one step per iteration
-        step = np.asarray(read_table(path, run.name, "trace", lazy=True)["step"].values)
-        _, active = np.unique(step, return_counts=True)
+        _, active = read_rows_per_step(path, run.name, "trace")  # (the commit log only)
         return Measurement(f"{run.name}: programming", "iteration",
                            "cells finished (converged or given up)", np.arange(active.size),
                            1 - active / active[0])

@@ -463,6 +463,25 @@ def read_columns(path: str | os.PathLike, run: str, table: str) -> Mapping[str, 
     return _columns_and_units(path, run, table)[0]
 
 
+@_while_written
+def read_rows_per_step(path: str | os.PathLike, run: str,
+                       table: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, rows each committed) of one table, from the run's commit log alone: how a
+    table grew, without reading its records (program-and-verify's trace is one step per
+    iteration, a million rows in the first; the live view asks every second)."""
+    path = Path(path)
+    info = read_info(path)
+    tinfo = info.table(run, table)
+    where = f"{path}: run {info.run(run).name}"
+    with open_h5(path) as f:
+        ds = f[tinfo.dataset]
+        commits = committed_steps(ds.parent[STEPS_TABLE], where)
+        ends = np.minimum(commits["rows_end"][:, int(ds.attrs["slot"])], tinfo.rows)
+    counts = np.diff(ends, prepend=0)
+    grew = counts > 0
+    return commits["step"][grew], counts[grew]
+
+
 def read_dataframe(path: str | os.PathLike, run: str, table: str) -> pd.DataFrame:
     """One table as a pandas DataFrame, one column per table column, built straight from the
     columns (``read_table(...).to_dataframe()`` goes through xarray's index machinery and is
