@@ -176,24 +176,22 @@ def _cores() -> int:
         (os.cpu_count() or 1)
 
 
-def advance_in_parts(g, cand, g2, working, results, params, trace, parts=None):
+def advance_in_parts(g, cand, g2, working, results, params, trace):
     """:func:`advance` on the working set, in two halves on two cores when it is large, with
     the same result as one call. The first half is visited from its end and packs its
     remaining cells and its pulses against the middle, the second from its start packs them
     from the middle on: the two meet, so nothing is moved afterwards (moving the second half's
     cells down behind the first's, 12 arrays, cost as much as the second core saved).
     ``working``: the 12 working-set arrays in :func:`advance`'s order; ``results``: its 6
-    result arrays, written at disjoint cells; ``params``: its 14 settings. ``parts``: 1 or 2,
-    default 2 when there are two cores and at least ``MIN_PART_CELLS`` cells a half.
+    result arrays, written at disjoint cells; ``params``: its 14 settings. Two halves when
+    there are two cores and at least ``MIN_PART_CELLS`` cells a half.
 
     Returns (cells to pulse, their amplitudes, their widths, the amplitude applied to every
     working cell (empty unless ``trace``), and where the remaining working set now starts
     and stops in the arrays of ``working``)."""
     n = g.size
-    if parts is None:
-        parts = 2 if _cores() >= 2 and n >= 2 * MIN_PART_CELLS else 1
     go = (np.empty(n, np.int64), np.empty(n, np.float32), np.empty(n, np.float32))
-    if parts == 1 or n < 2:
+    if _cores() < 2 or n < max(2, 2 * MIN_PART_CELLS):
         n_go, applied, m = advance(g, cand, g2, *working, *results, *go, False, *params,
                                    trace)
         return go[0][:n_go], go[1][:n_go], go[2][:n_go], applied, 0, m
