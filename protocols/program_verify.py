@@ -19,6 +19,8 @@ results' cells whose ``iterations`` exceed k, in the results' order, because cel
 working set as they finish and the others keep their order.
 :func:`xbarlab.analysis.trace_cells.trace_cells` names them; at 1024×1024 the row, column and
 iteration on every record were 12 of its 28 bytes and most of the cost of recording a trace.
+Nor does the file keep each trace row's step (8 of the 16 bytes left): the store derives it
+from the commit log, as for every table appended with ``step_column=False``.
 """
 
 from __future__ import annotations
@@ -190,7 +192,7 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
             chip.pulse(go_cell, go_amp, go_width)
         if cfg.trace:
             trace["amplitude"] = applied
-            rec.add("trace", trace, {"g_read": "S", "amplitude": "V"})
+            rec.add("trace", trace, {"g_read": "S", "amplitude": "V"}, step_column=False)
         rec.summary = {"iteration": st.iteration, "active": n_active,
                        "converged": int(np.count_nonzero(st.converged)),
                        "failed": int(np.count_nonzero(st.reason))}

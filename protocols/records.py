@@ -17,12 +17,19 @@ class StepRecords:
     tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     units: dict[str, dict[str, str]] = field(default_factory=dict)
     summary: dict[str, float] = field(default_factory=dict)  # progress figures for the UI
+    # tables whose rows' step the store need not keep: readers derive it from the commit log
+    without_step: set[str] = field(default_factory=set)
 
     def add(self, table: str, columns: dict[str, np.ndarray],
-            units: dict[str, str] | None = None) -> None:
+            units: dict[str, str] | None = None, *, step_column: bool = True) -> None:
+        """Records of ``table`` for this step. ``step_column=False`` for a table of many
+        narrow rows a step, where the store's 8-byte step column would be a large part of
+        every record (xbarlab.store.columns)."""
         self.tables[table] = columns
         if units:
             self.units[table] = units
+        if not step_column:
+            self.without_step.add(table)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ PLAN = [
 ]
 IDENTITY = {"lot": "LOT7", "wafer": "W03", "die_x": 2, "die_y": -1, "array": "A0"}
 UNITS = {"time": "s", "voltage": "V", "current": "A", "conductance": "S"}
+DERIVED_STEP = {"trace"}  # tables appended with step_column=False
 
 
 def step_records(run_index: int, step: int) -> dict[str, list[dict[str, np.ndarray]]]:
@@ -53,6 +54,11 @@ def step_records(run_index: int, step: int) -> dict[str, list[dict[str, np.ndarr
                 + rng.integers(0, 10**12, n).astype("m8[ns]"),
             }
         ]
+        # a table whose rows' step the store derives from the commit log (DERIVED_STEP);
+        # some steps append nothing to it
+        n = int(rng.integers(0, 3000)) if rng.random() > 0.2 else 0
+        out["trace"] = [{"g_read": rng.uniform(1e-6, 2e-5, n).astype(np.float32),
+                         "amplitude": rng.uniform(-2, 2, n).astype(np.float32)}] if n else []
     return out
 
 
@@ -74,7 +80,8 @@ def main(path: str, resume: bool) -> None:
                 for table, appends in step_records(index, k).items():
                     for cols in appends:
                         step.append(table, cols, units={c: u for c, u in UNITS.items()
-                                                        if c in cols})
+                                                        if c in cols},
+                                    step_column=table not in DERIVED_STEP)
         run.finish()
     writer.close()
     print("done", flush=True)

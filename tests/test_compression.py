@@ -188,6 +188,36 @@ def test_chunks_filtered_here_are_those_hdf5_writes_and_reads(tmp_path):
         assert compact.fletcher32(bytes(damaged[:-4])).to_bytes(4, "little") != stored[-4:]
 
 
+def test_the_replaced_file_is_freed_after_the_replace_and_its_data_kept(tmp_path):
+    """The old file's blocks are freed on a thread once the compressed copy has its name; the
+    chunks were read as stored, their checksums verified here, the edge chunk's bytes past the
+    table's end zeroed."""
+    import threading
+
+    rng = np.random.default_rng(3)
+    data = rng.normal(1e-5, 1e-6, 20_000 + 37).astype(np.float32)
+    path = tmp_path / "a.h5"
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("t", data=np.full(21_000, 7.0, np.float32), chunks=(512,),
+                              maxshape=(None,), fletcher32=True)
+        ds.resize((data.size,))  # the edge chunk still holds 7.0s past the end
+        ds[:] = data
+    inode = path.stat().st_ino
+    compact.compress_file(path)
+    assert path.stat().st_ino != inode
+    for t in threading.enumerate():
+        if t.name == "xbarlab-free-replaced":
+            t.join()
+    assert [p.name for p in tmp_path.iterdir()] == ["a.h5"]
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["t"][:], data)
+        _mask, stored = f["t"].id.read_direct_chunk((20_000 - 20_000 % 512,))
+    import zlib
+
+    edge = np.frombuffer(zlib.decompress(stored[:-4]), np.uint8).reshape(4, 512).T.copy()
+    assert not edge.view(np.float32)[20_037 % 512:].any()  # zeroed, not 7.0
+
+
 def test_a_caller_holding_h5pys_lock_compresses_in_its_own_thread(tmp_path, monkeypatch):
     """Pool threads could wait for h5py's lock (a garbage collection freeing an h5py object
     takes it) while a caller that holds it waits for them: such a caller does the work."""

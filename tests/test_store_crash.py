@@ -70,6 +70,12 @@ def test_reference_matches_the_generator(reference):
             [a["conductance"] for a in campaign_script.step_records(1, step)["samples"]]
         )
         np.testing.assert_array_equal(samples["conductance"][samples["step"] == step], expected)
+    # the trace stores no step; the steps read back are those the generator appended at
+    trace = tables[("001_program_verify", "trace")]
+    expected_steps = np.concatenate([np.full(len(a["g_read"]), k) for k in range(24)
+                                     for a in campaign_script.step_records(0, k)["trace"]])
+    np.testing.assert_array_equal(trace["step"], expected_steps)
+    assert 0 < len(np.unique(expected_steps)) < 24  # some steps appended nothing to it
 
 
 def _kill(proc: subprocess.Popen, after_s: float) -> bool:

@@ -340,3 +340,57 @@ def test_rows_per_step_come_from_the_commit_log(tmp_path):
     assert steps.tolist() == [0, 2, 3] and counts.tolist() == [5, 3, 7]
     np.testing.assert_array_equal(np.unique(read_table(path, "p", "t")["step"].values,
                                             return_counts=True)[1], counts)
+
+
+def test_a_table_without_its_step_column_reads_back_the_steps(tmp_path, monkeypatch):
+    """step_column=False: the file holds only the appended columns; every read path gives each
+    row the step that appended it, from the commit log."""
+    import xbarlab.store.reader as reader
+
+    path = tmp_path / "trace.h5"
+    expected = []
+    with CampaignWriter.create(path) as w:
+        run = w.open_run("p")
+        for k, n in enumerate((4, 0, 3, 6, 1)):
+            with run.step() as s:
+                s.append("other", {"x": [1.0]})  # a table that keeps its step column
+                if n:
+                    s.append("t", {"g": np.arange(n, dtype=np.float32) + 10 * k},
+                             {"g": "S"}, step_column=False)
+                    expected += [k] * n
+        with pytest.raises(RuntimeError), run.step() as s:  # abandoned: never counted
+            s.append("t", {"g": np.zeros(5, np.float32)}, step_column=False)
+            raise RuntimeError
+        with run.step() as s, pytest.raises(ColumnError, match=r"table 't': step_column=True, "
+                                            r"but the table was created with step_column=False"):
+            s.append("t", {"g": np.zeros(2, np.float32)})
+    with h5py.File(path, "r") as f:
+        ds = f["runs/001_p/t"]
+        assert ds.dtype.names == ("g",) and ds.dtype.itemsize == 4 and ds.shape == (14,)
+        assert "step" in f["runs/001_p/other"].dtype.names
+        # docs/hdf5_layout.md's plain-h5py recipe
+        log = f["runs/001_p/_steps"][:]
+        ends = np.minimum(log["rows_end"][:, ds.attrs["slot"]], ds.shape[0])
+        assert np.repeat(log["step"], np.diff(ends, prepend=0)).tolist() == expected
+    table = read_table(path, "p", "t")
+    assert table["step"].values.tolist() == expected and "step" in table.coords
+    assert table["g"].attrs["units"] == "S"
+    assert table["g"].values.tolist() == [0, 1, 2, 3, 20, 21, 22, 30, 31, 32, 33, 34, 35, 40]
+    cols = read_columns(path, "p", "t")
+    assert list(cols) == ["step", "g"] and cols["step"].tolist() == expected
+    assert read_dataframe(path, "p", "t")["step"].tolist() == expected
+    assert read_info(path).table("p", "t").columns == ("step", "g")
+    monkeypatch.setattr(reader, "LAZY_CHUNK_ROWS", 3)  # chunks that start inside steps
+    lazy = read_table(path, "p", "t", lazy=True)
+    assert lazy["step"].chunks[0][:2] == (3, 3)
+    assert lazy["step"].values.tolist() == expected
+
+
+def test_steps_of_rows_asks_only_for_committed_rows():
+    from xbarlab.store.columns import StepEnds, steps_of_rows
+
+    ends = StepEnds(np.array([0, 2, 3]), np.array([5, 8, 15]))
+    assert steps_of_rows(ends, 4, 9).tolist() == [0, 2, 2, 2, 3]
+    assert steps_of_rows(ends, 0, 15).tolist() == [0] * 5 + [2] * 3 + [3] * 7
+    with pytest.raises(IndexError, match="rows up to 16 asked for, the commit log ends at 15"):
+        steps_of_rows(ends, 10, 16)

@@ -214,7 +214,8 @@ class CampaignRunner:
                 for rec in proto.steps(chip, st):
                     with run.step() as step:
                         for table, columns in rec.tables.items():
-                            step.append(table, columns, rec.units.get(table))
+                            step.append(table, columns, rec.units.get(table),
+                                        step_column=table not in rec.without_step)
                         for table, columns in chip.drain_records().items():
                             step.append(table, columns, chip.record_units.get(table))
                     report.steps += 1

@@ -11,7 +11,12 @@ carries ``metadata={"categories": names}``, as :func:`xbarlab.protocols.records.
 makes them) as the smallest integer that holds the codes, one byte for a few names where text
 would take 4 bytes a character. The ``kinds`` attribute of the dataset records what to turn
 the stored values back into: a kind string, or for a categorical column the list of its names
-(code i is names[i]). Every table also carries the ``step`` column the store fills in.
+(code i is names[i]).
+
+Every table has a ``step`` column the store fills in. By default it is stored, first, as int64;
+a table created with ``step_column=False`` does not store it (a trace of a million rows a step
+would spend half its bytes on it), and readers derive it from the run's commit log, which
+records where every committed step's rows end (:func:`steps_of_rows`).
 """
 
 from __future__ import annotations
@@ -38,13 +43,18 @@ class ColumnError(ValueError):
 class TableSchema:
     """Storage dtype of a table plus what to turn special columns back into."""
 
-    dtype: np.dtype  # storage dtype, `step` first
+    dtype: np.dtype  # storage dtype, `step` first unless the table derives it
     kinds: dict[str, Kind]  # column -> numpy dtype string for str/datetime/timedelta
     # columns, or the names of a categorical column's codes
 
     @property
     def columns(self) -> tuple[str, ...]:
+        """The stored columns."""
         return self.dtype.names or ()
+
+    @property
+    def stores_step(self) -> bool:
+        return STEP_COLUMN in self.columns
 
 
 def categories_of(dt: np.dtype) -> list[str] | None:
@@ -109,8 +119,8 @@ def as_columns(data: np.ndarray | Mapping[str, object], where: str) -> dict[str,
     return cols
 
 
-def schema_for(cols: Mapping[str, np.ndarray]) -> TableSchema:
-    fields: list[tuple[str, np.dtype]] = [(STEP_COLUMN, np.dtype("<i8"))]
+def schema_for(cols: Mapping[str, np.ndarray], step_column: bool = True) -> TableSchema:
+    fields: list[tuple[str, np.dtype]] = [(STEP_COLUMN, np.dtype("<i8"))] if step_column else []
     kinds: dict[str, str] = {}
     for name, arr in cols.items():
         dt, kind = _storage_field(name, arr.dtype)
@@ -141,7 +151,7 @@ def to_storage(
     cols: Mapping[str, np.ndarray], schema: TableSchema, step: int, where: str
 ) -> np.ndarray:
     """Pack columns into a new structured array of the table's storage dtype."""
-    expected = set(schema.columns[1:])
+    expected = set(schema.columns) - {STEP_COLUMN}
     got = set(cols)
     if got != expected:
         missing, extra = sorted(expected - got), sorted(got - expected)
@@ -149,7 +159,8 @@ def to_storage(
         raise ColumnError(f"{where}: columns do not match the table ({what})")
     n = len(next(iter(cols.values())))
     out = np.empty(n, dtype=schema.dtype)
-    out[STEP_COLUMN] = step
+    if schema.stores_step:
+        out[STEP_COLUMN] = step
     for name, arr in cols.items():
         kind = schema.kinds.get(name)
         target = schema.dtype.fields[name][0]
@@ -198,29 +209,65 @@ def _put_codes(out: np.ndarray, name: str, arr: np.ndarray, names: list[str],
     out[name] = arr
 
 
+@dataclass(frozen=True)
+class StepEnds:
+    """Where each committed step's rows of one table end, from the run's commit log: all a
+    reader needs to give the rows of a table that does not store its step column their
+    steps."""
+
+    steps: np.ndarray  # int64, the committed steps in order
+    ends: np.ndarray  # int64, the table's row count after each of them
+
+    @classmethod
+    def of(cls, commits: np.ndarray, slot: int, rows: int) -> StepEnds:
+        """From the committed rows of a commit log (``_steps``), for the table in ``slot``
+        with ``rows`` committed rows."""
+        return cls(commits["step"].astype(np.int64),
+                   np.minimum(commits["rows_end"][:, slot], rows).astype(np.int64))
+
+
+def steps_of_rows(step_ends: StepEnds, start: int, stop: int) -> np.ndarray:
+    """The step of each row in ``[start, stop)``: row r belongs to the first committed step
+    whose rows end past r."""
+    if start == 0 and len(step_ends.ends) and stop == step_ends.ends[-1]:
+        return np.repeat(step_ends.steps, np.diff(step_ends.ends, prepend=0))
+    at = np.searchsorted(step_ends.ends, np.arange(start, stop, dtype=np.int64), side="right")
+    if len(at) and at[-1] >= len(step_ends.steps):
+        raise IndexError(f"rows up to {stop} asked for, the commit log ends at "
+                         f"{int(step_ends.ends[-1]) if len(step_ends.ends) else 0}")
+    return step_ends.steps[at]
+
+
 class DecodedColumns(Mapping[str, np.ndarray]):
     """A table's stored rows as a read-only mapping of column name to numpy array, each column
     turned back into what was appended when first asked for: a fit that never looks at the
     ``reason`` text of a million results does not pay for decoding it (UTF-8 text as numpy
     ``U`` is four bytes a character)."""
 
-    def __init__(self, rows: np.ndarray, kinds: Mapping[str, Kind]):
+    def __init__(self, rows: np.ndarray, kinds: Mapping[str, Kind],
+                 step_ends: StepEnds | None = None):
         self._rows = rows
         self._kinds = kinds
+        self._step_ends = step_ends  # a table that does not store its step column
+        self._names = (((STEP_COLUMN,) if step_ends is not None else ())
+                       + (rows.dtype.names or ()))
         self._decoded: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._decoded:
-            if self._rows.dtype.names is None or name not in self._rows.dtype.names:
+            if name not in self._names:
                 raise KeyError(name)
-            self._decoded[name] = from_storage(self._rows[name], self._kinds.get(name))
+            if self._step_ends is not None and name == STEP_COLUMN:
+                self._decoded[name] = steps_of_rows(self._step_ends, 0, len(self._rows))
+            else:
+                self._decoded[name] = from_storage(self._rows[name], self._kinds.get(name))
         return self._decoded[name]
 
     def __iter__(self):
-        return iter(self._rows.dtype.names or ())
+        return iter(self._names)
 
     def __len__(self) -> int:
-        return len(self._rows.dtype.names or ())
+        return len(self._names)
 
     def __repr__(self) -> str:
         return f"DecodedColumns({list(self)}, {len(self._rows)} rows)"

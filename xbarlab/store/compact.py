@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
@@ -113,24 +114,58 @@ def _copy_chunks_filtered(src: h5py.Dataset, dst: h5py.Dataset, level: int,
                           pool: ThreadPoolExecutor | None) -> None:
     """Copy a 1-D table chunk by chunk, filtering each chunk here, on ``pool``'s threads, and
     writing it to ``dst`` as HDF5 stores it (``write_direct_chunk``): HDF5 runs its own filters
-    on one thread, and deflate is nearly all of a completed campaign's compression time. The
-    next block is read (HDF5 verifying the source's checksums) while this one compresses."""
+    on one thread, and deflate is nearly all of a completed campaign's compression time. A
+    table stored with Fletcher-32 alone (every table the store writes) is read as stored,
+    checksum and all, and the checksum verified on the pool too: HDF5 verifying it while
+    reading took a third of the copy of a 220 MB trace, on the one thread that reads. The
+    next block is read while this one compresses."""
     rows = src.chunks[0]
     itemsize = src.dtype.itemsize
+    as_stored = _pipeline(src) == (h5py.h5z.FILTER_FLETCHER32,)
     block = np.zeros(rows * COPY_CHUNKS, src.dtype)  # reused: each chunk goes out as a copy
-    pending: list[tuple[int, Future[bytes]]] = []
+    pending: list[tuple[int, Future[bytes | None]]] = []
     for start in range(0, src.shape[0], block.size):
         n = min(block.size, src.shape[0] - start)
-        src.read_direct(block, np.s_[start:start + n], np.s_[0:n])
-        block[n:] = 0  # the edge chunk is stored whole
         done, pending = pending, []
-        for k in range(0, n, rows):
-            pending.append((start + k, _submit(pool, filtered_chunk,
-                                               block[k:k + rows].tobytes(), itemsize, level)))
+        if as_stored:
+            for k in range(0, n, rows):
+                valid = min(rows, src.shape[0] - start - k) * itemsize
+                mask, stored = src.id.read_direct_chunk((start + k,))
+                pending.append((start + k, _submit(
+                    pool, recompressed_chunk, stored if mask == 0 else b"", itemsize, level,
+                    valid)))
+        else:
+            src.read_direct(block, np.s_[start:start + n], np.s_[0:n])
+            block[n:] = 0  # the edge chunk is stored whole
+            for k in range(0, n, rows):
+                pending.append((start + k, _submit(pool, filtered_chunk,
+                                                   block[k:k + rows].tobytes(), itemsize, level)))
         for offset, fut in done:
-            dst.id.write_direct_chunk((offset,), fut.result())
+            _write_chunk(src, dst, offset, fut.result(), level)
     for offset, fut in pending:
-        dst.id.write_direct_chunk((offset,), fut.result())
+        _write_chunk(src, dst, offset, fut.result(), level)
+
+
+def _write_chunk(src: h5py.Dataset, dst: h5py.Dataset, offset: int, chunk: bytes | None,
+                 level: int) -> None:
+    if chunk is None:  # failed its checksum as stored: HDF5's own read decides (and raises)
+        rows = np.zeros(src.chunks[0], src.dtype)
+        stop = min(offset + len(rows), src.shape[0])
+        rows[:stop - offset] = src[offset:stop]
+        chunk = filtered_chunk(rows.tobytes(), src.dtype.itemsize, level)
+    dst.id.write_direct_chunk((offset,), chunk)
+
+
+def recompressed_chunk(stored: bytes, itemsize: int, level: int, valid: int) -> bytes | None:
+    """A chunk as a Fletcher-32-only table stores it (its bytes, then their checksum) as
+    :func:`filtered_chunk` makes it, the bytes past the table's end (``valid`` bytes in) zeroed
+    as HDF5 would fill them; None when the checksum does not match."""
+    body = stored[:-4]
+    if len(stored) < 4 or fletcher32(body).to_bytes(4, "little") != stored[-4:]:
+        return None
+    if valid < len(body):
+        body = body[:valid] + bytes(len(body) - valid)
+    return filtered_chunk(body, itemsize, level)
 
 
 def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
@@ -194,7 +229,7 @@ def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False) -
         if fsync:
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _replace(tmp, path)
         if fsync:
             fd = os.open(path.parent, os.O_RDONLY)
             try:
@@ -205,6 +240,23 @@ def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False) -
         tmp.unlink(missing_ok=True)
         raise
     return before, path.stat().st_size
+
+
+def _replace(new: Path, path: Path) -> None:
+    """``os.replace(new, path)``, the old file's blocks freed on a thread afterwards: freeing
+    a 220 MB file took ext4 0.1 s, all of it on a completing campaign's critical path. The old
+    file keeps a second name until then (``.NAME.PID.replaced``; a writer that dies first
+    leaves it, and the next writer removes it, as it does ``.partial`` copies)."""
+    old = path.with_name(f".{path.name}.{os.getpid()}.replaced")
+    try:
+        os.link(path, old)
+    except OSError:  # no hard links here (or a leftover of ours): free it in place
+        os.replace(new, path)
+        return
+    os.replace(new, path)
+    # not a daemon: the interpreter waits for it before exiting, so nothing is left behind
+    threading.Thread(target=old.unlink, kwargs={"missing_ok": True},
+                     name="xbarlab-free-replaced").start()
 
 
 def _tracks_order(f: h5py.File) -> bool:

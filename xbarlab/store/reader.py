@@ -23,7 +23,14 @@ import numpy as np
 import pydantic
 
 from xbarlab.chip_drivers.identity import ChipIdentity
-from xbarlab.store.columns import STEP_COLUMN, DecodedColumns, Kind, from_storage
+from xbarlab.store.columns import (
+    STEP_COLUMN,
+    DecodedColumns,
+    Kind,
+    StepEnds,
+    from_storage,
+    steps_of_rows,
+)
 from xbarlab.store.errors import (
     CampaignBeingWrittenError,
     CampaignFileError,
@@ -81,6 +88,8 @@ class TableInfo:
     dataset: str  # HDF5 path
     dtype: np.dtype  # storage dtype, so readers need not open the file again to learn it
     tail: Tail | None = None  # the commit log's CRC of the last chunk (recovers a torn one)
+    # for a table that does not store its step column: where each step's rows end
+    step_ends: StepEnds | None = None
 
 
 @dataclass(frozen=True)
@@ -164,12 +173,16 @@ def _run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int)
         if not all(_category_names(k) or k == "str" or _time_kind(k) for k in kinds.values()):
             raise ChecksumError(f"{twhere}: attribute 'kinds' names an unknown column kind")
         dtype = ds.dtype
-        rows = int(min(ends[int(tattrs["slot"])], ds.shape[0]))
+        slot = int(tattrs["slot"])
+        rows = int(min(ends[slot], ds.shape[0]))
+        stored = tuple(dtype.names)
+        derived = STEP_COLUMN not in stored
         tables[tname] = TableInfo(
             name=tname,
             rows=rows,
-            tail=commit_tail(steps, int(tattrs["slot"]), rows),
-            columns=tuple(dtype.names),
+            tail=commit_tail(steps, slot, rows),
+            step_ends=StepEnds.of(steps, slot, rows) if derived else None,
+            columns=((STEP_COLUMN,) if derived else ()) + stored,
             units=json_attr(tattrs, "units", "{}", twhere),
             kinds=kinds,
             dataset=ds.name,
@@ -327,7 +340,9 @@ class _LazyColumn:
     def __init__(self, path: Path, info: TableInfo, column: str):
         self.path, self.dataset, self.column = path, info.dataset, column
         self.tail = info.tail
-        rows, dtype, dataset = info.rows, info.dtype.fields[column][0], info.dataset
+        self.step_ends = info.step_ends if column not in info.dtype.names else None
+        rows, dataset = info.rows, info.dataset
+        dtype = np.dtype("<i8") if self.step_ends is not None else info.dtype.fields[column][0]
         run, _, table = dataset.removeprefix(f"/{RUNS_GROUP}/").partition("/")
         self.where = f"{path}: run {run} table {table}"
         self.shape = (rows,)
@@ -337,6 +352,8 @@ class _LazyColumn:
     def __getitem__(self, key: Any) -> np.ndarray:
         start, stop, _ = key[0].indices(self.shape[0]) if isinstance(key, tuple) else \
             key.indices(self.shape[0])
+        if self.step_ends is not None:  # a step column the table does not store
+            return steps_of_rows(self.step_ends, start, stop)
         with open_h5(self.path) as f:
             rows = read_rows(f[self.dataset], stop, self.where, start, self.tail)
         return rows[self.column]
@@ -367,7 +384,7 @@ def _decoded_columns(path: Path, run: str, info: TableInfo) -> DecodedColumns:
     with open_h5(path) as f:
         rows = read_rows(f[info.dataset], info.rows, f"{path}: run {run} table {info.name}",
                          tail=info.tail)
-    return DecodedColumns(rows, info.kinds)
+    return DecodedColumns(rows, info.kinds, info.step_ends)
 
 
 @_while_written

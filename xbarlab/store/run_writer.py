@@ -160,12 +160,17 @@ class Step:
         table: str,
         records: np.ndarray | Mapping[str, Any],
         units: Mapping[str, str] | None = None,
+        *,
+        step_column: bool = True,
     ) -> None:
         """Append records to ``table`` (created by the first append, which fixes its columns).
-        ``units`` maps column names to SI unit strings; give them on the first append."""
+        ``units`` maps column names to SI unit strings; give them on the first append.
+        ``step_column=False`` on the first append creates a table that does not store the
+        step of each row: readers derive it from the commit log (8 bytes a row saved, for
+        tables of millions of rows a step); later appends must say the same."""
         if not self._open:
             raise StepOrderError(f"{self.run.where}: step {self.step} is already closed")
-        self.run._append(table, records, units, self.step)
+        self.run._append(table, records, units, self.step, step_column)
 
     def commit(self) -> None:
         if self._open:
@@ -290,12 +295,17 @@ class RunWriter:
         records: np.ndarray | Mapping[str, Any],
         units: Mapping[str, str] | None,
         step: int,
+        step_column: bool = True,
     ) -> None:
         where = f"{self.where}: table {table!r}"
         cols = colmod.as_columns(records, where)
         tab = self._tables.get(table)
         if tab is None:
-            tab = self._create_table(table, cols, units, step)
+            tab = self._create_table(table, cols, units, step, step_column)
+        elif tab.schema.stores_step != step_column:
+            raise colmod.ColumnError(
+                f"{where}: step_column={step_column}, but the table was created with "
+                f"step_column={tab.schema.stores_step}")
         elif units:
             for col, unit in units.items():
                 if tab.units.get(col, "") != unit:
@@ -312,6 +322,7 @@ class RunWriter:
         cols: Mapping[str, np.ndarray],
         units: Mapping[str, str] | None,
         step: int,
+        step_column: bool = True,
     ) -> _Table:
         where = f"{self.where}: table {table!r}"
         if not valid_table_name(table) or table.startswith("_"):
@@ -325,7 +336,7 @@ class RunWriter:
         if unknown:
             raise colmod.ColumnError(f"{where}: units given for unknown column(s) "
                                      f"{sorted(unknown)}")
-        schema = colmod.schema_for(cols)
+        schema = colmod.schema_for(cols, step_column)
         chunk_rows = 1 << max(10, min(20, int(math.log2(CHUNK_BYTES / schema.dtype.itemsize))))
         ds = self.group.create_dataset(
             table, shape=(0,), maxshape=(None,), chunks=(chunk_rows,), dtype=schema.dtype,
