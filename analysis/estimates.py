@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, special
 
+# scipy is imported where it is used: it is half a second of imports (scipy.optimize pulls in
+# scipy.linalg, fft and more), which `xbarlab fit` overlaps with reading its files
+# (xbarlab/fitting.py, preload_scipy).
 Z95 = 1.959964  # for maximum-likelihood and binomial intervals on many devices
 NOT_IDENTIFIED = "not identified"
 DEGENERATE = "a degenerate fit (the points do not vary enough to bound it)"
@@ -23,6 +25,8 @@ DEGENERATE = "a degenerate fit (the points do not vary enough to bound it)"
 
 def t95(dof: int) -> float:
     """The two-sided 95 % Student-t quantile on ``dof`` degrees of freedom."""
+    from scipy import special
+
     return float(special.stdtrit(dof, 0.975))
 
 
@@ -175,9 +179,11 @@ def _r2(x: np.ndarray, y: np.ndarray, w: np.ndarray, fitted: np.ndarray) -> floa
     return 1 - float(w @ (y - fitted) ** 2) / ss_tot if ss_tot > 0 else 1.0
 
 
-def _fit_clipped(x: np.ndarray, y: np.ndarray, w: np.ndarray, starts) -> optimize.OptimizeResult:
+def _fit_clipped(x: np.ndarray, y: np.ndarray, w: np.ndarray, starts):
     """The best of Levenberg–Marquardt fits of clip(slope·x + intercept, lo, hi) from
-    ``starts``."""
+    ``starts`` (a scipy.optimize.OptimizeResult)."""
+    from scipy import optimize
+
     best = None
     # (Levenberg–Marquardt needs at least as many points as parameters)
     method = "lm" if x.size >= 4 else "trf"

@@ -11,7 +11,6 @@ Log-likelihood, S(c) = exp(−(c/λ)^k): Σ_failures log(S(lower) − S(upper)) 
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize
 from xbarlab.analysis.errors import FitError
 from xbarlab.analysis.estimates import Z95, Estimate, FitReport
 from xbarlab.analysis.sufficient import EnduranceCounts
@@ -57,6 +56,8 @@ def fit_weibull(c: EnduranceCounts, where: str) -> FitReport:
     mid = np.where(censored, lower, (lower + np.maximum(upper, 0)) / 2)
     median = float(np.median(np.repeat(mid, count.astype(int))))
     args = (lower, upper, count, censored)
+    from scipy import optimize  # here: half a second of imports (analysis/estimates.py)
+
     best = None
     for k0 in (0.7, 1.5, 3.0):
         res = optimize.minimize(_neg_loglik, np.log([k0, max(median, 1.0) * 1.3]), args=args,

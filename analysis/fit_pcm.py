@@ -13,7 +13,6 @@ relative noise per read, enter a fit.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 from xbarlab.analysis.device_drift import flicker_factor
 from xbarlab.analysis.errors import FitError
 from xbarlab.analysis.estimates import (
@@ -96,6 +95,8 @@ def fit_drift(s: DriftSums, base: PCMModel, where: str) -> tuple[FitReport, FitR
     mu = _loglin(mu_rep)
     sigma = _loglin(sigma_rep)
     # goodness of fit: ν̂ of each bin against N(μ(G), σ(G)² + its estimation variance)
+    from scipy import special  # here, not at import (analysis/estimates.py)
+
     ks = []
     for k in b:
         xk = s.ln_g[k] / s.n[k]
