@@ -16,7 +16,7 @@ import pytest
 
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
-from xbarlab.store import compact
+from xbarlab.store import compact, freeing
 from xbarlab.store.errors import CampaignFileError
 from xbarlab.store.reader import read_info, read_table
 from xbarlab.store.verify import verify_campaign
@@ -119,6 +119,7 @@ def test_a_failed_compression_loses_nothing_and_compress_does_it_later(tmp_path,
     text = CAMPAIGN.replace("rows = 64", "rows = 16").replace("cols = 64", "cols = 16")
     assert CampaignRunner(parse_campaign(text), text, out).run().status == "completed"
     assert not compact.is_compressed(out) and verify_campaign(out).ok
+    freeing.wait()  # (the checkpoint's blocks are freed on a thread)
     assert [p.name for p in tmp_path.iterdir()] == ["c.h5"]  # no partial copy left
     monkeypatch.undo()
     before = tables(out)
@@ -192,7 +193,6 @@ def test_the_replaced_file_is_freed_after_the_replace_and_its_data_kept(tmp_path
     """The old file's blocks are freed on a thread once the compressed copy has its name; the
     chunks were read as stored, their checksums verified here, the edge chunk's bytes past the
     table's end zeroed."""
-    import threading
 
     rng = np.random.default_rng(3)
     data = rng.normal(1e-5, 1e-6, 20_000 + 37).astype(np.float32)
@@ -205,9 +205,7 @@ def test_the_replaced_file_is_freed_after_the_replace_and_its_data_kept(tmp_path
     inode = path.stat().st_ino
     compact.compress_file(path)
     assert path.stat().st_ino != inode
-    for t in threading.enumerate():
-        if t.name == "xbarlab-free-replaced":
-            t.join()
+    freeing.wait()
     assert [p.name for p in tmp_path.iterdir()] == ["a.h5"]
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(f["t"][:], data)

@@ -76,7 +76,7 @@ def test_ctrl_c_that_a_library_wraps_in_another_exception_still_exits_130(tmp_pa
 def test_a_killed_writers_temporaries_are_removed_by_the_next_run(tmp_path):
     (tmp_path / "c.toml").write_text(CAMPAIGN.replace("repeats = 100000", "repeats = 3"))
     stale = [tmp_path / ".c.h5.999999.partial", tmp_path / ".c.h5.resume.999999.tmp",
-             tmp_path / ".c.h5.999999.replaced"]
+             tmp_path / ".c.h5.0.999999.replaced", tmp_path / ".c.h5.resume.3.999999.replaced"]
     for f in stale:
         f.write_bytes(b"left by a killed writer")
     unrelated = tmp_path / ".other.h5.999999.partial"

@@ -227,3 +227,30 @@ def test_a_run_killed_while_being_created_is_empty_not_damaged(tmp_path):
     info = read_info(path)
     assert list(info.runs) == ["001_read_noise", "002_drift"]
     assert info.runs["002_drift"].tables["reads"].rows == 2 and verify_campaign(path).ok
+
+
+def test_replaced_and_removed_files_are_freed_on_a_thread_under_hidden_names(tmp_path):
+    """store/freeing.py: the new contents have the name at once; the old ones live on only
+    under a hidden ``.NAME.N.PID.replaced`` name until their thread frees them."""
+    import os
+
+    from xbarlab.store import freeing
+
+    path, new = tmp_path / "c.h5.resume", tmp_path / "new"
+    path.write_bytes(b"old" * 1000)
+    new.write_bytes(b"new")
+    freeing.replace(new, path)
+    assert path.read_bytes() == b"new" and not new.exists()
+    hidden = [p.name for p in tmp_path.iterdir() if p.name != "c.h5.resume"]
+    assert all(n.startswith(".c.h5.resume.") and n.endswith(f".{os.getpid()}.replaced")
+               for n in hidden)  # (empty once the thread has run)
+    freeing.wait()
+    assert [p.name for p in tmp_path.iterdir()] == ["c.h5.resume"]
+    freeing.remove(path)
+    assert not path.exists()
+    freeing.remove(path)  # nothing there: nothing to do
+    (tmp_path / "fresh").write_bytes(b"x")
+    freeing.replace(tmp_path / "fresh", path)  # nothing to replace: a plain rename
+    freeing.wait()
+    assert [p.name for p in tmp_path.iterdir()] == ["c.h5.resume"]
+    assert path.read_bytes() == b"x"

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from xbarlab.errors import XbarlabError
+from xbarlab.store import freeing
 from xbarlab.store.space import DiskFullError, is_disk_full
 
 FORMAT = 1
@@ -62,7 +63,7 @@ class Checkpoint:
                 if self.durable:
                     f.flush()
                     os.fsync(f.fileno())
-            os.replace(tmp, path)
+            freeing.replace(tmp, path)  # the previous checkpoint's blocks freed on a thread
         except OSError as exc:
             tmp.unlink(missing_ok=True)  # the previous checkpoint stays whole
             if is_disk_full(exc):

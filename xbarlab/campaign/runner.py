@@ -32,7 +32,7 @@ from xbarlab.errors import XbarlabError
 from xbarlab.instruments.errors import InstrumentError
 from xbarlab.protocols.base import Progress, Protocol
 from xbarlab.protocols.state import from_arrays, to_arrays
-from xbarlab.store import CampaignExistsError, CampaignWriter, RunWriter
+from xbarlab.store import CampaignExistsError, CampaignWriter, RunWriter, freeing
 from xbarlab.store.reader import read_info
 from xbarlab.store.space import MARGIN_BYTES, RESERVE_BYTES, DiskFullError, free_bytes
 
@@ -248,7 +248,7 @@ class CampaignRunner:
                                        "continue it with --resume") from exc
             raise
         writer.close("completed")
-        self.ckpt_path.unlink(missing_ok=True)
+        freeing.remove(self.ckpt_path)
         return CampaignResult(self.out, "completed", reports, resumed_from)
 
     def _interrupted(self, writer: CampaignWriter, chip: Chip, reports: list[RunReport],

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import errno
 import os
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
@@ -39,6 +38,7 @@ import h5py
 import numpy as np
 from isal import isal_zlib
 
+from xbarlab.store import freeing
 from xbarlab.store.h5lock import h5py_lock_held
 from xbarlab.store.objects import new_file, new_group, set_text
 from xbarlab.store.space import MARGIN_BYTES, DiskFullError, free_bytes, is_disk_full, mb
@@ -229,7 +229,7 @@ def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False) -
         if fsync:
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
-        _replace(tmp, path)
+        freeing.replace(tmp, path)  # the old file's blocks freed on a thread
         if fsync:
             fd = os.open(path.parent, os.O_RDONLY)
             try:
@@ -240,23 +240,6 @@ def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False) -
         tmp.unlink(missing_ok=True)
         raise
     return before, path.stat().st_size
-
-
-def _replace(new: Path, path: Path) -> None:
-    """``os.replace(new, path)``, the old file's blocks freed on a thread afterwards: freeing
-    a 220 MB file took ext4 0.1 s, all of it on a completing campaign's critical path. The old
-    file keeps a second name until then (``.NAME.PID.replaced``; a writer that dies first
-    leaves it, and the next writer removes it, as it does ``.partial`` copies)."""
-    old = path.with_name(f".{path.name}.{os.getpid()}.replaced")
-    try:
-        os.link(path, old)
-    except OSError:  # no hard links here (or a leftover of ours): free it in place
-        os.replace(new, path)
-        return
-    os.replace(new, path)
-    # not a daemon: the interpreter waits for it before exiting, so nothing is left behind
-    threading.Thread(target=old.unlink, kwargs={"missing_ok": True},
-                     name="xbarlab-free-replaced").start()
 
 
 def _tracks_order(f: h5py.File) -> bool:

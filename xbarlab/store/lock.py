@@ -130,9 +130,10 @@ class WriterLock:
 
 def remove_stale_temporaries(path: Path) -> list[Path]:
     """Delete what killed writers of ``path`` left next to it: ``.NAME.PID.partial`` (a file
-    being created), ``.NAME.PID.replaced`` (a file replaced by its compressed copy, not yet
-    freed) and ``.NAME.resume.PID.tmp`` (a checkpoint being written). Call it holding the
-    writer lock: then no other process is writing them. Returns what was removed."""
+    being created), ``.NAME.N.PID.replaced`` (a campaign or checkpoint file replaced or
+    removed, not yet freed: store/freeing.py) and ``.NAME.resume.PID.tmp`` (a checkpoint
+    being written). Call it holding the writer lock: then no other process is writing them.
+    Returns what was removed."""
     removed = []
     own = str(os.getpid())
     for pattern in (f".{path.name}.*.partial", f".{path.name}.*.replaced",
