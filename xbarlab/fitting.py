@@ -160,13 +160,19 @@ def preload_scipy() -> None:
     them in line). An import that reaches scipy.optimize first waits for this one to finish
     (Python's per-module import lock), and one that fails here fails again there, with its
     error."""
+    global _preloading
+
     def load() -> None:
         with contextlib.suppress(ImportError):
             import scipy.optimize
             import scipy.special  # noqa: F401
 
-    if "scipy.optimize" not in sys.modules:
-        threading.Thread(target=load, name="xbarlab-preload-scipy", daemon=True).start()
+    if _preloading is None and "scipy.optimize" not in sys.modules:
+        _preloading = threading.Thread(target=load, name="xbarlab-preload-scipy", daemon=True)
+        _preloading.start()
+
+
+_preloading: threading.Thread | None = None
 
 
 def gather_stats(files: list[Path], base: PCMModel | RRAMModel, scheduler: str | None = None,
