@@ -16,8 +16,9 @@ but the simulator) under 30 % of the total, with and without traces.
 
 Where the time goes (measured 2026-12-05 on a machine where the simulator took 4.0-4.5 s of a
 1024×1024 run, twice as long as the day before, so the target allows 1.7-1.9 s for everything
-else). Without traces the target is met (23 %): the protocol's bookkeeping is one compiled
-pass per iteration (protocols/program_verify_kernel.py, numba), 0.4 s over the run: unsigned
+else). Without traces the target is met (22-28 % over the day's runs): the protocol's
+bookkeeping is one compiled pass per iteration (protocols/program_verify_kernel.py, numba),
+0.4 s over the run: unsigned
 indices (numba checks a signed one for negative wraparound at every access: a third of the
 loop), narrow state, and the two halves of a large working set on two cores, packed so they
 meet in the middle; numba's first call in a fresh process (0.4 s) is made in the background
@@ -25,17 +26,20 @@ while the campaign file and first checkpoint are written; the results table's `r
 one-byte categorical column (it was 64 bytes of text a row); the completed file is deflated
 by ISA-L (6× zlib's speed); checkpoints take 2 %.
 
-With traces (26.7 million records) the target is missed, at 35-41 % over the day's runs. Each
-record is now the read and the amplitude (8 bytes) and the store's step (8): the cells follow
-from the results (analysis/trace_cells.py), which took the trace from 28 to 16 bytes a record
-and the overhead from 57 % to 37 %. What is left is the 427 MB the store packs (0.35 s), writes
-through HDF5 with its checksums (0.55 s) and compresses at completion (1.1 s): about 2 s over
-the budget's 1.8 s together with the rest. Compressing full chunks in the background while the
-run goes took completion to 0.5 s but moved the work onto the core the simulator and the loop
-use (the overhead fell to 37 %, the wall time barely) and cost the store benchmark a quarter of
-its streaming rate; it was taken out. Under 30 % needs the store's step column gone from such
-tables (derivable from the commit log) or a columnar layout that writes the two arrays without
-packing them into records.
+With traces (26.7 million records) the target is missed: 34-36 % over the day's runs. Each
+record is the read and the amplitude, 8 bytes: the cells follow from the results
+(analysis/trace_cells.py) and the step from the commit log (the trace is appended with
+``step_column=False``; store/columns.py), which took the trace from 28 to 8 bytes a record and
+the overhead from 57 % to 35 %. What is left, measured inside one traced run: compressing the
+completed file 0.62 s (214 MB through shuffle, ISA-L deflate and Fletcher-32 on two threads,
+deflate alone 0.3 s), the commits' flushes 0.24 s, packing records 0.13 s and HDF5 writes
+0.11 s, about 0.8 s over the untraced run's store time, against the 0.35 s the budget leaves.
+Tried: checksum and shuffle compiled with numba (0.05 s saved once numba is warm, 0.25 s lost
+when not: taken out); compressing full chunks in the background while the run goes (completion
+0.5 s faster, but on two cores the work moved onto the core the simulator and the loop use,
+the wall time barely changed, and the store benchmark lost a quarter of its streaming rate:
+taken out). Under 30 % needs the completed file's compression off the critical path, which
+two cores do not give.
 """
 
 from __future__ import annotations
