@@ -18,6 +18,14 @@ against the fit's (3.7 s of CPU for 1.9 s of wall time, now 2.1 s for 1.2 s), th
 table was read twice and its text decoded though no fit looks at it, and the drift fit made
 a fresh (reads × devices) matrix for every operation.
 
+Missed on 2026-12-05 (4.5 M samples/s) on a machine about 1.5× slower at the same code
+(``fit_wafer`` itself 5.4-5.6 M samples/s there, imports excluded): 16 files took 3.3 s, of
+which reading and reducing 2.5 s (0.14 s a file on two threads: HDF5 inflating 0.13 s a file
+on one thread, the drift fit's Gauss–Newton passes 0.08 s), the bootstrap of the μν line
+0.24 s, and start-up the rest. scipy.optimize is now imported on a thread while the files
+are read (see bench/startup.py), which took 0.15 s off; inflating chunks with ISA-L instead
+of HDF5 gained nothing (the unshuffle costs what inflate saves).
+
 When a cluster pays off, from what is measured here: f1, the time per file on one thread
 (`--threads 1`); the in-process speed-up of 2 threads, from which the serial part p of a
 file's time follows (Amdahl: p = 2/speed-up − 1; HDF5 reads one file at a time); and c, the
