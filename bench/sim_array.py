@@ -18,12 +18,12 @@ Targets (issue 3): read and pulse < 60 ms, MVM < 150 ms, < 100 bytes per device,
 4× of the floor.
 
 Where a PCM pulse's time goes (2026-12-05, 58-64 ms here, 30 ms on the machine of the day
-before): a third is the three Gaussian draws, the rest numpy passes, and about 10 ms of it the
-kernel handing out and zeroing fresh pages for the ~80 MB of temporaries a pulse allocates,
-because glibc gives freed 4 MB blocks back to the system. The same process with
-``MALLOC_TOP_PAD_=134217728`` in its environment (glibc keeps 128 MB of freed heap) pulsed in
-48-56 ms. Reusing workspace arrays across pulses would remove that cost without the
-environment; it is not done yet.
+before): a third is the three Gaussian draws, the rest numpy passes, and about 10 ms of it page
+faults: glibc gives the freed 4 MB blocks of a pulse's temporaries back to the system, and the
+next pulse faults them in again, 2,500 minor faults a pulse (``ru_minflt``), each costly in a
+virtual machine. The same process with ``MALLOC_TOP_PAD_=134217728`` in its environment (glibc
+keeps 128 MB of freed heap) had none and pulsed in 48-56 ms. Reusing workspace arrays across
+pulses would remove them without the environment; it is not done yet.
 """
 
 from __future__ import annotations
