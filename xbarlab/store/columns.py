@@ -219,18 +219,27 @@ class StepEnds:
     ends: np.ndarray  # int64, the table's row count after each of them
 
     @classmethod
-    def of(cls, commits: np.ndarray, slot: int, rows: int) -> StepEnds:
+    def of(cls, commits: np.ndarray, slot: int, rows: int,
+           steps: np.ndarray | None = None) -> StepEnds:
         """From the committed rows of a commit log (``_steps``), for the table in ``slot``
-        with ``rows`` committed rows."""
-        return cls(commits["step"].astype(np.int64),
+        with ``rows`` committed rows; ``steps``: ``commits["step"]`` as int64, when the
+        caller has it already (one array for every table of a run)."""
+        return cls(commits["step"].astype(np.int64) if steps is None else steps,
                    np.minimum(commits["rows_end"][:, slot], rows).astype(np.int64))
+
+    def rows_per_step(self) -> tuple[np.ndarray, np.ndarray]:
+        """(steps that added rows, how many each added)."""
+        counts = np.diff(self.ends, prepend=0)
+        grew = counts > 0
+        return self.steps[grew], counts[grew]
 
 
 def steps_of_rows(step_ends: StepEnds, start: int, stop: int) -> np.ndarray:
     """The step of each row in ``[start, stop)``: row r belongs to the first committed step
     whose rows end past r."""
     if start == 0 and len(step_ends.ends) and stop == step_ends.ends[-1]:
-        return np.repeat(step_ends.steps, np.diff(step_ends.ends, prepend=0))
+        steps, counts = step_ends.rows_per_step()
+        return np.repeat(steps, counts)
     at = np.searchsorted(step_ends.ends, np.arange(start, stop, dtype=np.int64), side="right")
     if len(at) and at[-1] >= len(step_ends.steps):
         raise IndexError(f"rows up to {stop} asked for, the commit log ends at "

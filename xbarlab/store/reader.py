@@ -87,9 +87,19 @@ class TableInfo:
     kinds: dict[str, Kind]
     dataset: str  # HDF5 path
     dtype: np.dtype  # storage dtype, so readers need not open the file again to learn it
+    step_ends: StepEnds  # where each committed step's rows end (the commit log's rows_end)
     tail: Tail | None = None  # the commit log's CRC of the last chunk (recovers a torn one)
-    # for a table that does not store its step column: where each step's rows end
-    step_ends: StepEnds | None = None
+
+    @property
+    def stores_step(self) -> bool:
+        """False for a table appended with ``step_column=False``: its ``step`` column is
+        derived from ``step_ends``."""
+        return STEP_COLUMN in (self.dtype.names or ())
+
+    @property
+    def derived_steps(self) -> StepEnds | None:
+        """``step_ends`` when the table's step column is derived from it, else None."""
+        return None if self.stores_step else self.step_ends
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,7 @@ def _run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int)
     steps = committed_steps(grp[STEPS_TABLE], where)
     ends = steps[-1]["rows_end"] if len(steps) else np.zeros(MAX_TABLES, np.int64)
     last = int(steps[-1]["step"]) if len(steps) else None
+    step_ids = steps["step"].astype(np.int64)  # shared by the tables' StepEnds
     attrs = read_attrs(grp, where)
     if version >= FIRST_CHECKSUMMED_VERSION and (last is not None or DIGEST_ATTR in attrs):
         check_sealed(attrs, RUN_SEALED_ATTRS, where)  # (a run killed while being created has none)
@@ -176,13 +187,12 @@ def _run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int)
         slot = int(tattrs["slot"])
         rows = int(min(ends[slot], ds.shape[0]))
         stored = tuple(dtype.names)
-        derived = STEP_COLUMN not in stored
         tables[tname] = TableInfo(
             name=tname,
             rows=rows,
             tail=commit_tail(steps, slot, rows),
-            step_ends=StepEnds.of(steps, slot, rows) if derived else None,
-            columns=((STEP_COLUMN,) if derived else ()) + stored,
+            step_ends=StepEnds.of(steps, slot, rows, step_ids),
+            columns=(() if STEP_COLUMN in stored else (STEP_COLUMN,)) + stored,
             units=json_attr(tattrs, "units", "{}", twhere),
             kinds=kinds,
             dataset=ds.name,
@@ -340,7 +350,7 @@ class _LazyColumn:
     def __init__(self, path: Path, info: TableInfo, column: str):
         self.path, self.dataset, self.column = path, info.dataset, column
         self.tail = info.tail
-        self.step_ends = info.step_ends if column not in info.dtype.names else None
+        self.step_ends = info.derived_steps if column == STEP_COLUMN else None
         rows, dataset = info.rows, info.dataset
         dtype = np.dtype("<i8") if self.step_ends is not None else info.dtype.fields[column][0]
         run, _, table = dataset.removeprefix(f"/{RUNS_GROUP}/").partition("/")
@@ -384,7 +394,7 @@ def _decoded_columns(path: Path, run: str, info: TableInfo) -> DecodedColumns:
     with open_h5(path) as f:
         rows = read_rows(f[info.dataset], info.rows, f"{path}: run {run} table {info.name}",
                          tail=info.tail)
-    return DecodedColumns(rows, info.kinds, info.step_ends)
+    return DecodedColumns(rows, info.kinds, info.derived_steps)
 
 
 @_while_written
@@ -480,23 +490,13 @@ def read_columns(path: str | os.PathLike, run: str, table: str) -> Mapping[str, 
     return _columns_and_units(path, run, table)[0]
 
 
-@_while_written
 def read_rows_per_step(path: str | os.PathLike, run: str,
                        table: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, rows each committed) of one table, from the run's commit log alone: how a
-    table grew, without reading its records (program-and-verify's trace is one step per
-    iteration, a million rows in the first; the live view asks every second)."""
-    path = Path(path)
-    info = read_info(path)
-    tinfo = info.table(run, table)
-    where = f"{path}: run {info.run(run).name}"
-    with open_h5(path) as f:
-        ds = f[tinfo.dataset]
-        commits = committed_steps(ds.parent[STEPS_TABLE], where)
-        ends = np.minimum(commits["rows_end"][:, int(ds.attrs["slot"])], tinfo.rows)
-    counts = np.diff(ends, prepend=0)
-    grew = counts > 0
-    return commits["step"][grew], counts[grew]
+    """(steps, rows each committed) of one table, from the run's commit log alone (read with
+    the file's info): how a table grew, without reading its records (program-and-verify's
+    trace is one step per iteration, a million rows in the first; the live view asks every
+    second)."""
+    return read_info(path).table(run, table).step_ends.rows_per_step()
 
 
 def read_dataframe(path: str | os.PathLike, run: str, table: str) -> pd.DataFrame:
