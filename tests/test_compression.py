@@ -278,3 +278,22 @@ def test_fletcher32_of_chunks_above_a_megabyte_matches_hdf5s(tmp_path):
         for name in f:
             _, stored = f[name].id.read_direct_chunk((0,))
             assert compact.fletcher32(stored[:-4]).to_bytes(4, "little") == stored[-4:], name
+
+
+def test_a_chunk_stored_without_its_checksum_is_copied_through_hdf5s_read(tmp_path):
+    """A chunk whose filter mask says Fletcher-32 was skipped (legal HDF5, written by another
+    tool) has no checksum to check as stored: HDF5's own read takes it, and the copy holds its
+    data."""
+    data = np.arange(3 * 512, dtype=np.float64)
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("t", data=data, chunks=(512,), maxshape=(None,), fletcher32=True)
+        odd = np.full(512, -1.5)
+        ds.id.write_direct_chunk((512,), odd.tobytes(), filter_mask=1)  # Fletcher-32 skipped
+    with h5py.File(path, "r") as f:
+        assert f["t"].id.read_direct_chunk((512,))[0] == 1
+    compact.compress_file(path)
+    data[512:1024] = -1.5
+    with h5py.File(path, "r") as f:
+        assert f["t"].compression == "gzip"
+        np.testing.assert_array_equal(f["t"][:], data)

@@ -122,12 +122,13 @@ def _copy_chunks_filtered(src: h5py.Dataset, dst: h5py.Dataset, level: int,
     rows = src.chunks[0]
     itemsize = src.dtype.itemsize
     as_stored = _pipeline(src) == (h5py.h5z.FILTER_FLETCHER32,)
-    block = np.zeros(rows * COPY_CHUNKS, src.dtype)  # reused: each chunk goes out as a copy
+    # other tables are read through HDF5 into this (reused: each chunk goes out as a copy)
+    block = None if as_stored else np.zeros(rows * COPY_CHUNKS, src.dtype)
     pending: list[tuple[int, Future[bytes | None]]] = []
-    for start in range(0, src.shape[0], block.size):
-        n = min(block.size, src.shape[0] - start)
+    for start in range(0, src.shape[0], rows * COPY_CHUNKS):
+        n = min(rows * COPY_CHUNKS, src.shape[0] - start)
         done, pending = pending, []
-        if as_stored:
+        if block is None:  # as stored
             for k in range(0, n, rows):
                 valid = min(rows, src.shape[0] - start - k) * itemsize
                 mask, stored = src.id.read_direct_chunk((start + k,))
