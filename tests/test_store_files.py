@@ -254,3 +254,23 @@ def test_replaced_and_removed_files_are_freed_on_a_thread_under_hidden_names(tmp
     freeing.wait()
     assert [p.name for p in tmp_path.iterdir()] == ["c.h5.resume"]
     assert path.read_bytes() == b"x"
+
+
+def test_without_hard_links_a_replace_is_the_plain_one(tmp_path, monkeypatch):
+    """A filesystem that refuses a second name (FAT, some network mounts): freeing.replace
+    replaces in place, and nothing is left beside the file."""
+    import errno
+    import os
+
+    from xbarlab.store import freeing
+
+    def no_links(*_a, **_k):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    path, new = tmp_path / "c.h5", tmp_path / "new"
+    path.write_bytes(b"old")
+    new.write_bytes(b"new")
+    freeing.replace(new, path)
+    assert path.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["c.h5"]
