@@ -274,3 +274,24 @@ def test_without_hard_links_a_replace_is_the_plain_one(tmp_path, monkeypatch):
     freeing.replace(new, path)
     assert path.read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == ["c.h5"]
+
+
+def test_a_failed_replace_leaves_the_old_file_and_no_second_name(tmp_path, monkeypatch):
+    """os.replace refused (a full disk, a read-only directory entry): the old file stays as
+    it was, and its hidden second name is gone again."""
+    import errno
+    import os
+
+    from xbarlab.store import freeing
+
+    def refused(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    path, new = tmp_path / "c.h5.resume", tmp_path / "new"
+    path.write_bytes(b"old")
+    new.write_bytes(b"new")
+    monkeypatch.setattr(os, "replace", refused)
+    with pytest.raises(OSError, match="No space left"):
+        freeing.replace(new, path)
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5.resume", "new"]

@@ -35,7 +35,11 @@ def replace(new: Path, path: Path) -> None:
     except OSError:  # nothing to replace, or no hard links here: the plain replace
         os.replace(new, path)
         return
-    os.replace(new, path)
+    try:
+        os.replace(new, path)
+    except BaseException:  # the old file keeps its name: drop the second one
+        old.unlink(missing_ok=True)
+        raise
     _free(old)
 
 
