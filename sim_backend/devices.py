@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xbarlab.sim_backend.models import Endurance, LogLinearClipped, PCMModel, RRAMModel
-from xbarlab.sim_backend.random import normal
+from xbarlab.sim_backend.random import Normals, blockwise, normal
 
 F = np.float32  # per-device state and arithmetic: halves memory and time; times stay float64
 
@@ -59,6 +59,11 @@ class DeviceState:
 def take(arr: np.ndarray, sel: np.ndarray | None) -> np.ndarray:
     """The selected elements (a view of everything when ``sel`` is None)."""
     return arr if sel is None else arr[sel]
+
+
+def part(arr: np.ndarray, sel: np.ndarray | None, s: slice) -> np.ndarray:
+    """Slice ``s`` of the selected elements, gathering only that slice."""
+    return arr[s] if sel is None else arr[sel[s]]
 
 
 def put(arr: np.ndarray, sel: np.ndarray | None, values) -> None:
@@ -317,12 +322,22 @@ class PCMPhysics(DevicePhysics):
         self._w_norm = float(np.log1p(d.t0_s / p.relax_tau_s))
 
     def conductance(self, st: DeviceState, sel: np.ndarray | None, now: float) -> np.ndarray:
-        tau = _elapsed(now, take(st.t_prog, sel))
-        g_imm, dg = take(st.g_imm, sel), take(st.dg, sel)
+        n = st.t_prog.size if sel is None else len(sel)
+        g = np.empty(n, F)
+
+        def work(s: slice) -> None:
+            g[s] = self._conductance(part(st.t_prog, sel, s), part(st.g_imm, sel, s),
+                                     part(st.dg, sel, s), part(st.nu, sel, s), now)
+
+        blockwise(n, work)
+        return g
+
+    def _conductance(self, t_prog, g_imm, dg, nu, now: float) -> np.ndarray:
+        tau = _elapsed(now, t_prog)
         early = tau < self._t0
         if not early.any():  # every device past t0: pure drift
             g = np.log(tau * F(1 / self._t0))
-            g *= -take(st.nu, sel)
+            g *= -nu
             np.exp(g, out=g)
             g *= g_imm + dg
         else:
@@ -331,7 +346,7 @@ class PCMPhysics(DevicePhysics):
             g = g_imm + dg * np.minimum(w, 1)
             late = ~early
             if late.any():
-                drift = np.exp(-take(st.nu, sel)[late] * np.log(tau[late] * F(1 / self._t0)))
+                drift = np.exp(-nu[late] * np.log(tau[late] * F(1 / self._t0)))
                 g[late] = (g_imm[late] + dg[late]) * drift
         np.maximum(g, 0, out=g)
         return g
@@ -357,33 +372,43 @@ class PCMPhysics(DevicePhysics):
         return np.maximum(out, 0, out=out)
 
     def _after_program(self, st, sel, g_new, now, rng) -> None:
-        m = self.model
+        m, rn = self.model, self.model.read_noise
         n = g_new.shape[0]
-        dg = self.sigma_programming(g_new)
-        dg *= normal(rng, n)
-        ln_g = g_new + dg
-        ln_g *= F(1 / m.g_max)
-        np.maximum(ln_g, F(1e-6), out=ln_g)
-        np.log(ln_g, out=ln_g)
-        nu = _out(st.nu, sel, n)
-        z = normal(rng, n)  # drawn even for a twin's devices, so the stream stays the same
-        if st.nu_z is not None:
-            fixed = take(st.nu_z, sel)
-            z = np.where(np.isfinite(fixed), fixed, z).astype(z.dtype, copy=False)
-        np.multiply(_loglin(m.drift.sigma, ln_g), z, out=nu)
-        nu += _loglin(m.drift.mu, ln_g)
-        np.maximum(nu, 0, out=nu)
-        rn = m.read_noise
-        q = _out(st.q, sel, n)
-        np.multiply(ln_g, F(-rn.exponent), out=q)  # Q_s = coeff / g^exponent
-        np.exp(q, out=q)
-        q *= F(rn.coeff)
-        np.minimum(q, F(rn.q_max), out=q)
+        # drawn in this order whatever the split, so the stream stays the same; the drift z is
+        # drawn even for a twin's devices
+        dg_draws, nu_draws = Normals(rng, n), Normals(rng, n)
+        dg_all, nu_all, q_all = (_out(a, sel, n) for a in (st.dg, st.nu, st.q))
+        fixed_z = None if st.nu_z is None else take(st.nu_z, sel)
+
+        def work(s: slice, z_dg: np.ndarray, z_nu: np.ndarray) -> None:
+            g = g_new[s]
+            dg = self.sigma_programming(g)
+            dg *= z_dg
+            ln_g = g + dg
+            ln_g *= F(1 / m.g_max)
+            np.maximum(ln_g, F(1e-6), out=ln_g)
+            np.log(ln_g, out=ln_g)
+            if fixed_z is not None:
+                fixed = fixed_z[s]
+                z_nu = np.where(np.isfinite(fixed), fixed, z_nu).astype(F, copy=False)
+            nu = nu_all[s]
+            np.multiply(_loglin(m.drift.sigma, ln_g), z_nu, out=nu)
+            nu += _loglin(m.drift.mu, ln_g)
+            np.maximum(nu, 0, out=nu)
+            q = q_all[s]
+            np.multiply(ln_g, F(-rn.exponent), out=q)  # Q_s = coeff / g^exponent
+            np.exp(q, out=q)
+            q *= F(rn.coeff)
+            np.minimum(q, F(rn.q_max), out=q)
+            dg_all[s] = dg
+            if sel is None:
+                st.g_imm[s] = g
+
+        blockwise(n, work, dg_draws, nu_draws)
         if sel is not None:
-            put(st.nu, sel, nu)
-            put(st.q, sel, q)
-        put(st.g_imm, sel, g_new)
-        put(st.dg, sel, dg)
+            for arr, values in ((st.nu, nu_all), (st.q, q_all), (st.g_imm, g_new),
+                                (st.dg, dg_all)):
+                put(arr, sel, values)
         put(st.t_prog, sel, now)
 
     def pulse_delta(self, g, amp, width, rng):

@@ -28,20 +28,69 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+class Normals:
+    """``n`` standard normals, drawn block by block where they are used.
+
+    Taking it consumes the caller's generator exactly as :func:`normal` does (one number, or the
+    n draws themselves when ``n <= BLOCK``), and block ``b`` holds the same numbers as
+    ``normal(rng, n)[b*BLOCK:(b+1)*BLOCK]``, so a computation split by :func:`blockwise` draws
+    the same stream as one over whole arrays.
+    """
+
+    def __init__(self, rng: np.random.Generator, n: int, dtype=np.float32):
+        self.n, self.dtype = n, dtype
+        self._small = rng.standard_normal(n, dtype=dtype) if n <= BLOCK else None
+        self._seed = None if self._small is not None else int(rng.integers(0, 2**63))
+
+    def block(self, b: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Block ``b``'s draws (into ``out`` when given)."""
+        if self._small is not None:
+            return self._small
+        count = min(BLOCK, self.n - b * BLOCK)
+        out = np.empty(count, self.dtype) if out is None else out
+        g = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self._seed, b])))
+        _box_muller(g, out)
+        return out
+
+
 def normal(rng: np.random.Generator, n: int, dtype=np.float32) -> np.ndarray:
     """``n`` standard normal draws."""
-    if n <= BLOCK:
-        return rng.standard_normal(n, dtype=dtype)
-    seed = int(rng.integers(0, 2**63))
+    draws = Normals(rng, n, dtype)
+    if draws._small is not None:
+        return draws._small
     out = np.empty(n, dtype)
-
-    def fill(b: int) -> None:
-        g = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, b])))
-        block = out[b * BLOCK : (b + 1) * BLOCK]
-        _box_muller(g, block)
-
-    list(_executor().map(fill, range((n + BLOCK - 1) // BLOCK)))
+    list(_executor().map(lambda b: draws.block(b, out[b * BLOCK : (b + 1) * BLOCK]),
+                         range((n + BLOCK - 1) // BLOCK)))
     return out
+
+
+# Elements per pass inside a block: a few float32 arrays of this length stay in a core's cache,
+# and temporaries this small come from the heap glibc keeps, not fresh pages each call.
+SUB_BLOCK = 1 << 15
+
+
+def blockwise(n: int, work, *normals: Normals) -> None:
+    """Call ``work(s, *z)`` over slices ``s`` of ``range(n)`` on all cores, with ``z`` each
+    stream's draws for ``s``.
+
+    One task per BLOCK (its normals drawn there, 1 MB each), passed on in SUB_BLOCK slices, so
+    a chain of elementwise operations runs in cache on every core instead of pass after pass
+    over whole arrays in one thread. ``work`` must write only its slice.
+    """
+
+    def task(b: int) -> None:
+        start, stop = b * BLOCK, min(n, (b + 1) * BLOCK)
+        zs = [d.block(b) for d in normals]
+        for lo in range(start, stop, SUB_BLOCK):
+            hi = min(stop, lo + SUB_BLOCK)
+            work(slice(lo, hi), *(z[lo - start : hi - start] for z in zs))
+
+    blocks = (n + BLOCK - 1) // BLOCK
+    if blocks <= 1:
+        if n:
+            task(0)
+        return
+    list(_executor().map(task, range(blocks)))
 
 
 def _box_muller(g: np.random.Generator, out: np.ndarray) -> None:
