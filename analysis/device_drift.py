@@ -108,8 +108,9 @@ def device_lines(x: np.ndarray, y: np.ndarray, w: np.ndarray):
         xm = float(w @ x) / sw
         dx = x - xm
         sxx = float((w * dx) @ dx)
-        slope = ((w * dx) @ y) / sxx
-        return (w @ y) / sw - slope * xm, slope, sw, xm, sxx
+        # the products with y in y's precision (a float64 vector would copy a float32 y)
+        slope = ((w * dx).astype(y.dtype, copy=False) @ y) / sxx
+        return (w.astype(y.dtype, copy=False) @ y) / sw - slope * xm, slope, sw, xm, sxx
     sw = w.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         xm = (w * x).sum(axis=0) / sw
@@ -172,19 +173,23 @@ def device_drift(reads: Table, t0: float, t_read: float, where: str,
             start = np.nanmedian(np.where(use, g, np.nan), axis=0)
     ln_a = np.log(np.maximum(np.nan_to_num(start, nan=1e-15), 1e-15))
     slope = np.zeros(gk.shape[1])
-    rel = np.empty(gk.shape)
+    # the deviations are computed in float32: they are the read noise, 1e-3 to 1e-1 of G, and
+    # float32 resolves 6e-8 of that, while its exp is vectorized and three times float64's
+    # (the fit's largest cost); the parameters and their sums stay float64
+    g32, x32 = np.asarray(gk, np.float32), np.asarray(x, np.float32)
+    rel = np.empty(gk.shape, np.float32)
 
     def deviations() -> np.ndarray:
         """ε = G / (G(t0)·(t/t0)^−ν) − 1, in place: these (reads, devices) passes are the
         fit's cost, and a fresh matrix per operation would double it."""
         out = rel
-        if x.ndim == 1:
-            np.multiply.outer(x, slope, out=out)
+        if x32.ndim == 1:
+            np.multiply.outer(x32, slope.astype(np.float32), out=out)
         else:
-            np.multiply(x, slope, out=out)
-        out += ln_a
+            np.multiply(x32, slope.astype(np.float32), out=out)
+        out += ln_a.astype(np.float32)
         np.exp(out, out=out)
-        np.divide(gk, out, out=out)
+        np.divide(g32, out, out=out)
         out -= 1
         return out
 
@@ -197,7 +202,7 @@ def device_drift(reads: Table, t0: float, t_read: float, where: str,
     eps2 *= eps2
     with np.errstate(invalid="ignore", divide="ignore"):
         if w.ndim == 1:  # shared times: the same weights and f² for every device
-            q2 = (w @ eps2) / (n - 2)  # Σ w·ε² estimates (n − 2)·Q²
+            q2 = (w.astype(eps2.dtype) @ eps2) / (n - 2)  # Σ w·ε² estimates (n − 2)·Q²
             f2 = np.full(n.size, (1 / np.maximum(w, 1e-300)).sum()) / n
         else:
             q2 = (w * eps2).sum(axis=0) / (n - 2)

@@ -253,13 +253,17 @@ class DecodedColumns(Mapping[str, np.ndarray]):
     ``reason`` text of a million results does not pay for decoding it (UTF-8 text as numpy
     ``U`` is four bytes a character)."""
 
-    def __init__(self, rows: np.ndarray, kinds: Mapping[str, Kind],
+    def __init__(self, rows: np.ndarray | Mapping[str, np.ndarray], kinds: Mapping[str, Kind],
                  step_ends: StepEnds | None = None):
-        self._rows = rows
+        """``rows``: the stored rows as one structured array, or as one array per stored
+        column (store/chunk_reader.py reads completed tables so)."""
+        stored = rows.dtype.names or () if isinstance(rows, np.ndarray) else tuple(rows)
+        self._stored = rows
+        self._rows = len(rows) if isinstance(rows, np.ndarray) else (
+            len(next(iter(rows.values()))) if stored else 0)
         self._kinds = kinds
         self._step_ends = step_ends  # a table that does not store its step column
-        self._names = (((STEP_COLUMN,) if step_ends is not None else ())
-                       + (rows.dtype.names or ()))
+        self._names = ((STEP_COLUMN,) if step_ends is not None else ()) + stored
         self._decoded: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -267,9 +271,9 @@ class DecodedColumns(Mapping[str, np.ndarray]):
             if name not in self._names:
                 raise KeyError(name)
             if self._step_ends is not None and name == STEP_COLUMN:
-                self._decoded[name] = steps_of_rows(self._step_ends, 0, len(self._rows))
+                self._decoded[name] = steps_of_rows(self._step_ends, 0, self._rows)
             else:
-                self._decoded[name] = from_storage(self._rows[name], self._kinds.get(name))
+                self._decoded[name] = from_storage(self._stored[name], self._kinds.get(name))
         return self._decoded[name]
 
     def __iter__(self):
@@ -279,7 +283,7 @@ class DecodedColumns(Mapping[str, np.ndarray]):
         return len(self._names)
 
     def __repr__(self) -> str:
-        return f"DecodedColumns({list(self)}, {len(self._rows)} rows)"
+        return f"DecodedColumns({list(self)}, {self._rows} rows)"
 
 
 def from_storage(values: np.ndarray, kind: Kind | None) -> np.ndarray:

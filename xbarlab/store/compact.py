@@ -90,7 +90,7 @@ def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
         ds = dst.create_dataset(name, shape=obj.shape, maxshape=obj.maxshape, chunks=obj.chunks,
                                 dtype=obj.dtype, shuffle=True, compression="gzip",
                                 compression_opts=level, fletcher32=True)
-        if obj.ndim == 1 and _pipeline(ds) == PIPELINE:
+        if obj.ndim == 1 and pipeline(ds) == PIPELINE:
             _copy_chunks_filtered(obj, ds, level, pool)
         else:  # (none of the store's tables): through HDF5's own filter pipeline
             block = obj.chunks[0] * COPY_CHUNKS
@@ -105,7 +105,8 @@ def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
 PIPELINE = (h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_FLETCHER32)
 
 
-def _pipeline(ds: h5py.Dataset) -> tuple[int, ...]:
+def pipeline(ds: h5py.Dataset) -> tuple[int, ...]:
+    """The HDF5 filter ids of a dataset, in the order they apply when writing."""
     plist = ds.id.get_create_plist()
     return tuple(plist.get_filter(i)[0] for i in range(plist.get_nfilters()))
 
@@ -121,7 +122,7 @@ def _copy_chunks_filtered(src: h5py.Dataset, dst: h5py.Dataset, level: int,
     next block is read while this one compresses."""
     rows = src.chunks[0]
     itemsize = src.dtype.itemsize
-    as_stored = _pipeline(src) == (h5py.h5z.FILTER_FLETCHER32,)
+    as_stored = pipeline(src) == (h5py.h5z.FILTER_FLETCHER32,)
     # other tables are read through HDF5 into this (reused: each chunk goes out as a copy)
     block = None if as_stored else np.zeros(rows * COPY_CHUNKS, src.dtype)
     pending: list[tuple[int, Future[bytes | None]]] = []

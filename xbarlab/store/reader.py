@@ -23,6 +23,7 @@ import numpy as np
 import pydantic
 
 from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.store.chunk_reader import read_columns_direct
 from xbarlab.store.columns import (
     STEP_COLUMN,
     DecodedColumns,
@@ -392,8 +393,13 @@ def _column_vars(
 
 def _decoded_columns(path: Path, run: str, info: TableInfo) -> DecodedColumns:
     with open_h5(path) as f:
-        rows = read_rows(f[info.dataset], info.rows, f"{path}: run {run} table {info.name}",
-                         tail=info.tail)
+        ds = f[info.dataset]
+        # a completed file's table, column by column off its chunks (store/chunk_reader.py);
+        # anything else, or a chunk that does not check out, through HDF5 as before
+        rows = read_columns_direct(ds, info.rows)
+        if rows is None:
+            rows = read_rows(ds, info.rows, f"{path}: run {run} table {info.name}",
+                             tail=info.tail)
     return DecodedColumns(rows, info.kinds, info.derived_steps)
 
 
