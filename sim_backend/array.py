@@ -9,6 +9,7 @@ of index arrays ``(rows, cols)``, or flat indices ``row*cols + col``. Per-cell v
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -20,6 +21,25 @@ from xbarlab.sim_backend.devices import DeviceState, F, physics_for
 from xbarlab.sim_backend.models import ArrayConfig, ChipModel
 
 _IR_CHUNK_BYTES = 64 << 20
+# Below this many multiply-adds an MVM's products run on one BLAS thread: a 64-vector batch on
+# 1024² is a few milliseconds of BLAS either way, but OpenBLAS's threads spin-wait after a
+# parallel call and took the cores from the simulator's own threads (sim_backend/random.py)
+# for the next operation: a pulse right after an MVM took 52 ms instead of 42, a read 30
+# instead of 21. Larger products keep every BLAS thread.
+_ONE_BLAS_THREAD_BELOW = 1 << 28
+_blas_controller = None
+
+
+def _blas_threads(multiply_adds: int):
+    """A context in which BLAS runs on one thread for products below the threshold."""
+    global _blas_controller
+    if multiply_adds >= _ONE_BLAS_THREAD_BELOW:
+        return contextlib.nullcontext()
+    if _blas_controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controller = ThreadpoolController()  # scans the loaded libraries once
+    return _blas_controller.limit(limits=1, user_api="blas")
 
 
 def quantize(x: np.ndarray, bits: int, full_scale: float) -> np.ndarray:
@@ -142,11 +162,12 @@ class SimulatedArray:
         # float64 accumulation: 1024-term sums of float32 products would lose ~1e-5 relative
         g = self.physics.read(self.state, None, self.now(), self.rng).astype(np.float64)
         g = g.reshape(self.rows, self.cols)
-        if cfg.wire_resistance > 0:
-            currents = self._ir_drop_currents(volts, g, cfg.wire_resistance)
-        else:
-            currents = volts @ g
-        energy = float(((volts**2) @ g.sum(axis=1)).sum())
+        with _blas_threads(x.shape[0] * self.rows * self.cols):
+            if cfg.wire_resistance > 0:
+                currents = self._ir_drop_currents(volts, g, cfg.wire_resistance)
+            else:
+                currents = volts @ g
+            energy = float(((volts**2) @ g.sum(axis=1)).sum())
         energy *= cfg.mvm_time_s
         if cfg.adc_bits:
             currents = quantize(currents, cfg.adc_bits, cfg.adc_full_scale)

@@ -41,7 +41,10 @@ def read_columns_direct(ds: h5py.Dataset, stop: int) -> dict[str, np.ndarray] | 
         body = stored[:-4]
         if fletcher32(body).to_bytes(4, "little") != stored[-4:]:
             return None
-        raw = isal_zlib.decompress(body)
+        try:
+            raw = isal_zlib.decompress(body)
+        except isal_zlib.error:  # (a checksum that matches bytes that do not inflate)
+            return None
         if len(raw) != chunk_rows * itemsize:
             return None
         # shuffled: byte j of every row, then byte j + 1, ...; a field of size s at offset o is
