@@ -22,7 +22,7 @@ Missed on 2026-12-05 (4.5 M samples/s) on a machine about 1.5× slower at the sa
 files took 3.3 s, of which reading and reducing 2.5 s (HDF5 inflating 0.13 s a file, the drift
 fit's Gauss–Newton passes 0.08 s), the bootstrap of the μν line 0.24 s, start-up the rest.
 scipy.optimize is imported on a thread while the files are read (see bench/startup.py), which
-took 0.15 s off. Met since 2026-12-06 (2.6-2.7 s for the 16 files here, from 3.3-3.5 s):
+took 0.15 s off. Met later that day (2.5-2.7 s for the 16 files here, from 3.3-3.5 s):
 completed tables are read column by column off their chunks (store/chunk_reader.py: ISA-L
 inflate outside HDF5's lock, and only the column bytes un-shuffled), 0.07 s a file against
 0.11-0.13 s through HDF5; and the Gauss–Newton deviations are computed in float32, whose exp

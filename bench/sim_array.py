@@ -17,20 +17,21 @@ kind runs in its own process.
 Targets (issue 3): read and pulse < 60 ms, MVM < 150 ms, < 100 bytes per device, read within
 4× of the floor.
 
-How the PCM pulse is met (2026-12-06): it was 58-64 ms here (2026-12-05), a third of it the
-three Gaussian draws, the rest numpy passes over whole 4 MB arrays in one thread, and about
-10 ms page faults (glibc gave the freed blocks of a pulse's temporaries back to the system
-and the next pulse faulted them in again: 2,500 minor faults a pulse). The conductance and
-the programming statistics are now computed block by block on all cores
-(sim_backend/random.py, ``blockwise``): each 2^18-device block draws its own normals where
-they are used (``Normals``, the same numbers as one whole-array draw), and the chain of
-elementwise operations runs over 2^15-device slices that stay in cache, whose temporaries
-glibc keeps. 38-48 ms here, no page faults, the same state to the bit
+How the pulses are met (2026-12-05): the PCM pulse was 58-64 ms here earlier that day, a third
+of it the three Gaussian draws, the rest numpy passes over whole 4 MB arrays in one thread, and
+about 10 ms page faults (glibc gave the freed blocks of a pulse's temporaries back to the
+system and the next pulse faulted them in again: 2,500 minor faults a pulse). The conductance
+and the programming statistics (PCM and RRAM) are now computed block by block on all cores
+(sim_backend/random.py, ``blockwise``): each 2^18-device block draws its own normals where they
+are used (``Normals``, the same numbers as one whole-array draw), and the chain of elementwise
+operations runs over 2^15-device slices that stay in cache, whose temporaries glibc keeps. PCM
+38-48 ms here, RRAM 28-38 ms (from 51-61), no page faults, the same state to the bit
 (tests/test_sim_blockwise.py). In this benchmark's rotation a pulse after an MVM took 52 ms
-where it took 42 after a read: OpenBLAS's threads spin-wait after the MVM's product and
-held the cores; an MVM below 2^28 multiply-adds now runs its products on one BLAS thread
-(sim_backend/array.py; the MVM itself went from 33 to 26 ms). A faster simulator raises program-and-verify's overhead share
-(bench/protocols.py), whose target is relative to the simulator's time.
+where it took 42 after a read: OpenBLAS's threads spin-wait after the MVM's product and held
+the cores; an MVM below 2^28 multiply-adds now runs its products on one BLAS thread
+(sim_backend/array.py; the MVM itself went from 33 to 26 ms). A faster simulator raises
+program-and-verify's overhead share (bench/protocols.py), whose target is relative to the
+simulator's time.
 """
 
 from __future__ import annotations

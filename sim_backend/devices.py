@@ -468,12 +468,19 @@ class RRAMPhysics(DevicePhysics):
 
     def conductance(self, st, sel, now):
         r = self.model.relaxation
-        tau = _elapsed(now, take(st.t_prog, sel))
-        lt = np.log1p(np.maximum(tau, 0) * F(1 / r.tau_s))
-        lt *= F(1 / self._l_norm)
-        lt *= take(st.dg, sel)
-        lt += take(st.g_imm, sel)
-        return np.maximum(lt, 0, out=lt)
+        n = st.t_prog.size if sel is None else len(sel)
+        g = np.empty(n, F)
+
+        def work(s: slice) -> None:
+            tau = _elapsed(now, part(st.t_prog, sel, s))
+            lt = np.log1p(np.maximum(tau, 0) * F(1 / r.tau_s))
+            lt *= F(1 / self._l_norm)
+            lt *= part(st.dg, sel, s)
+            lt += part(st.g_imm, sel, s)
+            np.maximum(lt, 0, out=g[s])
+
+        blockwise(n, work)
+        return g
 
     def read_sigma(self, st, sel, g, now):
         rn = self.model.read_noise
@@ -481,36 +488,60 @@ class RRAMPhysics(DevicePhysics):
 
     def _after_program(self, st, sel, g_new, now, rng) -> None:
         m, r = self.model, self.model.relaxation
-        above = np.maximum(g_new - F(m.g_min), 0)
-        z = normal(rng, g_new.shape[0])
-        delta = F(r.mean_rel) * above + (F(r.sigma_base) + F(r.sigma_rel) * above) * z
-        put(st.g_imm, sel, g_new)
-        put(st.dg, sel, delta)
+        n = g_new.shape[0]
+        draws = Normals(rng, n)
+        dg_all = _out(st.dg, sel, n)
+
+        def work(s: slice, z: np.ndarray) -> None:
+            g = g_new[s]
+            above = np.maximum(g - F(m.g_min), 0)
+            dg_all[s] = F(r.mean_rel) * above + (F(r.sigma_base) + F(r.sigma_rel) * above) * z
+            if sel is None:
+                st.g_imm[s] = g
+
+        blockwise(n, work, draws)
+        if sel is not None:
+            put(st.g_imm, sel, g_new)
+            put(st.dg, sel, dg_all)
         put(st.nu, sel, 0)
         put(st.t_prog, sel, now)
 
     def pulse_delta(self, g, amp, width, rng):
         m, p = self.model, self.model.pulse
-        amp = np.broadcast_to(np.asarray(amp, F), g.shape)
-        width = np.broadcast_to(np.asarray(width, F), g.shape)
-        wf = (width * F(1 / p.width_ref_s)) ** F(p.width_exponent)
-        up = np.clip((amp - F(p.set_threshold)) * F(1 / (p.set_ref - p.set_threshold)), 0, None)
-        down = np.clip((-amp - F(p.reset_threshold)) * F(1 / (p.reset_ref - p.reset_threshold)),
-                       0, None)
-        up *= wf
-        down *= wf
-        x = np.clip((g - F(m.g_min)) * F(1 / self.g_range), 0, 1)
+        n = g.shape[0]
+        # one amplitude or width for every device is worked out once (the width's power)
+        amp, width = _uniform(np.broadcast_to(amp, g.shape)), _uniform(
+            np.broadcast_to(width, g.shape))
+        g_new, is_set, is_reset = np.empty(n, F), np.empty(n, bool), np.empty(n, bool)
+        draws = Normals(rng, n)
         rng_g = F(self.g_range)
-        delta = up * F(p.alpha_set) * rng_g * (1 - x) ** F(p.gamma_set)
-        delta -= down * F(p.alpha_reset) * rng_g * x ** F(p.gamma_reset)
-        is_set, is_reset = _mask(up > 0, g.shape[0]), _mask(down > 0, g.shape[0])
-        sigma = np.maximum(g - F(m.g_min), 0)
-        sigma *= F(p.c2c_slope)
-        sigma += F(p.c2c_base)
-        sigma *= normal(rng, g.shape[0])
-        sigma *= is_set | is_reset
-        delta += sigma
-        g_new = np.clip(g + delta, 0, F(1.05 * m.g_max))
+
+        def work(s: slice, z: np.ndarray) -> None:
+            gs = g[s]
+            a = amp if amp.ndim == 0 else amp[s]
+            w = width if width.ndim == 0 else width[s]
+            wf = (w * F(1 / p.width_ref_s)) ** F(p.width_exponent)
+            up = np.clip((a - F(p.set_threshold)) * F(1 / (p.set_ref - p.set_threshold)), 0,
+                         None)
+            down = np.clip((-a - F(p.reset_threshold)) * F(1 / (p.reset_ref
+                                                                  - p.reset_threshold)),
+                           0, None)
+            up = up * wf
+            down = down * wf
+            x = np.clip((gs - F(m.g_min)) * F(1 / self.g_range), 0, 1)
+            delta = up * F(p.alpha_set) * rng_g * (1 - x) ** F(p.gamma_set)
+            delta -= down * F(p.alpha_reset) * rng_g * x ** F(p.gamma_reset)
+            sets, resets = up > 0, down > 0
+            is_set[s], is_reset[s] = sets, resets
+            sigma = np.maximum(gs - F(m.g_min), 0)
+            sigma *= F(p.c2c_slope)
+            sigma += F(p.c2c_base)
+            sigma *= z
+            sigma *= sets | resets
+            delta += sigma
+            g_new[s] = np.clip(gs + delta, 0, F(1.05 * m.g_max))
+
+        blockwise(n, work, draws)
         return g_new, is_set, is_reset
 
 

@@ -7,6 +7,10 @@ tails at |z| < 5.8, i.e. they cut a 1-in-10^8 event), split into fixed-size bloc
 its own generator seeded from (one number drawn from the caller's generator, block index),
 filled in a thread pool (numpy releases the GIL in its ufuncs). The numbers depend only on the
 caller's generator state and the count, never on the number of cores or on thread timing.
+
+The physics uses the draws where it computes with them: :func:`blockwise` runs a chain of
+elementwise operations block by block on the same pool, each block drawing its own share of
+the normals (:class:`Normals`), the same numbers a whole-array draw gives.
 """
 
 from __future__ import annotations
