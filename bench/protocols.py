@@ -38,8 +38,11 @@ Tried: checksum and shuffle compiled with numba (0.05 s saved once numba is warm
 when not: taken out); compressing full chunks in the background while the run goes (completion
 0.5 s faster, but on two cores the work moved onto the core the simulator and the loop use,
 the wall time barely changed, and the store benchmark lost a quarter of its streaming rate:
+taken out); Fletcher-32 by blocked float64 sums (4× faster on one chunk alone, but inside the
+compression's thread pool the file took the same 1.1-1.2 s of CPU and no less wall time:
 taken out). Under 30 % needs the completed file's compression off the critical path, which
-two cores do not give.
+two cores do not give. The simulator got faster the same day (bench/sim_array.py), which
+raised both overhead shares by about a point at the same absolute overhead.
 """
 
 from __future__ import annotations

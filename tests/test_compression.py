@@ -297,3 +297,22 @@ def test_a_chunk_stored_without_its_checksum_is_copied_through_hdf5s_read(tmp_pa
     with h5py.File(path, "r") as f:
         assert f["t"].compression == "gzip"
         np.testing.assert_array_equal(f["t"][:], data)
+
+
+def test_fletcher32_of_odd_sized_zero_and_saturated_chunks_matches_hdf5s(tmp_path):
+    """HDF5 is the reference again, at the edges of the blocked sums: odd byte counts (a last
+    half word), block boundaries, all-zero chunks (the only true sums of 0) and all-0xFF ones
+    (the largest sums)."""
+    rng = np.random.default_rng(12)
+    sizes = (1, 2, 3, 2047, 2048, 2049, 2050, 4097, 65_537, 300_001)
+    with h5py.File(tmp_path / "edges.h5", "w") as f:
+        for size in sizes:
+            for fill in ("random", "zero", "ff"):
+                data = {"random": rng.integers(0, 256, size, dtype=np.uint8),
+                        "zero": np.zeros(size, np.uint8),
+                        "ff": np.full(size, 255, np.uint8)}[fill]
+                f.create_dataset(f"{fill}{size}", data=data, chunks=(size,), fletcher32=True)
+    with h5py.File(tmp_path / "edges.h5", "r") as f:
+        for name in f:
+            _, stored = f[name].id.read_direct_chunk((0,))
+            assert compact.fletcher32(stored[:-4]).to_bytes(4, "little") == stored[-4:], name
