@@ -13,7 +13,7 @@ from corruption import SMALL_CAMPAIGN, Corruption, chunk_spans
 
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
-from xbarlab.store import reader
+from xbarlab.store import filters, reader
 from xbarlab.store.chunk_reader import read_columns_direct
 from xbarlab.store.columns import from_storage
 from xbarlab.store.integrity import ChecksumError, salvaging
@@ -97,14 +97,12 @@ def test_a_flipped_bit_anywhere_in_a_chunk_never_reads_as_other_records(files, t
 def test_a_chunk_whose_checksum_matches_bytes_that_do_not_inflate_goes_to_hdf5(tmp_path):
     """Written so by another tool, say: the checksum is right, the deflate stream is not. This
     path hands it to HDF5's read (which decides), instead of failing in ISA-L."""
-    from xbarlab.store.compact import fletcher32
-
     rows = np.zeros(1000, [("a", "<f8"), ("b", "<i4")])
     with h5py.File(tmp_path / "t.h5", "w") as f:
         ds = f.create_dataset("t", data=rows, chunks=(500,), shuffle=True, compression="gzip",
                               fletcher32=True)
         body = b"not a deflate stream"
-        ds.id.write_direct_chunk((500,), body + fletcher32(body).to_bytes(4, "little"))
+        ds.id.write_direct_chunk((500,), body + filters.fletcher32(body).to_bytes(4, "little"))
     with h5py.File(tmp_path / "t.h5", "r") as f:
         assert read_columns_direct(f["t"], 1000) is None
         np.testing.assert_array_equal(read_columns_direct(f["t"], 500)["a"], rows["a"][:500])

@@ -16,7 +16,7 @@ import pytest
 
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
-from xbarlab.store import compact, freeing
+from xbarlab.store import compact, filters, freeing
 from xbarlab.store.errors import CampaignFileError
 from xbarlab.store.reader import read_info, read_table
 from xbarlab.store.verify import verify_campaign
@@ -169,13 +169,13 @@ def test_chunks_filtered_here_are_those_hdf5_writes_and_reads(tmp_path):
             body = stored[:-4]
             odd += len(body) % 2
             assert mask == 0
-            assert compact.fletcher32(body).to_bytes(4, "little") == stored[-4:], start
+            assert filters.fletcher32(body).to_bytes(4, "little") == stored[-4:], start
             whole = np.zeros(97, dt)
             whole[: min(97, data.size - start)] = data[start:start + 97]
             assert zlib.decompress(body) == \
                 np.frombuffer(whole.tobytes(), np.uint8).reshape(97, 13).T.tobytes()
     assert odd > 0  # the odd-length branch of the checksum was met
-    assert compact.fletcher32(b"") == 0
+    assert filters.fletcher32(b"") == 0
     packed = tmp_path / "packed.h5"
     with h5py.File(path, "r") as src, h5py.File(packed, "w") as dst, \
             compact.ThreadPoolExecutor(2) as pool:
@@ -186,7 +186,7 @@ def test_chunks_filtered_here_are_those_hdf5_writes_and_reads(tmp_path):
         mask, stored = f["t"].id.read_direct_chunk((97,))
         damaged = bytearray(stored)
         damaged[10] ^= 0xFF
-        assert compact.fletcher32(bytes(damaged[:-4])).to_bytes(4, "little") != stored[-4:]
+        assert filters.fletcher32(bytes(damaged[:-4])).to_bytes(4, "little") != stored[-4:]
 
 
 def test_the_replaced_file_is_freed_after_the_replace_and_its_data_kept(tmp_path):
@@ -277,7 +277,7 @@ def test_fletcher32_of_chunks_above_a_megabyte_matches_hdf5s(tmp_path):
     with h5py.File(tmp_path / "big.h5", "r") as f:
         for name in f:
             _, stored = f[name].id.read_direct_chunk((0,))
-            assert compact.fletcher32(stored[:-4]).to_bytes(4, "little") == stored[-4:], name
+            assert filters.fletcher32(stored[:-4]).to_bytes(4, "little") == stored[-4:], name
 
 
 def test_a_chunk_stored_without_its_checksum_is_copied_through_hdf5s_read(tmp_path):
@@ -315,4 +315,4 @@ def test_fletcher32_of_odd_sized_zero_and_saturated_chunks_matches_hdf5s(tmp_pat
     with h5py.File(tmp_path / "edges.h5", "r") as f:
         for name in f:
             _, stored = f[name].id.read_direct_chunk((0,))
-            assert compact.fletcher32(stored[:-4]).to_bytes(4, "little") == stored[-4:], name
+            assert filters.fletcher32(stored[:-4]).to_bytes(4, "little") == stored[-4:], name

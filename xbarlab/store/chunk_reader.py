@@ -1,13 +1,13 @@
 """Reading a completed (compressed) table's rows column by column, straight from its chunks.
 
 A completed campaign file stores every table through shuffle, deflate and Fletcher-32
-(store/compact.py). HDF5 undoes that pipeline on the one thread that holds its library lock,
-with zlib, and hands back whole rows, which the caller then takes apart into columns. Here each
-chunk is read as stored (``read_direct_chunk``, a few milliseconds for a whole table), its
-checksum verified, inflated by ISA-L and un-shuffled one column at a time into that column's
-array, all outside HDF5's lock. Measured on a drift run's 849,000-row reads table (27 MB of
-rows, 3.2 MB stored): 0.11-0.13 s through HDF5, 0.07 s here, and two files read on two threads
-no longer queue for HDF5's lock.
+(store/compact.py, store/filters.py). HDF5 undoes that pipeline on the one thread that holds
+its library lock, with zlib, and hands back whole rows, which the caller then takes apart into
+columns. Here each chunk is read as stored (``read_direct_chunk``, a few milliseconds for a
+whole table), its checksum verified, inflated by ISA-L and un-shuffled one column at a time
+into that column's array, all outside HDF5's lock. Measured on a drift run's 849,000-row reads
+table (27 MB of rows, 3.2 MB stored): 0.11-0.13 s through HDF5, 0.07 s here, and two files read
+on two threads no longer queue for HDF5's lock.
 
 Anything this does not handle (another filter pipeline, a chunk stored with a filter skipped,
 a checksum that does not match, a chunk of the wrong length) returns None, and the caller reads
@@ -21,13 +21,22 @@ import h5py
 import numpy as np
 from isal import isal_zlib
 
-from xbarlab.store.compact import PIPELINE, fletcher32, pipeline
+from xbarlab.store.filters import PIPELINE, fletcher32, pipeline
 
 
 def read_columns_direct(ds: h5py.Dataset, stop: int) -> dict[str, np.ndarray] | None:
     """Rows [0, stop) of a 1-D compound table stored through shuffle, deflate and Fletcher-32,
     as one array per field; None when the table is stored otherwise or a chunk does not check
     out (then read it through HDF5)."""
+    try:
+        return _read(ds, stop)
+    except (OSError, RuntimeError, ValueError, KeyError):
+        # damaged metadata (a chunk index that fails its checksum, say): HDF5's own read
+        # meets the same damage and reports it as the store's readers expect
+        return None
+
+
+def _read(ds: h5py.Dataset, stop: int) -> dict[str, np.ndarray] | None:
     if (ds.ndim != 1 or ds.dtype.names is None or ds.chunks is None
             or pipeline(ds) != PIPELINE):
         return None
