@@ -257,10 +257,12 @@ class DecodedColumns(Mapping[str, np.ndarray]):
                  step_ends: StepEnds | None = None):
         """``rows``: the stored rows as one structured array, or as one array per stored
         column (store/chunk_reader.py reads completed tables so)."""
-        stored = rows.dtype.names or () if isinstance(rows, np.ndarray) else tuple(rows)
+        if isinstance(rows, np.ndarray):
+            stored, self._length = rows.dtype.names or (), len(rows)
+        else:
+            stored = tuple(rows)
+            self._length = len(rows[stored[0]]) if stored else 0
         self._stored = rows
-        self._rows = len(rows) if isinstance(rows, np.ndarray) else (
-            len(next(iter(rows.values()))) if stored else 0)
         self._kinds = kinds
         self._step_ends = step_ends  # a table that does not store its step column
         self._names = ((STEP_COLUMN,) if step_ends is not None else ()) + stored
@@ -271,7 +273,7 @@ class DecodedColumns(Mapping[str, np.ndarray]):
             if name not in self._names:
                 raise KeyError(name)
             if self._step_ends is not None and name == STEP_COLUMN:
-                self._decoded[name] = steps_of_rows(self._step_ends, 0, self._rows)
+                self._decoded[name] = steps_of_rows(self._step_ends, 0, self._length)
             else:
                 self._decoded[name] = from_storage(self._stored[name], self._kinds.get(name))
         return self._decoded[name]
@@ -283,7 +285,7 @@ class DecodedColumns(Mapping[str, np.ndarray]):
         return len(self._names)
 
     def __repr__(self) -> str:
-        return f"DecodedColumns({list(self)}, {self._rows} rows)"
+        return f"DecodedColumns({list(self)}, {self._length} rows)"
 
 
 def from_storage(values: np.ndarray, kind: Kind | None) -> np.ndarray:
