@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 from isal import isal_zlib
 
-from xbarlab.store.filters import PIPELINE, fletcher32, pipeline
+from xbarlab.store.filters import PIPELINE, checked_body, pipeline
 
 
 def read_columns_direct(ds: h5py.Dataset, stop: int) -> dict[str, np.ndarray] | None:
@@ -45,10 +45,8 @@ def _read(ds: h5py.Dataset, stop: int) -> dict[str, np.ndarray] | None:
     columns = {name: np.empty(stop, dtype) for name, dtype, _ in fields}
     for start in range(0, stop, chunk_rows):
         mask, stored = ds.id.read_direct_chunk((start,))
-        if mask != 0 or len(stored) < 4:
-            return None
-        body = stored[:-4]
-        if fletcher32(body).to_bytes(4, "little") != stored[-4:]:
+        body = checked_body(stored) if mask == 0 else None
+        if body is None:
             return None
         try:
             raw = isal_zlib.decompress(body)

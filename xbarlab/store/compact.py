@@ -39,7 +39,7 @@ import numpy as np
 from isal import isal_zlib
 
 from xbarlab.store import freeing
-from xbarlab.store.filters import PIPELINE, fletcher32, pipeline
+from xbarlab.store.filters import PIPELINE, checked_body, fletcher32, pipeline
 from xbarlab.store.h5lock import h5py_lock_held
 from xbarlab.store.objects import new_file, new_group, set_text
 from xbarlab.store.space import MARGIN_BYTES, DiskFullError, free_bytes, is_disk_full, mb
@@ -152,8 +152,8 @@ def recompressed_chunk(stored: bytes, itemsize: int, level: int, valid: int) -> 
     """A chunk as a Fletcher-32-only table stores it (its bytes, then their checksum) as
     :func:`filtered_chunk` makes it, the bytes past the table's end (``valid`` bytes in) zeroed
     as HDF5 would fill them; None when the checksum does not match."""
-    body = stored[:-4]
-    if len(stored) < 4 or fletcher32(body).to_bytes(4, "little") != stored[-4:]:
+    body = checked_body(stored)
+    if body is None:
         return None
     if valid < len(body):
         body = body[:valid] + bytes(len(body) - valid)

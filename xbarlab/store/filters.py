@@ -37,3 +37,12 @@ def fletcher32(data: bytes) -> int:
         return 0 if total == 0 else (total - 1) % 65535 + 1
 
     return folded(total2) << 16 | folded(total1)
+
+
+def checked_body(stored: bytes) -> bytes | None:
+    """A stored chunk's bytes before the Fletcher-32 that ends it, None when it has no
+    checksum or the checksum does not match."""
+    body = stored[:-4]
+    if len(stored) < 4 or fletcher32(body).to_bytes(4, "little") != stored[-4:]:
+        return None
+    return body
