@@ -152,6 +152,20 @@ class DevicePhysics:
     # -- conductance and noise -----------------------------------------------------------
 
     def conductance(self, st: DeviceState, sel: np.ndarray | None, now: float) -> np.ndarray:
+        """True (noise-free) conductance of the selected devices now, computed block by block
+        on all cores (sim_backend/random.py, ``blockwise``)."""
+        n = st.t_prog.size if sel is None else len(sel)
+        g = np.empty(n, F)
+
+        def work(s: slice) -> None:
+            g[s] = self._conductance(st, sel, s, now)
+
+        blockwise(n, work)
+        return g
+
+    def _conductance(self, st: DeviceState, sel: np.ndarray | None, s: slice,
+                     now: float) -> np.ndarray:
+        """Conductance of slice ``s`` of the selection (gather with :func:`part`)."""
         raise NotImplementedError
 
     def read_sigma(
@@ -321,19 +335,9 @@ class PCMPhysics(DevicePhysics):
         self._t0 = d.t0_s
         self._w_norm = float(np.log1p(d.t0_s / p.relax_tau_s))
 
-    def conductance(self, st: DeviceState, sel: np.ndarray | None, now: float) -> np.ndarray:
-        n = st.t_prog.size if sel is None else len(sel)
-        g = np.empty(n, F)
-
-        def work(s: slice) -> None:
-            g[s] = self._conductance(part(st.t_prog, sel, s), part(st.g_imm, sel, s),
-                                     part(st.dg, sel, s), part(st.nu, sel, s), now)
-
-        blockwise(n, work)
-        return g
-
-    def _conductance(self, t_prog, g_imm, dg, nu, now: float) -> np.ndarray:
-        tau = _elapsed(now, t_prog)
+    def _conductance(self, st, sel, s, now):
+        tau = _elapsed(now, part(st.t_prog, sel, s))
+        g_imm, dg, nu = (part(a, sel, s) for a in (st.g_imm, st.dg, st.nu))
         early = tau < self._t0
         if not early.any():  # every device past t0: pure drift
             g = np.log(tau * F(1 / self._t0))
@@ -466,21 +470,14 @@ class RRAMPhysics(DevicePhysics):
         r = model.relaxation
         self._l_norm = float(np.log1p(r.t_ref_s / r.tau_s))
 
-    def conductance(self, st, sel, now):
+    def _conductance(self, st, sel, s, now):
         r = self.model.relaxation
-        n = st.t_prog.size if sel is None else len(sel)
-        g = np.empty(n, F)
-
-        def work(s: slice) -> None:
-            tau = _elapsed(now, part(st.t_prog, sel, s))
-            lt = np.log1p(np.maximum(tau, 0) * F(1 / r.tau_s))
-            lt *= F(1 / self._l_norm)
-            lt *= part(st.dg, sel, s)
-            lt += part(st.g_imm, sel, s)
-            np.maximum(lt, 0, out=g[s])
-
-        blockwise(n, work)
-        return g
+        tau = _elapsed(now, part(st.t_prog, sel, s))
+        lt = np.log1p(np.maximum(tau, 0) * F(1 / r.tau_s))
+        lt *= F(1 / self._l_norm)
+        lt *= part(st.dg, sel, s)
+        lt += part(st.g_imm, sel, s)
+        return np.maximum(lt, 0, out=lt)
 
     def read_sigma(self, st, sel, g, now):
         rn = self.model.read_noise
