@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 from corruption import SMALL_CAMPAIGN, Corruption, chunk_spans
+from test_compression import tables
 
 from xbarlab.campaign.config import parse_campaign
 from xbarlab.campaign.runner import CampaignRunner
@@ -29,18 +30,10 @@ def files(tmp_path_factory) -> tuple[Path, Path]:
     return d / "plain.h5", d / "packed.h5"
 
 
-def hdf5_rows(path: Path) -> dict[tuple[str, str], np.ndarray]:
-    """Every table's committed rows as HDF5 itself reads them."""
-    info = read_info(path)
-    with h5py.File(path, "r") as f:
-        return {(r.name, t): f["runs"][r.name][t][: ti.rows]
-                for r in info.runs.values() for t, ti in r.tables.items()}
-
-
 def test_every_completed_table_reads_as_hdf5_reads_it_and_through_the_chunks(files,
                                                                              monkeypatch):
     plain, packed = files
-    expected = hdf5_rows(packed)
+    expected = tables(packed)
     assert any(len(rows) % 8192 for rows in expected.values())  # partial last chunks
     # HDF5's row read is not used for a completed file: make it fail if it were
     monkeypatch.setattr(reader, "read_rows", lambda *a, **k: pytest.fail("read through HDF5"))
@@ -72,7 +65,7 @@ def test_a_damaged_chunk_is_refused_and_salvaged_as_through_hdf5(files, tmp_path
     with pytest.raises(ChecksumError, match=rf"table results: rows {first_row}-\d+ fail their "
                                             "checksum"):
         read_columns(damaged, "001_program_verify", "results")
-    whole = hdf5_rows(packed)[("001_program_verify", "results")]
+    whole = tables(packed)[("001_program_verify", "results")]
     with salvaging() as skipped:
         cols = read_columns(damaged, "001_program_verify", "results")
     (s,) = skipped
@@ -85,7 +78,7 @@ def test_a_damaged_chunk_is_refused_and_salvaged_as_through_hdf5(files, tmp_path
 def test_a_flipped_bit_anywhere_in_a_chunk_never_reads_as_other_records(files, tmp_path, byte):
     _, packed = files
     damaged, _ = damaged_copy(packed, tmp_path, "program_verify/trace", byte)
-    whole = hdf5_rows(packed)[("001_program_verify", "trace")]
+    whole = tables(packed)[("001_program_verify", "trace")]
     try:
         cols = read_columns(damaged, "001_program_verify", "trace")
     except ChecksumError:
@@ -94,15 +87,31 @@ def test_a_flipped_bit_anywhere_in_a_chunk_never_reads_as_other_records(files, t
         np.testing.assert_array_equal(cols[name], whole[name])
 
 
-def test_a_chunk_whose_checksum_matches_bytes_that_do_not_inflate_goes_to_hdf5(tmp_path):
-    """Written so by another tool, say: the checksum is right, the deflate stream is not. This
-    path hands it to HDF5's read (which decides), instead of failing in ISA-L."""
+def test_chunks_this_path_cannot_take_go_to_hdf5s_read(tmp_path):
+    """Legal or damaged chunks another tool may have written, each in its own table: one
+    stored with shuffle and deflate skipped (filter mask 3, which HDF5 reads), one whose
+    checksum matches bytes that do not inflate, one that inflates to the wrong length. This
+    path returns None for each (HDF5's read then decides), never other records or an ISA-L
+    error; the chunk before each still reads."""
+    from isal import isal_zlib
+
     rows = np.zeros(1000, [("a", "<f8"), ("b", "<i4")])
+    rows["a"] = np.arange(1000) * 0.5
+    rows["b"] = np.arange(1000)
+    with_checksum = {
+        "skipped": rows[500:].tobytes(),  # as stored, unshuffled and uncompressed
+        "not_deflate": b"not a deflate stream",
+        "short": isal_zlib.compress(b"\0" * 100, 1),
+    }
     with h5py.File(tmp_path / "t.h5", "w") as f:
-        ds = f.create_dataset("t", data=rows, chunks=(500,), shuffle=True, compression="gzip",
-                              fletcher32=True)
-        body = b"not a deflate stream"
-        ds.id.write_direct_chunk((500,), body + filters.fletcher32(body).to_bytes(4, "little"))
+        for name, body in with_checksum.items():
+            ds = f.create_dataset(name, data=rows, chunks=(500,), shuffle=True,
+                                  compression="gzip", fletcher32=True)
+            ds.id.write_direct_chunk((500,), body + filters.fletcher32(body).to_bytes(4, "little"),
+                                     filter_mask=3 if name == "skipped" else 0)
     with h5py.File(tmp_path / "t.h5", "r") as f:
-        assert read_columns_direct(f["t"], 1000) is None
-        np.testing.assert_array_equal(read_columns_direct(f["t"], 500)["a"], rows["a"][:500])
+        for name in with_checksum:
+            assert read_columns_direct(f[name], 1000) is None, name
+            np.testing.assert_array_equal(read_columns_direct(f[name], 500)["a"],
+                                          rows["a"][:500])
+        np.testing.assert_array_equal(f["skipped"][:], rows)  # HDF5 reads that one whole

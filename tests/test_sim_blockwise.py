@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_sim_physics import NO_FAULTS
 from xbarlab.sim_backend.array import SimulatedArray
-from xbarlab.sim_backend.models import ArrayConfig, ChipModel, Faults, PCMModel, RRAMModel
+from xbarlab.sim_backend.models import ArrayConfig, ChipModel, PCMModel, RRAMModel
 from xbarlab.sim_backend.random import BLOCK, Normals, normal
 
 SIDE = 600  # 360,000 devices: one full block of normals and a partial one
@@ -25,7 +26,7 @@ def test_normals_drawn_block_by_block_are_the_whole_draw_and_leave_the_generator
 
 
 def pcm(seed: int, kind=PCMModel) -> SimulatedArray:
-    model = kind(faults=Faults(stuck_set_fraction=0, stuck_reset_fraction=0))
+    model = kind(faults=NO_FAULTS)
     return SimulatedArray(ChipModel(device=model, array=ArrayConfig(rows=SIDE, cols=SIDE)),
                           seed=seed)
 
