@@ -169,13 +169,15 @@ def test_chunks_filtered_here_are_those_hdf5_writes_and_reads(tmp_path):
             body = stored[:-4]
             odd += len(body) % 2
             assert mask == 0
-            assert filters.fletcher32(body).to_bytes(4, "little") == stored[-4:], start
+            for checksum in (filters.fletcher32, filters.fletcher32_numpy):  # both ways
+                assert checksum(body).to_bytes(4, "little") == stored[-4:], (start, checksum)
             whole = np.zeros(97, dt)
             whole[: min(97, data.size - start)] = data[start:start + 97]
             assert zlib.decompress(body) == \
                 np.frombuffer(whole.tobytes(), np.uint8).reshape(97, 13).T.tobytes()
     assert odd > 0  # the odd-length branch of the checksum was met
-    assert filters.fletcher32(b"") == 0
+    assert filters.fletcher32(b"") == filters.fletcher32_numpy(b"") == 0
+    assert filters.hdf5_fletcher32() is not None  # HDF5's own, from the wheel's libhdf5
     packed = tmp_path / "packed.h5"
     with h5py.File(path, "r") as src, h5py.File(packed, "w") as dst, \
             compact.ThreadPoolExecutor(2) as pool:
@@ -187,6 +189,23 @@ def test_chunks_filtered_here_are_those_hdf5_writes_and_reads(tmp_path):
         damaged = bytearray(stored)
         damaged[10] ^= 0xFF
         assert filters.fletcher32(bytes(damaged[:-4])).to_bytes(4, "little") != stored[-4:]
+
+
+def test_fletcher32_without_hdf5s_own_function(monkeypatch):
+    """Where libhdf5's checksum function cannot be found, the numpy sums give the checksums:
+    on data long enough for HDF5's folding (360 words at a time) and odd lengths."""
+    rng = np.random.default_rng(9)
+    samples = [rng.integers(0, 256, n, np.uint8).tobytes() for n in (1, 2, 719, 720, 721,
+                                                                      100_001)]
+    samples.append(b"\xff" * 65_537)  # every sum at its largest
+    expected = [filters.fletcher32(s) for s in samples]  # HDF5's function, found
+    filters.hdf5_fletcher32.cache_clear()
+    monkeypatch.setattr(filters, "_loaded_hdf5_libraries", lambda: ["/nonexistent/libhdf5.so"])
+    try:
+        assert filters.hdf5_fletcher32() is None
+        assert [filters.fletcher32(s) for s in samples] == expected
+    finally:
+        filters.hdf5_fletcher32.cache_clear()
 
 
 def test_the_replaced_file_is_freed_after_the_replace_and_its_data_kept(tmp_path):
