@@ -12,15 +12,17 @@ too many pulses in one direction, too many reversals, or when it stops respondin
 is reported, never looped on.
 
 Records: ``trace`` per iteration (read G, amplitude applied, 0 for none: one row per cell
-still being programmed, the iteration's step committing them) and ``results`` at the end (row,
-col, target, final G, pulses, reversals, iterations, converged, reason), one row per targeted
-cell in ascending chip order. A trace row names no cell: the cells of iteration k are the
-results' cells whose ``iterations`` exceed k, in the results' order, because cells leave the
-working set as they finish and the others keep their order.
+still being programmed, the iteration's step committing them; the amplitude is stored as a
+one-byte code into the ramps' levels, :func:`amplitude_levels`, and read back as volts) and
+``results`` at the end (row, col, target, final G, pulses, reversals, iterations, converged,
+reason), one row per targeted cell in ascending chip order. A trace row names no cell: the
+cells of iteration k are the results' cells whose ``iterations`` exceed k, in the results'
+order, because cells leave the working set as they finish and the others keep their order.
 :func:`xbarlab.analysis.trace_cells.trace_cells` names them; at 1024×1024 the row, column and
 iteration on every record were 12 of its 28 bytes and most of the cost of recording a trace.
 Nor does the file keep each trace row's step (8 of the 16 bytes left): the store derives it
-from the commit log, as for every table appended with ``step_column=False``.
+from the commit log, as for every table appended with ``step_column=False``. With the
+amplitude's code a record is 5 bytes (it was 28).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from xbarlab.protocols.base import (
     ResetPolarity,
     reset_sign,
 )
-from xbarlab.protocols.records import StepRecords, categorical
+from xbarlab.protocols.records import MAX_LEVELS, StepRecords, categorical, coded
 
 REASONS = kernel.REASONS
 
@@ -148,6 +150,7 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
     def __init__(self, cfg: ProgramVerifyConfig, targets: np.ndarray):
         self.cfg = cfg
         self.targets = np.asarray(targets, dtype=np.float64)
+        self._levels: dict[float, np.ndarray] = {}  # the trace's amplitudes, by RESET sign
         load_compiled_loop()
 
     def estimated_rows(self, shape: tuple[int, int]) -> int:
@@ -186,12 +189,17 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         rec = StepRecords()
         if cfg.trace:  # the working set as read, in its order (see the module docstring)
             trace = {"g_read": np.asarray(g, np.float32)}
-        go_cell, go_amp, go_width, applied = advance_working_set(
-            cfg, st, g, cand, g2, float(reset_sign(chip, cfg.reset_polarity)))
+        sign = float(reset_sign(chip, cfg.reset_polarity))
+        levels = self._levels.get(sign)
+        if levels is None:
+            levels = self._levels[sign] = amplitude_levels(cfg, sign)
+        applied = np.zeros(n_active if cfg.trace else 0, code_dtype(levels))
+        go_cell, go_amp, go_width = advance_working_set(cfg, st, g, cand, g2, sign, applied)
         if go_cell.size:
             chip.pulse(go_cell, go_amp, go_width)
         if cfg.trace:
-            trace["amplitude"] = applied
+            trace["amplitude"] = coded(applied, levels) if levels.size <= MAX_LEVELS else \
+                levels[applied]  # ramps of more steps than a byte codes: volts, float32
             rec.add("trace", trace, {"g_read": "S", "amplitude": "V"}, step_column=False)
         rec.summary = {"iteration": st.iteration, "active": n_active,
                        "converged": int(np.count_nonzero(st.converged)),
@@ -235,19 +243,54 @@ def fresh_state(cfg: ProgramVerifyConfig, flat_t: np.ndarray) -> ProgramVerifySt
 
 
 def advance_working_set(cfg: ProgramVerifyConfig, st: ProgramVerifyState, g: np.ndarray,
-                        cand: np.ndarray, g2: np.ndarray,
-                        sign: float) -> tuple[np.ndarray, ...]:
+                        cand: np.ndarray, g2: np.ndarray, sign: float,
+                        applied: np.ndarray) -> tuple[np.ndarray, ...]:
     """The compiled loop's decisions for one iteration: the working set updated and
-    compacted, and (cells to pulse, amplitudes, widths, amplitudes applied)."""
-    go_cell, go_amp, go_width, applied, start, stop = kernel.advance_in_parts(
+    compacted, and (cells to pulse, amplitudes, widths). ``applied``: zeros, one per working
+    cell, for the amplitude codes of the trace (:func:`amplitude_levels`), or empty."""
+    go_cell, go_amp, go_width, start, stop = kernel.advance_in_parts(
         g, cand, g2, [getattr(st, name) for name in st.working()],
         (st.final_g, st.converged, st.reason, st.pulses, st.reversals, st.iterations),
         (cfg.tolerance, cfg.set_start, cfg.set_step, cfg.set_max, cfg.set_width,
          cfg.reset_start, cfg.reset_step, cfg.reset_max, cfg.reset_width, sign,
-         cfg.max_pulses, cfg.max_reversals, cfg.stuck_pulses), cfg.trace)
+         cfg.max_pulses, cfg.max_reversals, cfg.stuck_pulses,
+         ramp_last(cfg.set_start, cfg.set_step, cfg.set_max, cfg.max_pulses),
+         ramp_last(cfg.reset_start, cfg.reset_step, cfg.reset_max, cfg.max_pulses)), applied)
     for name in st.working():  # compacted in place, to [start, stop)
         setattr(st, name, getattr(st, name)[start:stop])
-    return go_cell, go_amp, go_width, applied
+    return go_cell, go_amp, go_width
+
+
+def ramp_last(start: float, step: float, top: float, max_pulses: int) -> int:
+    """The last step k of a ramp ``min(start + step·k, top)`` with a value of its own, among
+    the steps a cell can reach (k ≤ ``max_pulses``: one more pulse in a direction fails it):
+    the first k whose value is ``top``, in the float64 arithmetic of the compiled loop."""
+    if step <= 0 or start >= top:
+        return 0
+    k = int(min(max(np.ceil((top - start) / step), 0), max_pulses))
+    while k > 0 and start + step * (k - 1) >= top:
+        k -= 1
+    while k < max_pulses and start + step * k < top:
+        k += 1
+    return k
+
+
+def amplitude_levels(cfg: ProgramVerifyConfig, sign: float) -> np.ndarray:
+    """Every amplitude the trace can record, float32, in the order of the compiled loop's
+    codes (protocols/program_verify_kernel.py): 0 (no pulse), the SET ramp's steps, the RESET
+    ramp's, signed by ``sign`` (the chip's RESET polarity). Computed as the loop computes the
+    amplitudes it sends, so a code's level is the float32 of the amplitude sent."""
+    k_set = np.arange(ramp_last(cfg.set_start, cfg.set_step, cfg.set_max, cfg.max_pulses) + 1)
+    k_reset = np.arange(ramp_last(cfg.reset_start, cfg.reset_step, cfg.reset_max,
+                                  cfg.max_pulses) + 1)
+    set_v = np.minimum(cfg.set_start + cfg.set_step * k_set, cfg.set_max)
+    reset_v = sign * np.minimum(cfg.reset_start + cfg.reset_step * k_reset, cfg.reset_max)
+    return np.concatenate([[0.0], set_v, reset_v]).astype(np.float32)
+
+
+def code_dtype(levels: np.ndarray) -> type[np.unsignedinteger]:
+    """The compiled loop's amplitude codes: a byte, or four for ramps of many steps."""
+    return np.uint8 if levels.size <= MAX_LEVELS else np.uint32
 
 
 _loading: threading.Thread | None = None
@@ -274,7 +317,7 @@ def _run_two_cells() -> None:
     st = fresh_state(cfg, np.array([5e-6, 10e-6]))
     g = np.array([5e-6, 1e-6], np.float32)
     cand = kernel.in_band(g, st.w_target, cfg.tolerance)
-    advance_working_set(cfg, st, g, cand, g[cand], -1.0)
+    advance_working_set(cfg, st, g, cand, g[cand], -1.0, np.zeros(2, np.uint8))
 
 
 def program_verify(chip: Chip, targets: np.ndarray,

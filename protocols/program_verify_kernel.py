@@ -51,9 +51,10 @@ def in_band(g, target, tolerance):  # pragma: no cover - compiled
 def advance(g, cand, g2, w_index, w_cell, w_target, w_amp, w_ramp, w_direction,
             w_ineffective, w_streak_g, w_last_g, w_pulses, w_reversals, w_iterations,
             final_g, converged, reason, pulses, reversals, iterations, go_cell, go_amp,
-            go_width, from_end, tolerance, set_start, set_step, set_max, set_width,
+            go_width, applied, from_end, tolerance, set_start, set_step, set_max, set_width,
             reset_start, reset_step, reset_max, reset_width, reset_sign, max_pulses,
-            max_reversals, stuck_pulses, trace):  # pragma: no cover - compiled
+            max_reversals, stuck_pulses, set_last, reset_last,
+            trace):  # pragma: no cover - compiled
     """Decide every working cell from its read ``g`` (and, for the cells ``cand`` in their band,
     the confirming read ``g2``), update its loop state, and compact the working set in place.
 
@@ -61,15 +62,18 @@ def advance(g, cand, g2, w_index, w_cell, w_target, w_amp, w_ramp, w_direction,
     float32, float32, as long as ``g``): float32 is what the chip sends (chip_drivers/cells.py's
     per_cell would otherwise make the copy); the decisions are made in float64.
 
+    ``applied`` (as long as ``g`` when ``trace``, zeros; else empty) gets every working cell's
+    amplitude as a code (:func:`xbarlab.protocols.program_verify.amplitude_levels`): 0 for no
+    pulse, 1 + k for the SET ramp's step k (k at most ``set_last``, the step that reaches
+    ``set_max``), 2 + ``set_last`` + k for the RESET ramp's. A code is a byte where the
+    amplitude was four, and the trace is read and amplitude (store/columns.py decodes it).
+
     ``from_end``: the cells are visited last to first, and the remaining cells and the pulses
     packed against the end of their arrays instead of the start, in their order, so that two
     parts meet in the middle (:func:`advance_in_parts`).
 
-    Returns (the number of pulses, the amplitude applied to every working cell (0 for none;
-    empty unless ``trace``), the number of cells that remain)."""
+    Returns (the number of pulses, the number of cells that remain)."""
     n = g.size
-    # the trace's amplitudes; none kept when there is no trace (one pass less over memory)
-    applied = np.zeros(n if trace else 0, np.float32)
     n_go = 0
     m = 0  # the compacted working set's length
     k = 0  # the next of the (ascending) confirming reads
@@ -118,7 +122,8 @@ def advance(g, cand, g2, w_index, w_cell, w_target, w_amp, w_ramp, w_direction,
             pulses_i += 1
             amp_i = new_amp if sign > 0 else reset_sign * new_amp
             if trace:
-                applied[i] = amp_i
+                applied[i] = 1 + min(ramp - 1, set_last) if sign > 0 else \
+                    2 + set_last + min(ramp - 1, reset_last)
         iterations_i = w_iterations[i] + 1
         why = 0
         if ramp > max_pulses:
@@ -161,7 +166,7 @@ def advance(g, cand, g2, w_index, w_cell, w_target, w_amp, w_ramp, w_direction,
         w_reversals[p] = reversals_i
         w_iterations[p] = iterations_i
         m += 1
-    return n_go, applied, m
+    return n_go, m
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -176,34 +181,34 @@ def _cores() -> int:
         (os.cpu_count() or 1)
 
 
-def advance_in_parts(g, cand, g2, working, results, params, trace):
+def advance_in_parts(g, cand, g2, working, results, params, applied):
     """:func:`advance` on the working set, in two halves on two cores when it is large, with
     the same result as one call. The first half is visited from its end and packs its
     remaining cells and its pulses against the middle, the second from its start packs them
     from the middle on: the two meet, so nothing is moved afterwards (moving the second half's
     cells down behind the first's, 12 arrays, cost as much as the second core saved).
     ``working``: the 12 working-set arrays in :func:`advance`'s order; ``results``: its 6
-    result arrays, written at disjoint cells; ``params``: its 14 settings. Two halves when
+    result arrays, written at disjoint cells; ``params``: its 15 settings; ``applied``: zeros
+    as long as ``g`` for the trace's amplitude codes, or empty for no trace. Two halves when
     there are two cores and at least ``MIN_PART_CELLS`` cells a half.
 
-    Returns (cells to pulse, their amplitudes, their widths, the amplitude applied to every
-    working cell (empty unless ``trace``), and where the remaining working set now starts
-    and stops in the arrays of ``working``)."""
+    Returns (cells to pulse, their amplitudes, their widths, and where the remaining working
+    set now starts and stops in the arrays of ``working``)."""
     n = g.size
+    trace = applied.size > 0
     go = (np.empty(n, np.int64), np.empty(n, np.float32), np.empty(n, np.float32))
     if _cores() < 2 or n < max(2, 2 * MIN_PART_CELLS):
-        n_go, applied, m = advance(g, cand, g2, *working, *results, *go, False, *params,
-                                   trace)
-        return go[0][:n_go], go[1][:n_go], go[2][:n_go], applied, 0, m
+        n_go, m = advance(g, cand, g2, *working, *results, *go, applied, False, *params, trace)
+        return go[0][:n_go], go[1][:n_go], go[2][:n_go], 0, m
     half = n // 2
     cut = int(np.searchsorted(cand, half))
     second = _executor().submit(
         advance, g[half:], cand[cut:] - half, g2[cut:], *(w[half:] for w in working),
-        *results, *(x[half:] for x in go), False, *params, trace)
-    go_first, applied_first, kept_first = advance(
+        *results, *(x[half:] for x in go), applied[half:] if trace else applied, False,
+        *params, trace)
+    go_first, kept_first = advance(
         g[:half], cand[:cut], g2[:cut], *(w[:half] for w in working), *results,
-        *(x[:half] for x in go), True, *params, trace)
-    go_second, applied_second, kept_second = second.result()
+        *(x[:half] for x in go), applied[:half] if trace else applied, True, *params, trace)
+    go_second, kept_second = second.result()
     a, b = half - go_first, half + go_second
-    applied = np.concatenate([applied_first, applied_second]) if trace else applied_first
-    return go[0][a:b], go[1][a:b], go[2][a:b], applied, half - kept_first, half + kept_second
+    return go[0][a:b], go[1][a:b], go[2][a:b], half - kept_first, half + kept_second

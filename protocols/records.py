@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 CATEGORIES = "categories"  # the dtype metadata key naming a categorical column's code names
+LEVELS = "levels"  # the dtype metadata key holding a coded column's values
+MAX_LEVELS = 256  # a coded column's codes are one byte
 
 
 @dataclass
@@ -66,3 +68,29 @@ def category_names(column: np.ndarray) -> np.ndarray:
     """A :func:`categorical` column as its names (text); any other column as it is."""
     names = (column.dtype.metadata or {}).get(CATEGORIES)
     return column if names is None else np.asarray(names, dtype=str)[column]
+
+
+def coded(codes: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """A column of codes into ``levels`` (code i means levels[i]), one byte a row, read back
+    from the store as the levels' values (:func:`level_values` in memory): for numbers drawn
+    from a small set known in advance, such as the amplitudes of a pulse ramp, which as
+    float32 would take four bytes a row. At most :data:`MAX_LEVELS` levels."""
+    levels = np.asarray(levels)
+    if levels.ndim != 1 or levels.dtype.kind not in "iuf" or not 0 < levels.size <= MAX_LEVELS:
+        raise ValueError(f"levels: 1 to {MAX_LEVELS} numbers, got {levels.dtype} of shape "
+                         f"{levels.shape}")
+    dtype = np.dtype(np.uint8, metadata={LEVELS: levels})
+    codes = np.asarray(codes)
+    if codes.dtype.kind not in "iu":
+        raise ValueError(f"codes: integers, got {codes.dtype}")
+    if codes.size and (codes.min() < 0 or codes.max() >= levels.size):
+        raise ValueError(f"codes: outside 0..{levels.size - 1}")
+    # a view, not astype: numpy sees a uint8 array as of this dtype already and would keep
+    # its own dtype, without the levels
+    return np.ascontiguousarray(codes, np.uint8).view(dtype)
+
+
+def level_values(column: np.ndarray) -> np.ndarray:
+    """A :func:`coded` column as its values; any other column as it is."""
+    levels = (column.dtype.metadata or {}).get(LEVELS)
+    return column if levels is None else levels[column.view(np.uint8)]

@@ -11,7 +11,7 @@ from program_verify_helpers import identify_in_memory
 from xbarlab.protocols import program_verify_kernel as kernel
 from xbarlab.protocols.base import reset_sign
 from xbarlab.protocols.program_verify import REASONS, ProgramVerifyConfig, program_verify
-from xbarlab.protocols.records import category_names
+from xbarlab.protocols.records import category_names, level_values
 from xbarlab.sim_backend.models import ArrayConfig, ChipModel, RRAMModel
 from xbarlab.sim_backend.sim_chip import SimChip
 
@@ -98,6 +98,9 @@ CASES = {
     "rram, ramped reset": (ChipModel(device=RRAMModel(), array=ArrayConfig(rows=20, cols=20)),
                            {"tolerance": 1e-6, "reset_start": 1.0, "reset_step": 0.05,
                             "reset_max": 1.5, "set_start": 0.8, "set_max": 1.4}),
+    # a SET ramp of 301 steps: more amplitudes than a byte codes, recorded as float32
+    "pcm, fine ramp": (ChipModel(array=ArrayConfig(rows=20, cols=20)),
+                       {"set_step": 0.001, "max_pulses": 300, "max_iterations": 60}),
 }
 
 
@@ -132,9 +135,12 @@ def test_compiled_loop_matches_the_plain_reference(case, halves, monkeypatch):
     np.testing.assert_array_equal(res["iterations"], iterations)
     who = identify_in_memory(steps)  # a trace row names no cell (analysis/trace_cells.py)
     got = list(zip(who.row, who.col, who.iteration, *(np.concatenate(
-        [s.tables["trace"][k] for s in steps[:-1]]) for k in ("g_read", "amplitude")),
-        strict=True))
+        [level_values(s.tables["trace"][k]) for s in steps[:-1]])
+        for k in ("g_read", "amplitude")), strict=True))
     assert got == trace
+    # the amplitude as a one-byte code (read back as volts) unless the ramps have more steps
+    amplitude = steps[0].tables["trace"]["amplitude"]
+    assert amplitude.dtype == (np.float32 if case == "pcm, fine ramp" else np.uint8)
     # the same pulses reached both chips: their devices are in the same state
     np.testing.assert_array_equal(chip.array.state.g_imm, ref_chip.array.state.g_imm)
     np.testing.assert_array_equal(chip.array.state.t_prog, ref_chip.array.state.t_prog)

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
-from xbarlab.protocols.records import categorical
+from xbarlab.protocols.records import categorical, coded
 
 from xbarlab.store import CampaignWriter, StepOrderError
 from xbarlab.store.columns import ColumnError
@@ -120,6 +120,67 @@ def test_categorical_codes_must_match_the_column(tmp_path, why, message):
         with pytest.raises(ColumnError, match=message), run.step() as s:
             s.append("t", {"why": why})
     assert list(read_table(tmp_path / "cat.h5", "p", "t")["why"].values) == ["stuck"]
+
+
+AMPLITUDES = np.array([0.0, 0.85, 0.87, 1.28, -1.6], np.float32)
+
+
+def test_coded_column_is_one_byte_a_row_and_reads_back_as_its_values(tmp_path):
+    """A coded column (a ramp's amplitudes) is stored as its codes and read back, by every
+    reader, lazy or not, as the float32 values, bit for bit; plain h5py sees the codes and,
+    in an attribute, the values."""
+    path = tmp_path / "coded.h5"
+    codes = np.array([0, 1, 4, 2, 3, 0])
+    with CampaignWriter.create(path) as w:
+        run = w.open_run("p")
+        with run.step() as s:
+            s.append("t", {"g": np.arange(6, dtype=np.float32),
+                           "amp": coded(codes, AMPLITUDES)}, step_column=False)
+        with run.step() as s:
+            s.append("t", {"g": np.float32([6]), "amp": coded([4], AMPLITUDES)},
+                     step_column=False)
+    expected = AMPLITUDES[[*codes, 4]]
+    with h5py.File(path) as f:
+        ds = f["runs/001_p/t"]
+        assert ds.dtype == np.dtype([("g", "<f4"), ("amp", "u1")])  # 5 bytes a row
+        np.testing.assert_array_equal(ds["amp"], [*codes, 4])
+        assert json.loads(ds.attrs["kinds"]) == {
+            "amp": {"levels": [0.0, 0.8500000238418579, 0.8700000047683716, 1.2799999713897705,
+                               -1.600000023841858], "dtype": "<f4"}}
+    for lazy in (False, True):
+        got = read_table(path, "p", "t", lazy=lazy)["amp"].values
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(read_columns(path, "p", "t")["amp"], expected)
+    np.testing.assert_array_equal(read_dataframe(path, "p", "t")["amp"].to_numpy(), expected)
+
+
+@pytest.mark.parametrize(("amp", "message"), [
+    (coded([1], AMPLITUDES[:4]), r"column 'amp' holds the levels \[0.0, 0.85000002384185\d*, "),
+    (np.array([1], np.uint8), "column 'amp' is coded; append codes made with coded"),
+    (np.float32([0.85]), "column 'amp' is coded"),
+])
+def test_coded_values_must_match_the_column(tmp_path, amp, message):
+    with CampaignWriter.create(tmp_path / "coded.h5") as w:
+        run = w.open_run("p")
+        with run.step() as s:
+            s.append("t", {"amp": coded([3], AMPLITUDES)})
+        with pytest.raises(ColumnError, match=message), run.step() as s:
+            s.append("t", {"amp": amp})
+    assert read_table(tmp_path / "coded.h5", "p", "t")["amp"].values.tolist() == \
+        [np.float32(1.28)]
+
+
+@pytest.mark.parametrize(("codes", "levels", "message"), [
+    ([5], AMPLITUDES, r"codes: outside 0..4"),
+    ([-1], AMPLITUDES, r"codes: outside 0..4"),
+    ([0.5], AMPLITUDES, "codes: integers"),
+    ([0], np.zeros(257), "levels: 1 to 256 numbers"),
+    ([0], np.array(["a"]), "levels: 1 to 256 numbers"),
+])
+def test_coded_refuses_codes_it_cannot_hold(codes, levels, message):
+    with pytest.raises(ValueError, match=message):
+        coded(np.array(codes), levels)
 
 
 def test_structured_array_input_and_scalar_broadcast(tmp_path):

@@ -9,9 +9,12 @@ mid-commit can leave inconsistent; fixed width keeps every record in the SWMR-pr
 ``datetime64``/``timedelta64`` as int64 ticks; categorical columns (integer codes whose dtype
 carries ``metadata={"categories": names}``, as :func:`xbarlab.protocols.records.categorical`
 makes them) as the smallest integer that holds the codes, one byte for a few names where text
-would take 4 bytes a character. The ``kinds`` attribute of the dataset records what to turn
-the stored values back into: a kind string, or for a categorical column the list of its names
-(code i is names[i]).
+would take 4 bytes a character; coded columns (one-byte codes whose dtype carries
+``metadata={"levels": values}``, as :func:`xbarlab.protocols.records.coded` makes them) as the
+codes, for numbers drawn from a small set (a pulse ramp's amplitudes: one byte a row where
+float32 takes four). The ``kinds`` attribute of the dataset records what to turn the stored
+values back into: a kind string, for a categorical column the list of its names (code i is
+names[i]), for a coded column ``{"levels": [values], "dtype": numpy dtype of the values}``.
 
 Every table has a ``step`` column the store fills in. By default it is stored, first, as int64;
 a table created with ``step_column=False`` does not store it (a trace of a million rows a step
@@ -23,16 +26,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import h5py
 import numpy as np
 
-from xbarlab.protocols.records import CATEGORIES
+from xbarlab.protocols.records import CATEGORIES, LEVELS
 
 STEP_COLUMN = "step"
 MIN_TEXT_BYTES = 64
 
-Kind = str | list[str]  # a column's kind: what to turn its stored values back into
+# a column's kind: what to turn its stored values back into
+Kind = str | list[str] | dict[str, Any]
 
 
 class ColumnError(ValueError):
@@ -63,8 +68,29 @@ def categories_of(dt: np.dtype) -> list[str] | None:
     return None if names is None else [str(n) for n in names]
 
 
+def levels_of(dt: np.dtype) -> np.ndarray | None:
+    """The values of a coded column's codes (None: not coded)."""
+    levels = (dt.metadata or {}).get(LEVELS)
+    return None if levels is None else np.asarray(levels)
+
+
+def levels_kind(levels: np.ndarray) -> dict[str, Any]:
+    """A coded column's kind, as the ``kinds`` attribute records it (JSON: a float32 value
+    goes through a Python float exactly)."""
+    return {"levels": levels.tolist(), "dtype": levels.dtype.str}
+
+
+def is_levels_kind(kind: object) -> bool:
+    return isinstance(kind, dict) and set(kind) == {"levels", "dtype"}
+
+
 def _storage_field(name: str, dt: np.dtype) -> tuple[np.dtype, Kind | None]:
     """Storage dtype for one column and the kind to record (None for plain numbers)."""
+    levels = levels_of(dt)
+    if levels is not None:
+        if dt != np.uint8:
+            raise ColumnError(f"column {name!r}: coded values need one-byte codes, got {dt}")
+        return np.dtype("u1"), levels_kind(levels)
     names = categories_of(dt)
     if names is not None:
         if dt.kind not in "iu":
@@ -175,6 +201,8 @@ def to_storage(
             out[name] = arr
         elif isinstance(kind, list):
             _put_codes(out, name, arr, kind, where)
+        elif is_levels_kind(kind):
+            _put_levels(out, name, arr, kind, where)
         elif kind == "str":
             if arr.dtype.kind != "U":
                 raise ColumnError(f"{where}: column {name!r} must be str, got {arr.dtype}")
@@ -206,6 +234,20 @@ def _put_codes(out: np.ndarray, name: str, arr: np.ndarray, names: list[str],
         raise ColumnError(f"{where}: column {name!r} holds the categories {names}, not {given}")
     if arr.size and (arr.min() < 0 or arr.max() >= len(names)):
         raise ColumnError(f"{where}: column {name!r} has codes outside 0..{len(names) - 1}")
+    out[name] = arr
+
+
+def _put_levels(out: np.ndarray, name: str, arr: np.ndarray, kind: dict[str, Any],
+                where: str) -> None:
+    """Store a coded column's codes, refusing values the table does not hold (codes are in
+    range: :func:`xbarlab.protocols.records.coded` checks them)."""
+    given = levels_of(arr.dtype)
+    if given is None:
+        raise ColumnError(f"{where}: column {name!r} is coded; append codes made with "
+                          "coded(codes, levels)")
+    if levels_kind(given) != kind:
+        raise ColumnError(f"{where}: column {name!r} holds the levels {kind['levels']} "
+                          f"({kind['dtype']}), not {given.tolist()} ({given.dtype.str})")
     out[name] = arr
 
 
@@ -290,11 +332,13 @@ class DecodedColumns(Mapping[str, np.ndarray]):
 
 def from_storage(values: np.ndarray, kind: Kind | None) -> np.ndarray:
     """Turn one stored column back into what was appended (a categorical column into its
-    names, as text)."""
+    names, as text; a coded column into its values)."""
     if kind is None:
         return values
     if isinstance(kind, list):
         return np.asarray(kind, dtype=str).take(values.astype(np.intp, copy=False))
+    if isinstance(kind, dict):
+        return np.asarray(kind["levels"], kind["dtype"])[values]
     if kind == "str":
         raw = values.astype(f"S{values.dtype.itemsize}", copy=False)
         try:  # numpy's own ASCII conversion is a C loop, 4x faster than decoding each element

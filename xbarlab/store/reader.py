@@ -23,6 +23,7 @@ import numpy as np
 import pydantic
 
 from xbarlab.chip_drivers.identity import ChipIdentity
+from xbarlab.protocols.records import MAX_LEVELS
 from xbarlab.store.chunk_reader import read_columns_direct
 from xbarlab.store.columns import (
     STEP_COLUMN,
@@ -30,6 +31,7 @@ from xbarlab.store.columns import (
     Kind,
     StepEnds,
     from_storage,
+    is_levels_kind,
     steps_of_rows,
 )
 from xbarlab.store.errors import (
@@ -182,7 +184,8 @@ def _run_info(grp: h5py.Group, name: str, alive: bool, path: Path, version: int)
         if version >= FIRST_CHECKSUMMED_VERSION:
             check_sealed(tattrs, TABLE_SEALED_ATTRS, twhere)
         kinds = json_attr(tattrs, "kinds", "{}", twhere)
-        if not all(_category_names(k) or k == "str" or _time_kind(k) for k in kinds.values()):
+        if not all(_category_names(k) or k == "str" or _time_kind(k) or _levels(k)
+                   for k in kinds.values()):
             raise ChecksumError(f"{twhere}: attribute 'kinds' names an unknown column kind")
         dtype = ds.dtype
         slot = int(tattrs["slot"])
@@ -225,6 +228,19 @@ _COMPLETED_RUNS_MAX = 4096
 def _category_names(kind: Kind) -> bool:
     """A categorical column's kind: the list of its codes' names."""
     return isinstance(kind, list) and all(isinstance(n, str) for n in kind)
+
+
+def _levels(kind: Kind) -> bool:
+    """A coded column's kind: its values (numbers) and their dtype."""
+    if not is_levels_kind(kind):
+        return False
+    try:
+        dtype = np.dtype(kind["dtype"])
+    except TypeError:
+        return False
+    return dtype.kind in "iuf" and isinstance(kind["levels"], list) and \
+        0 < len(kind["levels"]) <= MAX_LEVELS and \
+        all(isinstance(v, int | float) and not isinstance(v, bool) for v in kind["levels"])
 
 
 def _time_kind(kind: str) -> bool:
@@ -383,7 +399,7 @@ def _column_vars(
             kind = info.kinds.get(col)
             if kind is not None:
                 out_dtype = np.dtype("U") if kind == "str" or isinstance(kind, list) \
-                    else np.dtype(kind)
+                    else np.dtype(kind["dtype"]) if isinstance(kind, dict) else np.dtype(kind)
                 arr = arr.map_blocks(from_storage, kind, dtype=out_dtype)
             out[col] = arr
     else:
