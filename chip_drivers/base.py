@@ -139,7 +139,8 @@ class Chip(ABC):
     def snapshot(self) -> dict[str, np.ndarray] | None:
         """The chip's complete state, where it can be saved (a simulator), else None: a real
         chip's state lives in its devices. Campaign checkpoints carry it so a resumed run
-        continues exactly where the saved one was."""
+        continues exactly where the saved one was. The arrays may be the chip's own (read-only
+        views): valid until the chip next operates, so a caller that keeps them copies them."""
         return None
 
     def provenance(self) -> dict[str, Any]:

@@ -202,11 +202,14 @@ class SimulatedArray:
 
     # -- checkpoints -----------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, np.ndarray]:
+    def snapshot(self, copy: bool = True) -> dict[str, np.ndarray]:
         """Everything that decides what the array does next: device state, generator state and
-        clock. :meth:`restore` of it makes the array repeat the same future exactly."""
-        snap = {f"state.{k}": v.copy() for k, v in vars(self.state).items()
-                if isinstance(v, np.ndarray)}
+        clock. :meth:`restore` of it makes the array repeat the same future exactly.
+        ``copy=False``: the state arrays are the array's own, read-only views, valid until it
+        next operates (a checkpoint written at once: a 1024×1024 array's copy was 34 MB of
+        fresh memory, 0.1 s of page faults, at every checkpoint)."""
+        snap = {f"state.{k}": v.copy() if copy else _read_only(v)
+                for k, v in vars(self.state).items() if isinstance(v, np.ndarray)}
         snap["rng"] = np.array(json.dumps(self.rng.bit_generator.state))
         snap["clock"] = np.array(self.now())
         return snap
@@ -241,3 +244,9 @@ class SimulatedArray:
     @property
     def drift_exponents(self) -> np.ndarray:
         return self.state.nu.reshape(self.rows, self.cols)
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view

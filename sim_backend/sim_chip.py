@@ -39,7 +39,7 @@ class SimChip(Chip):
         self.array.cycle(sel, n, set_amp, set_w, reset_amp, reset_w)
 
     def snapshot(self) -> dict[str, np.ndarray]:
-        return self.array.snapshot()
+        return self.array.snapshot(copy=False)  # Chip.snapshot: saved before the chip operates
 
     def provenance(self) -> dict:
         return {**super().provenance(),

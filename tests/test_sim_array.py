@@ -175,3 +175,25 @@ def test_whole_array_pulse_leaves_stuck_devices_exactly_as_they_were(model):
         np.testing.assert_array_equal(getattr(arr.state, name)[stuck], old[stuck], name)
     assert (arr.state.t_prog[~stuck] == 5.0).all()  # every healthy device was programmed
     assert (arr.state.g_imm[~stuck] != before["g_imm"][~stuck]).mean() > 0.99
+
+
+def test_a_snapshot_restores_the_same_future_and_a_chips_is_a_read_only_view():
+    """The array's snapshot is a copy that restores the same future; a chip's (what a campaign
+    checkpoint saves at once) shares the array's memory, read-only, instead of copying it."""
+    from xbarlab.sim_backend.sim_chip import SimChip
+
+    arr = programmed(rows=64, cols=48)
+    snap = arr.snapshot()
+    amps = np.random.default_rng(1).uniform(0.8, 1.2, (64, 48))
+    arr.pulse(None, amps, 100e-9)
+    first = arr.read_values(None)
+    assert not np.shares_memory(snap["state.g_imm"], arr.state.g_imm)
+    arr.restore(snap)
+    arr.pulse(None, amps, 100e-9)
+    np.testing.assert_array_equal(arr.read_values(None), first)
+    chip = SimChip(ChipModel(device=QUIET, array=ArrayConfig(rows=64, cols=48)), seed=2)
+    view = chip.snapshot()
+    assert np.shares_memory(view["state.g_imm"], chip.array.state.g_imm)
+    with pytest.raises(ValueError, match="read-only"):
+        view["state.g_imm"][0] = 1.0
+    assert chip.array.state.g_imm.flags.writeable  # the array's own stays writeable
