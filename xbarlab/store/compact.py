@@ -10,7 +10,9 @@ SWMR writer never reuses the old space: a 200-step run measured 5× its raw size
 store writes uncompressed, with its crash guarantees unchanged, and compresses once, holding
 the writer lock, when the campaign completes: a copy beside the file (``.NAME.PID.partial``,
 which a later writer removes if this one dies), then ``os.replace``. A kill at any moment
-leaves either the whole old file or the whole new one.
+leaves either the whole old file or the whole new one. The chunks a running campaign fills are
+compressed ahead, on a spare core at the lowest priority (store/precompress.py), and written
+here as they are.
 
 Measured on the demo's 128×128 die files (bench/store_throughput.py prints the ratios): 53.7 MB
 → 7.6 MB with deflate level 1, 7.3 MB at level 4, 7.2 MB at 6; level 1 compresses in about
@@ -33,6 +35,7 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Protocol
 
 import h5py
 import numpy as np
@@ -47,6 +50,14 @@ from xbarlab.store.space import MARGIN_BYTES, DiskFullError, free_bytes, is_disk
 DEFLATE_LEVEL = 1
 COPY_CHUNKS = 64  # chunks copied per read: bounded memory for tables of any size
 MAX_THREADS = 8  # chunks compressed at once (ISA-L releases the GIL)
+
+
+class Held(Protocol):
+    """Chunks compressed while the campaign ran (store/precompress.py's ChunkPrecompressor)."""
+
+    level: int
+
+    def take(self, dataset: str, chunk: int) -> bytes | None: ...
 
 
 def is_compressed(path: Path) -> bool:
@@ -74,7 +85,7 @@ def _copy_attrs(src, dst) -> None:
 
 
 def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
-                pool: ThreadPoolExecutor | None) -> None:
+                pool: ThreadPoolExecutor | None, held: Held | None = None) -> None:
     _copy_attrs(src, dst)
     # a list, not src.items(): h5py holds its global lock while that generator is open, and a
     # pool thread that must take it (its garbage collection freeing an h5py object does) while
@@ -82,7 +93,7 @@ def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
     for name, obj in list(src.items()):
         if isinstance(obj, h5py.Group):
             order = bool(obj.id.get_create_plist().get_link_creation_order())
-            _copy_group(obj, new_group(dst, name, track_order=order), level, pool)
+            _copy_group(obj, new_group(dst, name, track_order=order), level, pool, held)
             continue
         if not obj.chunks:  # contiguous data (none of the store's own), copied as is
             dst.create_dataset(name, data=obj[()])
@@ -92,7 +103,8 @@ def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
                                 dtype=obj.dtype, shuffle=True, compression="gzip",
                                 compression_opts=level, fletcher32=True)
         if obj.ndim == 1 and pipeline(ds) == PIPELINE:
-            _copy_chunks_filtered(obj, ds, level, pool)
+            _copy_chunks_filtered(obj, ds, level, pool,
+                                  held if held is not None and held.level == level else None)
         else:  # (none of the store's tables): through HDF5's own filter pipeline
             block = obj.chunks[0] * COPY_CHUNKS
             for start in range(0, obj.shape[0], block):
@@ -102,14 +114,15 @@ def _copy_group(src: h5py.Group, dst: h5py.Group, level: int,
 
 
 def _copy_chunks_filtered(src: h5py.Dataset, dst: h5py.Dataset, level: int,
-                          pool: ThreadPoolExecutor | None) -> None:
+                          pool: ThreadPoolExecutor | None, held: Held | None = None) -> None:
     """Copy a 1-D table chunk by chunk, filtering each chunk here, on ``pool``'s threads, and
     writing it to ``dst`` as HDF5 stores it (``write_direct_chunk``): HDF5 runs its own filters
     on one thread, and deflate is nearly all of a completed campaign's compression time. A
     table stored with Fletcher-32 alone (every table the store writes) is read as stored,
     checksum and all, and the checksum verified on the pool too: HDF5 verifying it while
     reading took a third of the copy of a 220 MB trace, on the one thread that reads. The
-    next block is read while this one compresses."""
+    next block is read while this one compresses. Chunks compressed while the campaign ran
+    (``held``: store/precompress.py) are written as they are, unread."""
     rows = src.chunks[0]
     itemsize = src.dtype.itemsize
     as_stored = pipeline(src) == (h5py.h5z.FILTER_FLETCHER32,)
@@ -121,6 +134,11 @@ def _copy_chunks_filtered(src: h5py.Dataset, dst: h5py.Dataset, level: int,
         done, pending = pending, []
         if block is None:  # as stored
             for k in range(0, n, rows):
+                ready = held.take(src.name, (start + k) // rows) if held is not None and \
+                    start + k + rows <= src.shape[0] else None
+                if ready is not None:
+                    pending.append((start + k, _done(ready)))
+                    continue
                 valid = min(rows, src.shape[0] - start - k) * itemsize
                 mask, stored = src.id.read_direct_chunk((start + k,))
                 pending.append((start + k, _submit(
@@ -160,28 +178,32 @@ def recompressed_chunk(stored: bytes, itemsize: int, level: int, valid: int) -> 
     return filtered_chunk(body, itemsize, level)
 
 
-def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
-    """``fn(*args)`` on ``pool``, or here and now without one."""
-    if pool is not None:
-        return pool.submit(fn, *args)
-    done: Future = Future()
-    done.set_result(fn(*args))
+def _done(value: bytes) -> Future[bytes]:
+    done: Future[bytes] = Future()
+    done.set_result(value)
     return done
 
 
-def filtered_chunk(raw: bytes, itemsize: int, level: int) -> bytes:
+def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
+    """``fn(*args)`` on ``pool``, or here and now without one."""
+    return pool.submit(fn, *args) if pool is not None else _done(fn(*args))
+
+
+def filtered_chunk(raw, itemsize: int, level: int) -> bytes:
     """One chunk as HDF5's shuffle + deflate + Fletcher-32 pipeline stores it: the bytes of
     the elements regrouped by byte position (shuffle), deflated in the zlib format (HDF5's
     deflate filter calls zlib's compress2, whose format ISA-L's isal_zlib.compress writes too),
-    then the checksum."""
+    then the checksum. ``raw``: bytes, or any contiguous buffer of them."""
     shuffled = np.frombuffer(raw, np.uint8).reshape(-1, itemsize).T.tobytes()
     body = isal_zlib.compress(shuffled, level)
     return body + fletcher32(body).to_bytes(4, "little")
 
 
-def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False) -> tuple[int, int]:
+def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False,
+                  held: Held | None = None) -> tuple[int, int]:
     """Rewrite ``path`` with every chunked table deflated; (bytes before, bytes after). The
-    caller holds the writer lock. On any error the original is left as it was."""
+    caller holds the writer lock. On any error the original is left as it was. ``held``:
+    chunks its writer compressed while the campaign ran, written as they are."""
     path = Path(path)
     before = path.stat().st_size
     # Room for a copy as large as the file, checked first: HDF5 running out of disk while
@@ -196,7 +218,7 @@ def compress_file(path: Path, level: int = DEFLATE_LEVEL, fsync: bool = False) -
         with h5py.File(path, "r") as src, new_file(tmp, track_order=_tracks_order(src)) as dst, \
                 ThreadPoolExecutor(threads, thread_name_prefix="xbarlab-compress") \
                 if threads > 1 else nullcontext() as pool:
-            _copy_group(src, dst, level, pool)
+            _copy_group(src, dst, level, pool, held)
         if fsync:
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())

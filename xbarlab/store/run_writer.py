@@ -35,6 +35,7 @@ from xbarlab.store.layout import (
     STEPS_TABLE,
     valid_table_name,
 )
+from xbarlab.store.precompress import ChunkPrecompressor
 from xbarlab.store.space import MARGIN_BYTES, DiskFullError, free_bytes, mb
 from xbarlab.store.validate import commit_tail, committed_steps
 
@@ -50,6 +51,9 @@ class CampaignFile(Protocol):
     def _sync(self) -> None: ...
 
     def _disk_full_guard(self, run: RunWriter, step: int) -> AbstractContextManager[None]: ...
+
+    @property
+    def precompressor(self) -> ChunkPrecompressor | None: ...
 
 CHUNK_BYTES = 1 << 18  # ~256 KiB: a commit rewrites at most one partial chunk; measured best
 
@@ -80,11 +84,13 @@ class _Table:
     ones. Memory held is at most about one chunk plus the last append.
 
     The rows written into the last chunk are kept too (at most one chunk), for the CRC that
-    each commit records of them (``tail_crc``)."""
+    each commit records of them (``tail_crc``), and to hand each chunk the table fills to the
+    campaign's precompressor (store/precompress.py) whole."""
 
     def __init__(self, ds: h5py.Dataset, schema: colmod.TableSchema, slot: int, committed: int,
-                 tail: np.ndarray):
+                 tail: np.ndarray, campaign: CampaignFile):
         self.ds = ds
+        self.campaign = campaign
         self.schema = schema
         self.slot = slot
         self.units: dict[str, str] = json.loads(ds.attrs.get("units", "{}"))
@@ -95,6 +101,7 @@ class _Table:
 
     def restart(self, committed: int, tail: np.ndarray) -> None:
         """Continue after ``committed`` rows, ``tail`` being those in the last chunk."""
+        self._forget_from(committed)
         self.committed = committed  # rows belonging to committed steps
         self.cursor = committed  # rows written to the dataset, committed or not
         self._pending.clear()
@@ -115,6 +122,7 @@ class _Table:
         self._pending.clear()
         self._pending_rows = 0
         write_rows(self.ds, self.cursor, block)
+        self._precompress_filled(block)
         end = self.cursor + len(block)
         first = tail_start(end, self._spill_rows)
         if first >= self.cursor:  # the block reaches into a new last chunk
@@ -122,6 +130,31 @@ class _Table:
         else:
             self._tail.append(block)
         self.cursor = end
+
+    def _precompress_filled(self, block: np.ndarray) -> None:
+        """Hand the chunks that writing ``block`` at the cursor filled to the precompressor:
+        views of ``block`` (a new array of each append, never changed: to_storage), and for a
+        chunk begun before, the rows kept of the last chunk joined to the block's first."""
+        pre = self.campaign.precompressor
+        rows, start, end = self._spill_rows, self.cursor, self.cursor + len(block)
+        if pre is None or end // rows == start // rows:
+            return
+        filled = []
+        for chunk in range(start // rows, end // rows):
+            lo = chunk * rows
+            if lo >= start:
+                filled.append((chunk, block[lo - start:lo - start + rows]))
+                continue
+            head = np.concatenate(self._tail) if self._tail else block[:0]
+            if len(head) == start - lo:  # (else left for the completion to read)
+                filled.append((chunk, np.concatenate([head, block[:lo + rows - start]])))
+        pre.submit(self.ds.name, self.ds.dtype.itemsize, filled)
+
+    def _forget_from(self, rows: int) -> None:
+        """The chunks from the one holding row ``rows`` on will be written again."""
+        pre = self.campaign.precompressor
+        if pre is not None:
+            pre.forget(self.ds.name, rows // self._spill_rows)
 
     def tail_crc(self) -> int:
         return rows_crc(self._tail)
@@ -140,6 +173,7 @@ class _Table:
         return chunks * (rows * self.ds.dtype.itemsize + 4)
 
     def rollback(self) -> None:
+        self._forget_from(self.committed)
         self._pending.clear()
         self._pending_rows = 0
         self.cursor = self.committed
@@ -220,7 +254,7 @@ class RunWriter:
                                     f"{self.where} table {tname}")
             if ds.shape[0] > committed:
                 ds.resize((committed,))  # rows of a step that never committed
-            self._tables[tname] = _Table(ds, schema, slot, committed, tail)
+            self._tables[tname] = _Table(ds, schema, slot, committed, tail, campaign)
         first = tail_start(self._n_commits, self._steps_ds.chunks[0])
         self._whole_tail(self._steps_ds, self._n_commits, None, f"{self.where} commit log",
                          commits[first:])
@@ -348,7 +382,7 @@ class RunWriter:
         if schema.kinds:
             ds.attrs["kinds"] = json.dumps(schema.kinds)
         seal(ds, TABLE_SEALED_ATTRS)
-        tab = _Table(ds, schema, len(self._tables), 0, ds[0:0])
+        tab = _Table(ds, schema, len(self._tables), 0, ds[0:0], self.campaign)
         self._tables[table] = tab
         return tab
 

@@ -50,6 +50,7 @@ from xbarlab.store.layout import (
 )
 from xbarlab.store.lock import WriterLock, remove_stale_temporaries
 from xbarlab.store.objects import new_file, new_group
+from xbarlab.store.precompress import ChunkPrecompressor
 from xbarlab.store.run_writer import RunWriter, now_iso
 from xbarlab.store.space import (
     MARGIN_BYTES,
@@ -141,6 +142,7 @@ class CampaignWriter:
         self.closed = False
         # deflate every table when the campaign completes (store/compact.py says why then)
         self.compress = True
+        self._precompressor = ChunkPrecompressor()  # full chunks, compressed while running
         self.compressed: tuple[int, int] | None = None  # (bytes before, after), once done
         # a group without a commit log is a run whose writer died creating it: open_run
         # makes it again under the same name
@@ -308,6 +310,12 @@ class CampaignWriter:
         self._runs[name] = run
         return run
 
+    @property
+    def precompressor(self) -> ChunkPrecompressor | None:
+        """Where the runs' tables send the chunks they fill, while the file is to be compressed
+        at completion."""
+        return self._precompressor if self.compress else None
+
     def _sync(self) -> None:
         if self.durability == "power":
             os.fsync(self.h5.id.get_vfd_handle())
@@ -327,12 +335,15 @@ class CampaignWriter:
                 self._reserve.release()  # room for HDF5 to write what it holds, then again
                 self._finish(status, error)
             self.h5.close()
+            self._precompressor.stop()  # what it has done is used, what it has not is done
             if status == "completed" and self.compress:
                 self._reserve.release()  # its bytes are room for the compressed copy
                 # on failure (disk full) the file stays as written, whole; `xbarlab compress`
                 with contextlib.suppress(OSError):
-                    self.compressed = compress_file(self.path, fsync=self.durability == "power")
+                    self.compressed = compress_file(self.path, fsync=self.durability == "power",
+                                                    held=self._precompressor)
         finally:
+            self._precompressor.close()
             self.closed = True
             self._reserve.release()
             self._lock.release()
