@@ -14,35 +14,33 @@ compressed when the campaign completes (store/compact.py), and that counts as st
 Target (issues 6 and 20): protocol, interface, store and checkpoint time together (everything
 but the simulator) under 30 % of the total, with and without traces.
 
-Where the time goes (measured 2026-12-05 on a machine where the simulator took 4.0-4.5 s of a
-1024×1024 run, twice as long as the day before, so the target allows 1.7-1.9 s for everything
-else). Without traces the target is met (22-28 % over the day's runs): the protocol's
-bookkeeping is one compiled pass per iteration (protocols/program_verify_kernel.py, numba),
-0.4 s over the run: unsigned
+Where the time goes (measured 2026-12-05 on a machine where the simulator took 3.3-3.8 s of
+a 1024×1024 run, so the target allows 1.4-1.6 s for everything else). Without traces the
+target is met (22-26 % over the day's runs): the protocol's bookkeeping is one compiled pass
+per iteration (protocols/program_verify_kernel.py, numba), 0.3 s over the run: unsigned
 indices (numba checks a signed one for negative wraparound at every access: a third of the
 loop), narrow state, and the two halves of a large working set on two cores, packed so they
 meet in the middle; numba's first call in a fresh process (0.4 s) is made in the background
 while the campaign file and first checkpoint are written; the results table's `reason` is a
 one-byte categorical column (it was 64 bytes of text a row); the completed file is deflated
-by ISA-L (6× zlib's speed); checkpoints take 2 %.
+by ISA-L (6× zlib's speed); checkpoints take 2 %, the chip's state saved from a view of the
+simulator's arrays rather than a copy (0.1 s of page faults for 34 MB).
 
-With traces (26.7 million records) the target is missed: 34-36 % over the day's runs. Each
-record is the read and the amplitude, 8 bytes: the cells follow from the results
-(analysis/trace_cells.py) and the step from the commit log (the trace is appended with
-``step_column=False``; store/columns.py), which took the trace from 28 to 8 bytes a record and
-the overhead from 57 % to 35 %. What is left, measured inside one traced run: compressing the
-completed file 0.62 s (214 MB through shuffle, ISA-L deflate and Fletcher-32 on two threads,
-deflate alone 0.3 s), the commits' flushes 0.24 s, packing records 0.13 s and HDF5 writes
-0.11 s, about 0.8 s over the untraced run's store time, against the 0.35 s the budget leaves.
-Tried: checksum and shuffle compiled with numba (0.05 s saved once numba is warm, 0.25 s lost
-when not: taken out); compressing full chunks in the background while the run goes (completion
-0.5 s faster, but on two cores the work moved onto the core the simulator and the loop use,
-the wall time barely changed, and the store benchmark lost a quarter of its streaming rate:
-taken out); Fletcher-32 by blocked float64 sums (4× faster on one chunk alone, but inside the
-compression's thread pool the file took the same 1.1-1.2 s of CPU and no less wall time:
-taken out). Under 30 % needs the completed file's compression off the critical path, which
-two cores do not give. The simulator got faster the same day (bench/sim_array.py), which
-raised both overhead shares by about a point at the same absolute overhead.
+With traces (26.7 million records) the target is met since the evening of 2026-12-05
+(28.4-29.7 % over 5 rounds; it was 34-36 %). Each record is the read and the amplitude, 5
+bytes: the cells follow from the results (analysis/trace_cells.py), the step from the commit
+log (``step_column=False``; store/columns.py), and the amplitude is a one-byte code into the
+ramps' levels (records.coded: 8 -> 5 bytes, the traced overhead 35 -> 33 %). The full chunks
+of the trace are compressed while the run goes, on one thread at the lowest CPU priority, from
+the writer's own rows (store/precompress.py), so the completion writes 879 of the file's
+1,071 chunks as they are: 0.38 s -> 0.16 s, and the run's wall time did not grow with the
+thread's work (at normal priority, and handed one chunk at a time, an earlier version only
+moved the work onto the busy cores and was taken out). Fletcher-32 is computed by HDF5's own
+function (store/filters.py: 2.9 GB/s against numpy's 0.4). What is left of the trace's cost,
+inside one traced run against an untraced one: appending 0.19 s (0.06), the commits' flushes
+0.25 s (0.11), the completion 0.16 s (0.08). Also tried and taken out: checksum and shuffle
+compiled with numba (0.05 s saved once numba is warm, 0.25 s lost when not), Fletcher-32 by
+blocked float64 sums (the BLAS dots contended with the compression threads).
 """
 
 from __future__ import annotations

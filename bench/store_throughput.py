@@ -16,6 +16,14 @@ step and Fletcher-32 (raw+f32). The ratio against raw h5py without checksums is 
 Issue 19: the store, compressing when the campaign completes (store/compact.py), >= 0.5 of
 raw h5py writing with the same filters (shuffle + deflate 1 + Fletcher-32); the random test
 data here compress to about half, campaign data to about a seventh.
+
+Since 2026-12-05 (evening) the store compresses the chunks a campaign fills while it runs, on
+one thread at the lowest CPU priority, and the completion writes those as they are
+(store/precompress.py, at most 96 MB held). Measured here by A/B in separate processes, the
+same 10 million records: to the last commit 1.53-1.54 s without it, 1.59-1.62 s with it (the
+streaming rate 4-5 % lower: the writer's thread hands each spill's chunks over and shares the
+GIL); to the closed, compressed file 2.43-2.45 s without, 2.21-2.25 s with (9-10 % faster);
+the writer's peak about 100 MB higher (the chunks held).
 """
 
 from __future__ import annotations

@@ -21,6 +21,12 @@ one wake-up of the thread per spill, not per chunk: every hand-over costs the wr
 thread a turn of the GIL). Memory is bounded: at most ``max_pending`` chunks wait (views of
 the writer's rows, not copies) and ``max_bytes`` of compressed chunks are held; past either,
 chunks are left for the completion.
+
+Measured 2026-12-05 (bench/protocols.py, bench/store_throughput.py): program-and-verify's
+1024×1024 traced run had 879 of its 1,071 chunks compressed ahead, its completion took
+0.16 s instead of 0.38 s and its wall time did not grow with the thread's work; 10 million
+48-byte records streamed 4-5 % slower to the last commit and reached a closed, compressed file
+9-10 % sooner, with about 100 MB more writer memory.
 """
 
 from __future__ import annotations
