@@ -8,7 +8,8 @@ import ctypes
 import functools
 import glob
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 
 import h5py
 import numpy as np
@@ -76,31 +77,36 @@ def hdf5_fletcher32() -> Callable[[bytes], int] | None:
         def checksum(data: bytes, fn=fn) -> int:
             return int(fn(bytes(data), len(data)))
 
-        probe = np.random.default_rng(32).integers(0, 256, 4099, np.uint8).tobytes()
-        if all(checksum(p) == fletcher32_numpy(p) for p in (probe, probe[:3], b"")):
+        if all(checksum(p) == fletcher32_numpy(p) for p in _PROBES):
             return checksum
     return None
 
 
-def _loaded_hdf5_libraries() -> list[str]:
-    """Paths of the libhdf5 that h5py uses: the one mapped into this process (Linux), then
-    the copies bundled beside h5py (wheels: h5py.libs, h5py/.dylibs, or h5py's folder)."""
-    found: list[str] = []
-    try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                path = line.rsplit(" ", 1)[-1].strip()
-                name = os.path.basename(path)
-                if name.startswith("libhdf5") and not name.startswith("libhdf5_") \
-                        and ".so" in name and path not in found:
-                    found.append(path)
-    except OSError:
-        pass
+# past HDF5's 360-word folding, an odd length, every sum at its largest, and nothing
+_PROBES = (bytes(range(256)) * 16 + b"\x07\x81\xfe", b"\xff" * 1441, b"")
+
+
+def _loaded_hdf5_libraries() -> Iterator[str]:
+    """Paths of the libhdf5 that h5py uses, most likely first: the copy bundled beside h5py
+    (wheels: h5py.libs, h5py/.dylibs, or h5py's folder), then those mapped into this process
+    (Linux: h5py built against a system or conda HDF5). Lazily: looking costs milliseconds,
+    at the start of every command that reads a compressed table."""
     package = os.path.dirname(h5py.__file__)
+    seen: set[str] = set()
     for pattern in (package + ".libs/libhdf5-*", os.path.join(package, ".dylibs", "libhdf5.*"),
                     os.path.join(package, "hdf5.dll")):
-        found += [p for p in sorted(glob.glob(pattern)) if p not in found]
-    return found
+        for path in sorted(glob.glob(pattern)):
+            seen.add(path)
+            yield path
+    try:
+        with open("/proc/self/maps") as maps:
+            mapped = re.findall(r"(/\S*/libhdf5(?:-[0-9a-f]+)?\.so[^\s/]*)$", maps.read(),
+                                re.MULTILINE)
+    except OSError:
+        return
+    for path in dict.fromkeys(mapped):
+        if path not in seen:
+            yield path
 
 
 def checked_body(stored: bytes) -> bytes | None:
