@@ -113,13 +113,20 @@ def test_categorical_column_is_one_byte_a_row_and_reads_back_as_its_names(tmp_pa
     (np.array([1], np.int8), "column 'why' is categorical; append codes made with categorical"),
 ])
 def test_categorical_codes_must_match_the_column(tmp_path, why, message):
-    with CampaignWriter.create(tmp_path / "cat.h5") as w:
+    assert list(refused_second_append(tmp_path, "why", categorical([2], REASONS), why,
+                                      message)) == ["stuck"]
+
+
+def refused_second_append(tmp_path, column: str, first, second, message: str) -> np.ndarray:
+    """``column`` as read back after a first append of ``first`` and a refused one of
+    ``second`` (ColumnError matching ``message``): the first append's values, nothing more."""
+    with CampaignWriter.create(tmp_path / "t.h5") as w:
         run = w.open_run("p")
         with run.step() as s:
-            s.append("t", {"why": categorical([2], REASONS)})
+            s.append("t", {column: first})
         with pytest.raises(ColumnError, match=message), run.step() as s:
-            s.append("t", {"why": why})
-    assert list(read_table(tmp_path / "cat.h5", "p", "t")["why"].values) == ["stuck"]
+            s.append("t", {column: second})
+    return read_table(tmp_path / "t.h5", "p", "t")[column].values
 
 
 AMPLITUDES = np.array([0.0, 0.85, 0.87, 1.28, -1.6], np.float32)
@@ -161,14 +168,8 @@ def test_coded_column_is_one_byte_a_row_and_reads_back_as_its_values(tmp_path):
     (np.float32([0.85]), "column 'amp' is coded"),
 ])
 def test_coded_values_must_match_the_column(tmp_path, amp, message):
-    with CampaignWriter.create(tmp_path / "coded.h5") as w:
-        run = w.open_run("p")
-        with run.step() as s:
-            s.append("t", {"amp": coded([3], AMPLITUDES)})
-        with pytest.raises(ColumnError, match=message), run.step() as s:
-            s.append("t", {"amp": amp})
-    assert read_table(tmp_path / "coded.h5", "p", "t")["amp"].values.tolist() == \
-        [np.float32(1.28)]
+    assert refused_second_append(tmp_path, "amp", coded([3], AMPLITUDES), amp,
+                                 message).tolist() == [np.float32(1.28)]
 
 
 @pytest.mark.parametrize(("codes", "levels", "message"), [
