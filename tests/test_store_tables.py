@@ -162,6 +162,22 @@ def test_coded_column_is_one_byte_a_row_and_reads_back_as_its_values(tmp_path):
     np.testing.assert_array_equal(read_dataframe(path, "p", "t")["amp"].to_numpy(), expected)
 
 
+def test_coded_values_into_a_plain_column_are_stored_as_values(tmp_path):
+    """A table begun with float32 amplitudes (a campaign started before the trace's amplitude
+    was coded, resumed after) stores coded appends as their values, not their codes."""
+    path = tmp_path / "plain.h5"
+    with CampaignWriter.create(path) as w:
+        run = w.open_run("p")
+        with run.step() as s:
+            s.append("t", {"amp": np.float32([0.85])})
+        with run.step() as s:
+            s.append("t", {"amp": coded([0, 4, 3], AMPLITUDES)})
+    with h5py.File(path) as f:
+        assert f["runs/001_p/t"].dtype["amp"] == np.float32
+    np.testing.assert_array_equal(read_table(path, "p", "t")["amp"].values,
+                                  np.float32([0.85, 0.0, -1.6, 1.28]))
+
+
 @pytest.mark.parametrize(("amp", "message"), [
     (coded([1], AMPLITUDES[:4]), r"column 'amp' holds the levels \[0.0, 0.85000002384185\d*, "),
     (np.array([1], np.uint8), "column 'amp' is coded; append codes made with coded"),

@@ -191,6 +191,9 @@ def to_storage(
         kind = schema.kinds.get(name)
         target = schema.dtype.fields[name][0]
         if kind is None:
+            levels = levels_of(arr.dtype)
+            if levels is not None:  # coded values into a plain column (a table begun before
+                arr = levels[arr.view(np.uint8)]  # the column was coded): store the values
             if arr.dtype.kind in "SU" and target.kind not in "SU":
                 raise ColumnError(f"{where}: column {name!r} holds text, the table holds "
                                   f"{target}")
