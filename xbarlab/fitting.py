@@ -159,7 +159,10 @@ def preload_scipy() -> None:
     of imports in a fresh process (`xbarlab fit` on one die took 1.07 s over the fitting with
     them in line). An import that reaches scipy.optimize first waits for this one to finish
     (Python's per-module import lock), and one that fails here fails again there, with its
-    error."""
+    error. Not a daemon thread: a command that stops early (a damaged file) waits for the
+    imports to finish at exit, where a daemon thread still importing scipy's extension
+    modules while the interpreter shuts down crashed it (SIGSEGV after its one-line error,
+    once in CI, 2026-12-05)."""
     global _preloading
 
     def load() -> None:
@@ -168,7 +171,7 @@ def preload_scipy() -> None:
             import scipy.special  # noqa: F401
 
     if _preloading is None and "scipy.optimize" not in sys.modules:
-        _preloading = threading.Thread(target=load, name="xbarlab-preload-scipy", daemon=True)
+        _preloading = threading.Thread(target=load, name="xbarlab-preload-scipy")
         _preloading.start()
 
 
