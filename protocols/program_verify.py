@@ -13,7 +13,7 @@ is reported, never looped on.
 
 Records: ``trace`` per iteration (read G, amplitude applied, 0 for none: one row per cell
 still being programmed, the iteration's step committing them; the amplitude is stored as a
-one-byte code into the ramps' levels, :func:`amplitude_levels`, and read back as volts) and
+one-byte code into the ramps' levels, :class:`AmplitudeCodes`, and read back as volts) and
 ``results`` at the end (row, col, target, final G, pulses, reversals, iterations, converged,
 reason), one row per targeted cell in ascending chip order. A trace row names no cell: the
 cells of iteration k are the results' cells whose ``iterations`` exceed k, in the results'
@@ -150,7 +150,7 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
     def __init__(self, cfg: ProgramVerifyConfig, targets: np.ndarray):
         self.cfg = cfg
         self.targets = np.asarray(targets, dtype=np.float64)
-        self._levels: dict[float, np.ndarray] = {}  # the trace's amplitudes, by RESET sign
+        self._codes: dict[float, AmplitudeCodes] = {}  # the trace's amplitudes, by RESET sign
         load_compiled_loop()
 
     def estimated_rows(self, shape: tuple[int, int]) -> int:
@@ -190,16 +190,15 @@ class ProgramVerify(Protocol[ProgramVerifyState]):
         if cfg.trace:  # the working set as read, in its order (see the module docstring)
             trace = {"g_read": np.asarray(g, np.float32)}
         sign = float(reset_sign(chip, cfg.reset_polarity))
-        levels = self._levels.get(sign)
-        if levels is None:
-            levels = self._levels[sign] = amplitude_levels(cfg, sign)
-        applied = np.zeros(n_active if cfg.trace else 0, code_dtype(levels))
-        go_cell, go_amp, go_width = advance_working_set(cfg, st, g, cand, g2, sign, applied)
+        codes = self._codes.get(sign)
+        if codes is None:
+            codes = self._codes[sign] = AmplitudeCodes.of(cfg, sign)
+        applied = np.zeros(n_active if cfg.trace else 0, codes.dtype)
+        go_cell, go_amp, go_width = advance_working_set(cfg, st, g, cand, g2, codes, applied)
         if go_cell.size:
             chip.pulse(go_cell, go_amp, go_width)
         if cfg.trace:
-            trace["amplitude"] = coded(applied, levels) if levels.size <= MAX_LEVELS else \
-                levels[applied]  # ramps of more steps than a byte codes: volts, float32
+            trace["amplitude"] = codes.column(applied)
             rec.add("trace", trace, {"g_read": "S", "amplitude": "V"}, step_column=False)
         rec.summary = {"iteration": st.iteration, "active": n_active,
                        "converged": int(np.count_nonzero(st.converged)),
@@ -243,19 +242,18 @@ def fresh_state(cfg: ProgramVerifyConfig, flat_t: np.ndarray) -> ProgramVerifySt
 
 
 def advance_working_set(cfg: ProgramVerifyConfig, st: ProgramVerifyState, g: np.ndarray,
-                        cand: np.ndarray, g2: np.ndarray, sign: float,
+                        cand: np.ndarray, g2: np.ndarray, codes: AmplitudeCodes,
                         applied: np.ndarray) -> tuple[np.ndarray, ...]:
     """The compiled loop's decisions for one iteration: the working set updated and
     compacted, and (cells to pulse, amplitudes, widths). ``applied``: zeros, one per working
-    cell, for the amplitude codes of the trace (:func:`amplitude_levels`), or empty."""
+    cell, for the amplitude codes of the trace (``codes``), or empty."""
     go_cell, go_amp, go_width, start, stop = kernel.advance_in_parts(
         g, cand, g2, [getattr(st, name) for name in st.working()],
         (st.final_g, st.converged, st.reason, st.pulses, st.reversals, st.iterations),
         (cfg.tolerance, cfg.set_start, cfg.set_step, cfg.set_max, cfg.set_width,
-         cfg.reset_start, cfg.reset_step, cfg.reset_max, cfg.reset_width, sign,
-         cfg.max_pulses, cfg.max_reversals, cfg.stuck_pulses,
-         ramp_last(cfg.set_start, cfg.set_step, cfg.set_max, cfg.max_pulses),
-         ramp_last(cfg.reset_start, cfg.reset_step, cfg.reset_max, cfg.max_pulses)), applied)
+         cfg.reset_start, cfg.reset_step, cfg.reset_max, cfg.reset_width, codes.sign,
+         cfg.max_pulses, cfg.max_reversals, cfg.stuck_pulses, codes.set_last,
+         codes.reset_last), applied)
     for name in st.working():  # compacted in place, to [start, stop)
         setattr(st, name, getattr(st, name)[start:stop])
     return go_cell, go_amp, go_width
@@ -275,22 +273,38 @@ def ramp_last(start: float, step: float, top: float, max_pulses: int) -> int:
     return k
 
 
-def amplitude_levels(cfg: ProgramVerifyConfig, sign: float) -> np.ndarray:
-    """Every amplitude the trace can record, float32, in the order of the compiled loop's
-    codes (protocols/program_verify_kernel.py): 0 (no pulse), the SET ramp's steps, the RESET
-    ramp's, signed by ``sign`` (the chip's RESET polarity). Computed as the loop computes the
-    amplitudes it sends, so a code's level is the float32 of the amplitude sent."""
-    k_set = np.arange(ramp_last(cfg.set_start, cfg.set_step, cfg.set_max, cfg.max_pulses) + 1)
-    k_reset = np.arange(ramp_last(cfg.reset_start, cfg.reset_step, cfg.reset_max,
-                                  cfg.max_pulses) + 1)
-    set_v = np.minimum(cfg.set_start + cfg.set_step * k_set, cfg.set_max)
-    reset_v = sign * np.minimum(cfg.reset_start + cfg.reset_step * k_reset, cfg.reset_max)
-    return np.concatenate([[0.0], set_v, reset_v]).astype(np.float32)
+@dataclass(frozen=True)
+class AmplitudeCodes:
+    """The amplitudes the trace can record, as the compiled loop codes them
+    (protocols/program_verify_kernel.py): ``levels`` (float32) holds 0 (no pulse), the SET
+    ramp's steps up to ``set_last``, the RESET ramp's up to ``reset_last``, signed by
+    ``sign`` (the chip's RESET polarity). Computed as the loop computes the amplitudes it
+    sends, so a code's level is the float32 of the amplitude sent. Made once per run."""
 
+    levels: np.ndarray
+    set_last: int
+    reset_last: int
+    sign: float
 
-def code_dtype(levels: np.ndarray) -> type[np.unsignedinteger]:
-    """The compiled loop's amplitude codes: a byte, or four for ramps of many steps."""
-    return np.uint8 if levels.size <= MAX_LEVELS else np.uint32
+    @classmethod
+    def of(cls, cfg: ProgramVerifyConfig, sign: float) -> AmplitudeCodes:
+        set_last = ramp_last(cfg.set_start, cfg.set_step, cfg.set_max, cfg.max_pulses)
+        reset_last = ramp_last(cfg.reset_start, cfg.reset_step, cfg.reset_max, cfg.max_pulses)
+        set_v = np.minimum(cfg.set_start + cfg.set_step * np.arange(set_last + 1), cfg.set_max)
+        reset_v = sign * np.minimum(cfg.reset_start + cfg.reset_step * np.arange(reset_last + 1),
+                                    cfg.reset_max)
+        levels = np.concatenate([[0.0], set_v, reset_v]).astype(np.float32)
+        return cls(levels, set_last, reset_last, sign)
+
+    @property
+    def dtype(self) -> type[np.unsignedinteger]:
+        """The loop's codes: a byte, or four for ramps of more steps than a byte codes."""
+        return np.uint8 if self.levels.size <= MAX_LEVELS else np.uint32
+
+    def column(self, applied: np.ndarray) -> np.ndarray:
+        """The trace's amplitude column of the loop's codes: coded (one byte a row, read back
+        as volts), or float32 volts where the levels do not fit a byte."""
+        return coded(applied, self.levels) if self.dtype == np.uint8 else self.levels[applied]
 
 
 _loading: threading.Thread | None = None
@@ -317,7 +331,8 @@ def _run_two_cells() -> None:
     st = fresh_state(cfg, np.array([5e-6, 10e-6]))
     g = np.array([5e-6, 1e-6], np.float32)
     cand = kernel.in_band(g, st.w_target, cfg.tolerance)
-    advance_working_set(cfg, st, g, cand, g[cand], -1.0, np.zeros(2, np.uint8))
+    advance_working_set(cfg, st, g, cand, g[cand], AmplitudeCodes.of(cfg, -1.0),
+                        np.zeros(2, np.uint8))
 
 
 def program_verify(chip: Chip, targets: np.ndarray,

@@ -53,8 +53,8 @@ def advance(g, cand, g2, w_index, w_cell, w_target, w_amp, w_ramp, w_direction,
             final_g, converged, reason, pulses, reversals, iterations, go_cell, go_amp,
             go_width, applied, from_end, tolerance, set_start, set_step, set_max, set_width,
             reset_start, reset_step, reset_max, reset_width, reset_sign, max_pulses,
-            max_reversals, stuck_pulses, set_last, reset_last,
-            trace):  # pragma: no cover - compiled
+            max_reversals, stuck_pulses, set_last,
+            reset_last):  # pragma: no cover - compiled
     """Decide every working cell from its read ``g`` (and, for the cells ``cand`` in their band,
     the confirming read ``g2``), update its loop state, and compact the working set in place.
 
@@ -62,8 +62,8 @@ def advance(g, cand, g2, w_index, w_cell, w_target, w_amp, w_ramp, w_direction,
     float32, float32, as long as ``g``): float32 is what the chip sends (chip_drivers/cells.py's
     per_cell would otherwise make the copy); the decisions are made in float64.
 
-    ``applied`` (as long as ``g`` when ``trace``, zeros; else empty) gets every working cell's
-    amplitude as a code (:func:`xbarlab.protocols.program_verify.amplitude_levels`): 0 for no
+    ``applied`` (zeros as long as ``g`` for a trace; empty for none) gets every working cell's
+    amplitude as a code (:class:`xbarlab.protocols.program_verify.AmplitudeCodes`): 0 for no
     pulse, 1 + k for the SET ramp's step k (k at most ``set_last``, the step that reaches
     ``set_max``), 2 + ``set_last`` + k for the RESET ramp's. A code is a byte where the
     amplitude was four, and the trace is read and amplitude (store/columns.py decodes it).
@@ -74,6 +74,7 @@ def advance(g, cand, g2, w_index, w_cell, w_target, w_amp, w_ramp, w_direction,
 
     Returns (the number of pulses, the number of cells that remain)."""
     n = g.size
+    trace = applied.size > 0
     n_go = 0
     m = 0  # the compacted working set's length
     k = 0  # the next of the (ascending) confirming reads
@@ -198,17 +199,17 @@ def advance_in_parts(g, cand, g2, working, results, params, applied):
     trace = applied.size > 0
     go = (np.empty(n, np.int64), np.empty(n, np.float32), np.empty(n, np.float32))
     if _cores() < 2 or n < max(2, 2 * MIN_PART_CELLS):
-        n_go, m = advance(g, cand, g2, *working, *results, *go, applied, False, *params, trace)
+        n_go, m = advance(g, cand, g2, *working, *results, *go, applied, False, *params)
         return go[0][:n_go], go[1][:n_go], go[2][:n_go], 0, m
     half = n // 2
     cut = int(np.searchsorted(cand, half))
     second = _executor().submit(
         advance, g[half:], cand[cut:] - half, g2[cut:], *(w[half:] for w in working),
         *results, *(x[half:] for x in go), applied[half:] if trace else applied, False,
-        *params, trace)
+        *params)
     go_first, kept_first = advance(
         g[:half], cand[:cut], g2[:cut], *(w[:half] for w in working), *results,
-        *(x[:half] for x in go), applied[:half] if trace else applied, True, *params, trace)
+        *(x[:half] for x in go), applied[:half] if trace else applied, True, *params)
     go_second, kept_second = second.result()
     a, b = half - go_first, half + go_second
     return go[0][a:b], go[1][a:b], go[2][a:b], half - kept_first, half + kept_second
