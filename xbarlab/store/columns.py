@@ -31,7 +31,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from xbarlab.protocols.records import CATEGORIES, LEVELS
+from xbarlab.protocols.records import CATEGORIES, LEVELS, level_values
 
 STEP_COLUMN = "step"
 MIN_TEXT_BYTES = 64
@@ -191,9 +191,9 @@ def to_storage(
         kind = schema.kinds.get(name)
         target = schema.dtype.fields[name][0]
         if kind is None:
-            levels = levels_of(arr.dtype)
-            if levels is not None:  # coded values into a plain column (a table begun before
-                arr = levels[arr.view(np.uint8)]  # the column was coded): store the values
+            # coded values into a plain column (a table begun before the column was coded):
+            # their values are stored
+            arr = level_values(arr)
             if arr.dtype.kind in "SU" and target.kind not in "SU":
                 raise ColumnError(f"{where}: column {name!r} holds text, the table holds "
                                   f"{target}")
