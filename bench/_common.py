@@ -14,6 +14,7 @@ median.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import json
 import os
@@ -167,6 +168,7 @@ def xbarlab_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "xbarlab"]
 
 
+@functools.cache
 def compile_bytecode() -> None:
     """Compile xbarlab's modules to bytecode (``__pycache__``), as pip does when it installs
     a package and as Python does at a module's first import: a fresh process then loads
