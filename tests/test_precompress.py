@@ -102,6 +102,26 @@ def settled(pre: precompress_mod.ChunkPrecompressor) -> precompress_mod.ChunkPre
     raise AssertionError("the precompressor did not finish in 10 s")
 
 
+def test_a_chunk_the_thread_fails_on_is_compressed_at_completion(tmp_path, monkeypatch):
+    """An error in the thread's compression (injected) loses nothing: the chunk is not held,
+    and the completion compresses it from the file, as it would without the thread."""
+    real = precompress_mod.filtered_chunk
+    calls = []
+
+    def failing(rows, itemsize, level):
+        calls.append(1)
+        if len(calls) % 2:
+            raise MemoryError("injected")
+        return real(rows, itemsize, level)
+
+    monkeypatch.setattr(precompress_mod, "filtered_chunk", failing)
+    ahead, after = tmp_path / "ahead.h5", tmp_path / "after.h5"
+    counts = write(ahead, precompress=True)
+    write(after, precompress=False)
+    assert len(calls) > 1 and counts["taken"] < len(calls)
+    assert stored_chunks(ahead) == stored_chunks(after)
+
+
 def test_forgetting_drops_what_is_held_and_stopping_what_is_queued():
     rows = np.arange(1024, dtype=np.float32)
     pre = precompress_mod.ChunkPrecompressor()
