@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from xbarlab.analysis.clipped_line import fit_clipped_line, fit_clipped_lines
 
-# scipy is imported where it is used: it is half a second of imports (scipy.optimize pulls in
-# scipy.linalg, fft and more), which `xbarlab fit` overlaps with reading its files
-# (xbarlab/fitting.py, preload_scipy).
+# scipy.special is imported where it is used: a sixth of a second of imports, which `xbarlab
+# fit` overlaps with reading its files (xbarlab/fitting.py, preload_scipy).
 Z95 = 1.959964  # for maximum-likelihood and binomial intervals on many devices
 NOT_IDENTIFIED = "not identified"
 DEGENERATE = "a degenerate fit (the points do not vary enough to bound it)"
@@ -179,23 +179,8 @@ def _r2(x: np.ndarray, y: np.ndarray, w: np.ndarray, fitted: np.ndarray) -> floa
     return 1 - float(w @ (y - fitted) ** 2) / ss_tot if ss_tot > 0 else 1.0
 
 
-def _fit_clipped(x: np.ndarray, y: np.ndarray, w: np.ndarray, starts):
-    """The best of Levenberg–Marquardt fits of clip(slope·x + intercept, lo, hi) from
-    ``starts`` (a scipy.optimize.OptimizeResult)."""
-    from scipy import optimize
-
-    best = None
-    # (Levenberg–Marquardt needs at least as many points as parameters)
-    method = "lm" if x.size >= 4 else "trf"
-    for p0 in starts:
-        res = optimize.least_squares(
-            lambda p: np.sqrt(w) * (np.clip(p[0] * x + p[1], p[2], p[3]) - y), p0,
-            method=method, x_scale="jac")
-        if best is None or res.cost < best.cost:
-            best = res
-    return best
-
-
+MIN_SLOPED_BINS = 3  # a line through two points has no residual: its slope is not identified
+MIN_FLAT_BINS = 2
 BOOTSTRAP_SAMPLES = 200
 
 
@@ -210,19 +195,11 @@ def _bootstrap(x: np.ndarray, w: np.ndarray, p: np.ndarray, scale: float,
     rng = np.random.default_rng(0)
     fitted = np.clip(p[0] * x + p[1], p[2], p[3])
     sd = np.sqrt(scale / w)
-    draws = np.empty((BOOTSTRAP_SAMPLES, 4))
-    for k in range(BOOTSTRAP_SAMPLES):
-        res = _fit_clipped(x, fitted + sd * rng.standard_normal(x.size), w, [p])
-        q = res.x.copy()
-        if q[2] > q[3]:
-            q[2], q[3] = q[3], q[2]
-        draws[k] = q
-    draws[:, [i for i in range(4) if i not in free]] = p[[i for i in range(4) if i not in free]]
-    return np.percentile(draws, 2.5, axis=0), np.percentile(draws, 97.5, axis=0)
-
-
-MIN_SLOPED_BINS = 3  # a line through two points has no residual: its slope is not identified
-MIN_FLAT_BINS = 2
+    draws = fitted + sd * rng.standard_normal((BOOTSTRAP_SAMPLES, x.size))
+    refits = fit_clipped_lines(x, draws, w, MIN_SLOPED_BINS, MIN_FLAT_BINS)
+    fixed = [i for i in range(4) if i not in free]
+    refits[:, fixed] = p[fixed]
+    return np.percentile(refits, 2.5, axis=0), np.percentile(refits, 97.5, axis=0)
 
 
 def clipped_loglinear(x: np.ndarray, y: np.ndarray, w: np.ndarray, base_lo: float,
@@ -236,15 +213,10 @@ def clipped_loglinear(x: np.ndarray, y: np.ndarray, w: np.ndarray, base_lo: floa
     parameter is marked not identified and takes the base model's value (a bound moved, if
     needed, so that it neither clips the data nor crosses the other bound). Intervals are t
     intervals on the residual degrees of freedom. Returns the estimates and the weighted R²."""
-    line = weighted_polyfit(x, y, w, 1).coef
-    starts = [[line[1], line[0], min(lo0, hi0), max(lo0, hi0)]
-              for lo0 in (base_lo, float(y.min())) for hi0 in (base_hi, float(y.max()))]
-    best = _fit_clipped(x, y, w, starts)
-    slope, intercept, lo, hi = best.x
-    if lo > hi:
-        lo, hi = hi, lo
+    best = fit_clipped_line(x, y, w, MIN_SLOPED_BINS, MIN_FLAT_BINS)
+    slope, intercept, lo, hi = best.params
     raw = slope * x + intercept
-    on_lo, on_hi = int((raw < lo).sum()), int((raw > hi).sum())
+    on_lo, on_hi = int(best.on_lo.sum()), int(best.on_hi.sum())
     sloped = x.size - on_lo - on_hi
     free = ([0, 1] if sloped >= MIN_SLOPED_BINS else []) \
         + ([2] if on_lo >= MIN_FLAT_BINS else []) + ([3] if on_hi >= MIN_FLAT_BINS else [])
@@ -254,7 +226,7 @@ def clipped_loglinear(x: np.ndarray, y: np.ndarray, w: np.ndarray, base_lo: floa
         # too few points to fix a line: keep the base model's, fit the flat part(s) as means
         why = f"the base model ({sloped} level(s) on the sloped part; {MIN_SLOPED_BINS} needed)"
         # which levels are flat is the fit's call (its line), not the base model's
-        flat_lo, flat_hi = raw < lo, raw > hi
+        flat_lo, flat_hi = best.on_lo, best.on_hi
         slope, intercept = base_slope, base_intercept
         params["slope"] = not_identified(slope, why)
         params["intercept"] = not_identified(intercept, why)
@@ -272,10 +244,10 @@ def clipped_loglinear(x: np.ndarray, y: np.ndarray, w: np.ndarray, base_lo: floa
                                               f"the base model ({k} level(s) on this flat part; "
                                               f"{MIN_FLAT_BINS} needed)")
     else:
-        scale, q = scale_and_quantile(2 * best.cost, dof, inverse_variance)
+        scale, q = scale_and_quantile(best.sse, dof, inverse_variance)
         cov = np.linalg.pinv(best.jac[:, free].T @ best.jac[:, free]) * scale
         se = dict(zip(free, np.sqrt(np.clip(np.diag(cov), 0, None)), strict=True))
-        boot = _bootstrap(x, w, best.x, scale, free) if inverse_variance else None
+        boot = _bootstrap(x, w, best.params, scale, free) if inverse_variance else None
         for i, (name, value) in enumerate(zip(("slope", "intercept", "lo", "hi"),
                                               (slope, intercept, lo, hi), strict=True)):
             if i in se:

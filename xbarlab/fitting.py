@@ -155,22 +155,23 @@ def _client(scheduler: str):
 
 
 def preload_scipy() -> None:
-    """Import what the fits use of scipy on a thread, while the files are read: half a second
-    of imports in a fresh process (`xbarlab fit` on one die took 1.07 s over the fitting with
-    them in line). An import that reaches scipy.optimize first waits for this one to finish
-    (Python's per-module import lock), and one that fails here fails again there, with its
-    error. Not a daemon thread: a command that stops early (a damaged file) waits for the
-    imports to finish at exit, where a daemon thread still importing scipy's extension
-    modules while the interpreter shuts down crashed it (SIGSEGV after its one-line error,
-    once in CI, 2026-12-05)."""
+    """Import what the fits use of scipy (scipy.special: the t quantiles of the intervals, the
+    normal CDF of the drift fit's goodness of fit) on a thread, while the files are read: a
+    sixth of a second of imports in a fresh process. The clipped-line fits need no
+    scipy.optimize (analysis/clipped_line.py); only an endurance fit imports it, where it is
+    used. An import that reaches scipy.special first waits for this one to finish (Python's
+    per-module import lock), and one that fails here fails again there, with its error. Not a
+    daemon thread: a command that stops early (a damaged file) waits for the imports to
+    finish at exit, where a daemon thread still importing scipy's extension modules while the
+    interpreter shuts down crashed it (SIGSEGV after its one-line error, once in CI,
+    2026-12-05)."""
     global _preloading
 
     def load() -> None:
         with contextlib.suppress(ImportError):
-            import scipy.optimize
             import scipy.special  # noqa: F401
 
-    if _preloading is None and "scipy.optimize" not in sys.modules:
+    if _preloading is None and "scipy.special" not in sys.modules:
         _preloading = threading.Thread(target=load, name="xbarlab-preload-scipy")
         _preloading.start()
 
