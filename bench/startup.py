@@ -14,7 +14,10 @@ Half a second of `xbarlab fit`'s start was importing scipy.optimize (it brings s
 fft and special, whose array-API decorators parse docstrings at import): the analysis modules
 import scipy where they call it, and ``fit_wafer`` imports it on a thread while the files are
 read (xbarlab/fitting.py, ``preload_scipy``). The overhead went from 1.07 to 0.77 s on the same
-machine (2026-12-05).
+machine (2026-12-05), and missed the target once at 1.00 s on a slower run. The clipped drift
+laws are now fitted exactly with numpy (analysis/clipped_line.py), so the fit needs only
+scipy.special (0.18 s, still on the thread); a cold `xbarlab fit` on this die went from
+1.03 to 0.78 s of wall time and the fitting itself from 0.27 to 0.15 s (2026-12-05, later).
 """
 
 from __future__ import annotations
