@@ -12,8 +12,9 @@ cores; driver memory bounded.
 
 How it is met (measured 2026-12-04): of about 2.2 s of wall time for the 16 dies, about 0.8 s
 is the command's start-up (Python, numpy, h5py, pydantic, typer and then scipy.optimize, which
-the clipped drift fit needed until it was solved exactly with numpy) and the rest reading and reducing the files, two at a time on threads
-(HDF5 inflates one file while numpy reduces another). It was 4.1 s: BLAS's own threads spun
+the clipped drift fit needed until it was solved exactly with numpy) and the rest reading and
+reducing the files, two at a time on threads (HDF5 inflates one file while numpy reduces
+another). It was 4.1 s: BLAS's own threads spun
 against the fit's (3.7 s of CPU for 1.9 s of wall time, now 2.1 s for 1.2 s), the results
 table was read twice and its text decoded though no fit looks at it, and the drift fit made
 a fresh (reads × devices) matrix for every operation.

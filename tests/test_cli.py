@@ -49,7 +49,7 @@ def test_inspect_json(small_campaign):
     res = xbarlab_cli("inspect", str(small_campaign), "--json")
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert doc["status"] == "completed" and doc["format_version"] == 2
+    assert doc["status"] == "completed" and doc["format_version"] == 3
     assert doc["identity"] == {"lot": "L1", "wafer": "W2", "die_x": 4, "die_y": 5, "array": "A"}
     (run,) = doc["runs"]
     assert (run["name"], run["protocol"], run["status"], run["steps"]) == (

@@ -12,6 +12,7 @@ from xbarlab.protocols.records import categorical, coded
 
 from xbarlab.store import CampaignWriter, StepOrderError
 from xbarlab.store.columns import ColumnError
+from xbarlab.store.integrity import ROOT_SEALED_ATTRS, seal
 from xbarlab.store.reader import (
     export_netcdf,
     read_columns,
@@ -21,6 +22,7 @@ from xbarlab.store.reader import (
     read_table,
     read_tables,
 )
+from xbarlab.store.verify import verify_campaign
 
 ALL_TYPES = {
     "b": np.array([True, False, True]),
@@ -178,6 +180,33 @@ def test_coded_values_into_a_plain_column_are_stored_as_values(tmp_path):
                                   np.float32([0.85, 0.0, -1.6, 1.28]))
 
 
+def test_a_version_2_file_resumed_gets_no_coded_column(tmp_path):
+    """Files of format version 2 (before coded columns) stay readable by the xbarlab that
+    wrote them: resumed now, a new table stores coded values as float32 values and the file
+    keeps its version; a new file is version 3 with the one-byte codes."""
+    old, new = tmp_path / "v2.h5", tmp_path / "v3.h5"
+    w = CampaignWriter.create(old)
+    with w.open_run("p").step() as s:
+        s.append("t", {"x": [1.0]})
+    w.close("interrupted", "stopped")
+    with h5py.File(old, "r+") as f:  # as a version-2 writer left it
+        f.attrs["format_version"] = 2
+        seal(f, ROOT_SEALED_ATTRS)
+    for path, resume in ((old, True), (new, False)):
+        with (CampaignWriter.resume(path) if resume else CampaignWriter.create(path)) as w:
+            run = w.runs["001_p"] if resume else w.open_run("p")
+            with run.step() as s:
+                s.append("trace", {"amp": coded([0, 4, 3], AMPLITUDES)}, step_column=False)
+        with h5py.File(path) as f:
+            assert f.attrs["format_version"] == (2 if resume else 3)
+            stored = f["runs/001_p/trace"]
+            assert stored.dtype["amp"] == (np.float32 if resume else np.uint8)
+            assert ("kinds" in stored.attrs) is not resume
+        np.testing.assert_array_equal(read_table(path, "p", "trace")["amp"].values,
+                                      np.float32([0.0, -1.6, 1.28]))
+        assert verify_campaign(path).ok
+
+
 @pytest.mark.parametrize(("amp", "message"), [
     (coded([1], AMPLITUDES[:4]), r"column 'amp' holds the levels \[0.0, 0.85000002384185\d*, "),
     (np.array([1], np.uint8), "column 'amp' is coded; append codes made with coded"),
@@ -327,7 +356,7 @@ def test_identity_status_and_run_attrs(small_campaign):
     assert set(ds.coords) >= {"step", "row", "col"}
     assert ds["conductance"].attrs["units"] == "S"
     with h5py.File(small_campaign, "r") as f:  # completed: text is fixed-length UTF-8
-        assert f.attrs["format"] == b"xbarlab-campaign" and f.attrs["format_version"] == 2
+        assert f.attrs["format"] == b"xbarlab-campaign" and f.attrs["format_version"] == 3
         for key in ("xbarlab", "h5py", "hdf5", "numpy", "python"):
             assert key in json.loads(f.attrs["software"])
         assert f["runs/001_read_noise"].attrs["status"] == b"completed"

@@ -7,7 +7,10 @@ import re
 import numpy as np
 
 FORMAT_NAME = "xbarlab-campaign"
-FORMAT_VERSION = 2  # 2: Fletcher-32 on every table, digests of the sealed attributes
+# 2: Fletcher-32 on every table, digests of the sealed attributes; 3: coded columns (a
+# reader of version 2 would meet their kind and report it as damage, not as a newer format)
+FORMAT_VERSION = 3
+FIRST_CODED_VERSION = 3
 
 # v110 is the oldest format with SWMR, and files in it open with any HDF5 >= 1.10 (HDFView
 # 3.x included); "latest" under HDF5 2.x would lock out 1.x readers.

@@ -136,6 +136,9 @@ class CampaignWriter:
                  reserve: Reserve):
         self.path = path
         self.h5 = h5
+        # a resumed file keeps its version: new tables in a version-2 file store coded
+        # columns as their values, so that the readers of version 2 still read all of it
+        self.format_version = int(h5.attrs["format_version"])
         self._lock = lock
         self._reserve = reserve
         self.durability = durability
