@@ -73,12 +73,27 @@ def fit_clipped_line(x: np.ndarray, y: np.ndarray, w: np.ndarray, min_sloped: in
     return ClippedLineFit(params, float(w @ (fitted - y) ** 2), on_lo, on_hi, jac)
 
 
+_BLOCK_ELEMENTS = 1 << 20  # rows × corner pairs per pass: 8 MB per temporary array
+
+
 def fit_clipped_lines(x: np.ndarray, ys: np.ndarray, w: np.ndarray, min_sloped: int = 0,
                       min_flat: int = 0) -> np.ndarray:
     """:func:`fit_clipped_line` for each row of ``ys`` (k × n), all on the same ``x`` (at
-    least two distinct values) and weights: k × 4 parameters (slope, intercept, lo, hi)."""
+    least two distinct values) and weights: k × 4 parameters (slope, intercept, lo, hi).
+
+    Rows go in blocks: a row tries about (2m + 1)² corner pairs (both slopes) for m distinct
+    x, with a few dozen temporaries each, and 200 bootstrap rows of 64 levels at once would
+    take half a gigabyte."""
     order = np.argsort(x, kind="stable")
     xs, ys, ws = x[order], ys[:, order], w[order]
+    pairs = (2 * np.unique(xs).size + 1) ** 2
+    block = max(1, _BLOCK_ELEMENTS // pairs)
+    return np.concatenate([_best_of_rows(xs, ys[r:r + block], ws, min_sloped, min_flat)
+                           for r in range(0, ys.shape[0], block)])
+
+
+def _best_of_rows(xs: np.ndarray, ys: np.ndarray, ws: np.ndarray, min_sloped: int,
+                  min_flat: int) -> np.ndarray:
     rising, rising_cost, rising_meets = _rising_fits(xs, ys, ws, min_sloped, min_flat)
     # a falling line is a rising one in -x
     falling, falling_cost, falling_meets = _rising_fits(-xs[::-1], ys[:, ::-1], ws[::-1],
@@ -88,7 +103,7 @@ def fit_clipped_lines(x: np.ndarray, ys: np.ndarray, w: np.ndarray, min_sloped: 
     cost = np.concatenate([rising_cost, falling_cost], axis=1)
     meets = np.r_[rising_meets, falling_meets]
     best = cost.min(axis=1, keepdims=True)
-    dof = max(x.size - 4, 1)
+    dof = max(xs.size - 4, 1)
     within = cost <= best + np.maximum(1.0, best / dof)
     preferred = np.where(within & meets, cost, np.inf)
     pick = np.where(np.isfinite(preferred).any(axis=1), np.argmin(preferred, axis=1),

@@ -206,7 +206,8 @@ def clipped_loglinear(x: np.ndarray, y: np.ndarray, w: np.ndarray, base_lo: floa
                       base_hi: float, base_slope: float,
                       base_intercept: float,
                       inverse_variance: bool = True) -> tuple[dict[str, Estimate], float]:
-    """Fit y = clip(slope·x + intercept, lo, hi) to binned points.
+    """Fit y = clip(slope·x + intercept, lo, hi) to binned points, exactly (its least squares
+    over every place of the corners: analysis/clipped_line.py).
 
     Identifiability: the slope and intercept are fitted only from at least three bins on the
     sloped part, and a clip bound only from at least two bins on its flat part; otherwise the

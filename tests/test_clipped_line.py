@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import optimize
+from xbarlab.analysis import clipped_line
 from xbarlab.analysis.clipped_line import fit_clipped_line, fit_clipped_lines
 
 
@@ -72,7 +73,9 @@ def test_a_noise_free_clipped_line_comes_back_exactly(sign, corners):
     np.testing.assert_allclose(fit.jac[fit.sloped][:, 0], np.sqrt(w * x**2)[fit.sloped])
 
 
-def test_the_batched_fit_is_the_single_fit_row_by_row():
+@pytest.mark.parametrize("block_elements", [1 << 20, 1000])  # one pass; blocks of 2 rows
+def test_the_batched_fit_is_the_single_fit_row_by_row(monkeypatch, block_elements):
+    monkeypatch.setattr(clipped_line, "_BLOCK_ELEMENTS", block_elements)
     rng = np.random.default_rng(5)
     x = np.r_[np.linspace(-3, 0, 9), -1.5]  # a repeated x too
     w = rng.uniform(1, 4, x.size)
