@@ -10,7 +10,8 @@ import pytest
 import xarray as xr
 from xbarlab.protocols.records import categorical, coded
 
-from xbarlab.store import CampaignWriter, StepOrderError
+from xbarlab.store import CampaignWriter, StepOrderError, UnsupportedFormatError
+from xbarlab.store import validate as validate_mod
 from xbarlab.store.columns import ColumnError
 from xbarlab.store.integrity import ROOT_SEALED_ATTRS, seal
 from xbarlab.store.reader import (
@@ -180,7 +181,7 @@ def test_coded_values_into_a_plain_column_are_stored_as_values(tmp_path):
                                   np.float32([0.85, 0.0, -1.6, 1.28]))
 
 
-def test_a_version_2_file_resumed_gets_no_coded_column(tmp_path):
+def test_a_version_2_file_resumed_gets_no_coded_column(tmp_path, monkeypatch):
     """Files of format version 2 (before coded columns) stay readable by the xbarlab that
     wrote them: resumed now, a new table stores coded values as float32 values and the file
     keeps its version; a new file is version 3 with the one-byte codes."""
@@ -205,6 +206,13 @@ def test_a_version_2_file_resumed_gets_no_coded_column(tmp_path):
         np.testing.assert_array_equal(read_table(path, "p", "trace")["amp"].values,
                                       np.float32([0.0, -1.6, 1.28]))
         assert verify_campaign(path).ok
+    # what a reader of version 2 makes of each: the old file whole, the new one refused
+    # with the way out, not a coded column reported as damage
+    monkeypatch.setattr(validate_mod, "FORMAT_VERSION", 2)
+    assert read_table(old, "p", "trace")["amp"].values.size == 3
+    with pytest.raises(UnsupportedFormatError, match="format_version 3 is newer than this "
+                       r"xbarlab reads \(2\); upgrade xbarlab"):
+        read_table(new, "p", "trace")
 
 
 @pytest.mark.parametrize(("amp", "message"), [

@@ -84,10 +84,14 @@ def is_levels_kind(kind: object) -> bool:
     return isinstance(kind, dict) and set(kind) == {"levels", "dtype"}
 
 
-def _storage_field(name: str, dt: np.dtype) -> tuple[np.dtype, Kind | None]:
-    """Storage dtype for one column and the kind to record (None for plain numbers)."""
+def _storage_field(name: str, dt: np.dtype, coded: bool) -> tuple[np.dtype, Kind | None]:
+    """Storage dtype for one column and the kind to record (None for plain numbers).
+    ``coded``: coded columns are stored as their codes; else as their values' dtype (a file
+    of a format before coded columns; :func:`to_storage` then stores the values)."""
     levels = levels_of(dt)
     if levels is not None:
+        if not coded:
+            return levels.dtype.newbyteorder("<"), None
         if dt != np.uint8:
             raise ColumnError(f"column {name!r}: coded values need one-byte codes, got {dt}")
         return np.dtype("u1"), levels_kind(levels)
@@ -145,11 +149,14 @@ def as_columns(data: np.ndarray | Mapping[str, object], where: str) -> dict[str,
     return cols
 
 
-def schema_for(cols: Mapping[str, np.ndarray], step_column: bool = True) -> TableSchema:
+def schema_for(cols: Mapping[str, np.ndarray], step_column: bool = True,
+               coded: bool = True) -> TableSchema:
+    """The table's storage dtype and column kinds for the first append's columns; ``coded``:
+    whether the file's format has coded columns (store/layout.py, FIRST_CODED_VERSION)."""
     fields: list[tuple[str, np.dtype]] = [(STEP_COLUMN, np.dtype("<i8"))] if step_column else []
     kinds: dict[str, str] = {}
     for name, arr in cols.items():
-        dt, kind = _storage_field(name, arr.dtype)
+        dt, kind = _storage_field(name, arr.dtype, coded)
         fields.append((name, dt))
         if kind is not None:
             kinds[name] = kind

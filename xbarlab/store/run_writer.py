@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import h5py
 import numpy as np
 
-from xbarlab.protocols.records import level_values
 from xbarlab.store import columns as colmod
 from xbarlab.store.errors import CampaignFileError, StepOrderError
 from xbarlab.store.integrity import (
@@ -372,9 +371,8 @@ class RunWriter:
         if unknown:
             raise colmod.ColumnError(f"{where}: units given for unknown column(s) "
                                      f"{sorted(unknown)}")
-        if self.campaign.format_version < FIRST_CODED_VERSION:
-            cols = {name: level_values(col) for name, col in cols.items()}
-        schema = colmod.schema_for(cols, step_column)
+        schema = colmod.schema_for(cols, step_column,
+                                   coded=self.campaign.format_version >= FIRST_CODED_VERSION)
         chunk_rows = 1 << max(10, min(20, int(math.log2(CHUNK_BYTES / schema.dtype.itemsize))))
         ds = self.group.create_dataset(
             table, shape=(0,), maxshape=(None,), chunks=(chunk_rows,), dtype=schema.dtype,
