@@ -132,20 +132,19 @@ def _rising_fits(x: np.ndarray, ys: np.ndarray, w: np.ndarray, min_sloped: int,
     xc, yc = x - x0, ys - y0
     cut = np.flatnonzero(np.r_[True, xc[1:] > xc[:-1], True])  # where a group begins or ends
     m = cut.size - 1  # distinct x
-    # corner places: in the gap before group t (t = 0..m, free), or on group t (pinned)
+    # corner places, the same list for either corner: in the gap before group t (t = 0..m),
+    # then on group t (t = 0..m-1; pinned, at that group's x)
     free_t, pin_t = np.arange(m + 1), np.arange(m)
-    # lower corner: the line's points begin at cut index lo_t; upper: they end at hi_t
-    lo_t = np.r_[free_t, pin_t + 1]
-    lo_pin = np.r_[np.zeros(m + 1, bool), np.ones(m, bool)]
-    lo_x = np.r_[np.zeros(m + 1), xc[cut[pin_t]]]
-    hi_t = np.r_[free_t, pin_t]
-    hi_pin = lo_pin
-    hi_x = lo_x
-    li, hj = np.meshgrid(np.arange(lo_t.size), np.arange(hi_t.size), indexing="ij")
+    pinned = np.r_[np.zeros(m + 1, bool), np.ones(m, bool)]
+    corner_x = np.r_[np.zeros(m + 1), xc[cut[pin_t]]]
+    # the line's points begin at cut index lo_t (after the lower corner's place) and end at
+    # hi_t (before the upper corner's)
+    lo_t, hi_t = np.r_[free_t, pin_t + 1], np.r_[free_t, pin_t]
+    li, hj = np.meshgrid(np.arange(pinned.size), np.arange(pinned.size), indexing="ij")
     keep = lo_t[li] <= hi_t[hj]
     li, hj = li[keep], hj[keep]
     start, end = cut[lo_t[li]], cut[hi_t[hj]]
-    pin_a, pin_c, xa, xb = lo_pin[li], hi_pin[hj], lo_x[li], hi_x[hj]
+    pin_a, pin_c, xa, xb = pinned[li], pinned[hj], corner_x[li], corner_x[hj]
     distinct = hi_t[hj] - lo_t[li] + pin_a + pin_c  # distinct x in the line's regression
     # points beyond the corners (a pinned corner's own group counts as sloped)
     flat_a = cut[lo_t[li] - pin_a]
