@@ -179,9 +179,12 @@ def compile_bytecode() -> None:
     users do not pay."""
     import compileall
     import importlib.util
+    import tomllib
 
-    for name in ("xbarlab", "xbarlab.analysis", "xbarlab.chip_drivers", "xbarlab.instruments",
-                 "xbarlab.protocols", "xbarlab.sim_backend"):
+    # the package's folders, as pyproject.toml maps them (the layers live outside xbarlab/)
+    with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as f:
+        folders = tomllib.load(f)["tool"]["setuptools"]["package-dir"]
+    for name in folders:
         spec = importlib.util.find_spec(name)
         for folder in (spec.submodule_search_locations or []) if spec else []:
             compileall.compile_dir(folder, quiet=1, workers=1)
