@@ -37,6 +37,11 @@ class ClippedLineFit:
         return ~(self.on_lo | self.on_hi)
 
 
+def clipped_line(params: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """clip(slope·x + intercept, lo, hi) for ``params`` (slope, intercept, lo, hi)."""
+    return np.clip(params[0] * x + params[1], params[2], params[3])
+
+
 def fit_clipped_line(x: np.ndarray, y: np.ndarray, w: np.ndarray, min_sloped: int = 0,
                      min_flat: int = 0) -> ClippedLineFit:
     """The best clipped line through points ``x``, ``y`` with weights ``w`` (> 0).
@@ -69,8 +74,8 @@ def fit_clipped_line(x: np.ndarray, y: np.ndarray, w: np.ndarray, min_sloped: in
     jac = np.zeros((x.size, 4))
     jac[sloped, 0], jac[sloped, 1] = (sw * x)[sloped], sw[sloped]
     jac[on_lo, 2], jac[on_hi, 3] = sw[on_lo], sw[on_hi]
-    fitted = np.clip(params[0] * x + params[1], params[2], params[3])
-    return ClippedLineFit(params, float(w @ (fitted - y) ** 2), on_lo, on_hi, jac)
+    return ClippedLineFit(params, float(w @ (clipped_line(params, x) - y) ** 2), on_lo, on_hi,
+                          jac)
 
 
 _BLOCK_ELEMENTS = 1 << 20  # rows × corner pairs per pass: 8 MB per temporary array

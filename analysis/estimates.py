@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from xbarlab.analysis.clipped_line import fit_clipped_line, fit_clipped_lines
+from xbarlab.analysis.clipped_line import clipped_line, fit_clipped_line, fit_clipped_lines
 
 # scipy.special is imported where it is used: a sixth of a second of imports, which `xbarlab
 # fit` overlaps with reading its files (xbarlab/fitting.py, preload_scipy).
@@ -193,7 +193,7 @@ def _bootstrap(x: np.ndarray, w: np.ndarray, p: np.ndarray, scale: float,
     when a level sits near a kink, and the linearized covariance, which takes that assignment
     as given, covered the μν slope 87 % of the time on data made independently."""
     rng = np.random.default_rng(0)
-    fitted = np.clip(p[0] * x + p[1], p[2], p[3])
+    fitted = clipped_line(p, x)
     sd = np.sqrt(scale / w)
     draws = fitted + sd * rng.standard_normal((BOOTSTRAP_SAMPLES, x.size))
     refits = fit_clipped_lines(x, draws, w, MIN_SLOPED_BINS, MIN_FLAT_BINS)
@@ -272,6 +272,5 @@ def clipped_loglinear(x: np.ndarray, y: np.ndarray, w: np.ndarray, base_lo: floa
             params["lo"] = not_identified(hi_e.value, "the fitted upper bound")
         else:
             params["lo"], params["hi"] = hi_e, lo_e
-    fit = np.clip(params["slope"].value * x + params["intercept"].value, params["lo"].value,
-                  params["hi"].value)
+    fit = clipped_line([params[k].value for k in ("slope", "intercept", "lo", "hi")], x)
     return params, _r2(x, y, w, fit)
